@@ -1,0 +1,39 @@
+# Two commands on a fresh machine with only python3 and make: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-postgres lint bench-delivery bench-segments bench-emergency clean
+
+$(STAMP): requirements.lock pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/broadcaster serve
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q
+
+# The PostgreSQL-backed tests; they skip with a reason when no URL is given.
+test-postgres: $(STAMP)
+	$(PY) -m pytest -q -m postgres
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check broadcaster segments tests bench
+	$(VENV)/bin/mypy broadcaster segments
+
+bench-delivery: $(STAMP)
+	$(PY) bench/delivery.py
+
+bench-segments: $(STAMP)
+	$(PY) bench/segments.py
+
+bench-emergency: $(STAMP)
+	$(PY) bench/emergency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,13 @@
+"""The HTTP interface. Each concept has its own router module; ROUTERS lists them all."""
+
+from fastapi import APIRouter
+
+from broadcaster.api import health
+
+API_PREFIX = "/api/v1"
+
+# (router, prefix): API routers take API_PREFIX; the webhook, calendars export and console
+# their own paths.
+ROUTERS: list[tuple[APIRouter, str]] = [
+    (health.router, ""),
+]

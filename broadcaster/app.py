@@ -1,0 +1,67 @@
+"""The FastAPI application: API, webhook, console, and the background work's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from broadcaster.api import ROUTERS
+from broadcaster.db import make_engine, pending_migrations, upgrade
+from broadcaster.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class UnmigratedDatabase(RuntimeError):
+    """The schema is behind the code; the message says which command fixes it."""
+
+
+def ensure_schema(engine: Engine, settings: Settings) -> None:
+    pending = pending_migrations(engine)
+    if not pending:
+        return
+    if settings.auto_migrate:
+        log.info("applying %d database migration(s)", len(pending))
+        upgrade(engine)
+        return
+    raise UnmigratedDatabase(
+        f"the database is not migrated ({len(pending)} migration(s) pending); "
+        "run `broadcaster db upgrade` or set auto_migrate = true"
+    )
+
+
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, background: bool = True
+) -> FastAPI:
+    """The service. `background=False` leaves the scheduler and senders off (API tests)."""
+    engine = engine or make_engine(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ensure_schema(engine, settings)
+        scheduler = AsyncIOScheduler(timezone=settings.tz)
+        app.state.scheduler = scheduler
+        if background:
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+
+    app = FastAPI(
+        title="broadcaster",
+        summary="Segment-targeted and emergency LINE messages for a city's residents",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    for router, prefix in ROUTERS:
+        app.include_router(router, prefix=prefix)
+    return app

@@ -1,0 +1,53 @@
+"""Batches: the outbox. At most 500 recipients, one payload, one retry key.
+
+A batch row, its recipients and its `X-Line-Retry-Key` are committed before the first HTTP
+attempt; every retry reuses the key so LINE can refuse a duplicate with 409.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from broadcaster.db import JSONType, UTCDateTime
+
+
+class BatchStatus(StrEnum):
+    pending = "pending"
+    accepted = "accepted"
+    failed = "failed"
+    # Outcome unknown and LINE's 24 h retry-key memory has passed: staff must decide.
+    unknown = "unknown"
+
+
+class Endpoint(StrEnum):
+    multicast = "multicast"
+    push = "push"
+
+
+class Batch(SQLModel, table=True):
+    __tablename__ = "batch"
+    __table_args__ = (sa.Index("ix_batch_claim", "status", "priority", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id", index=True)
+    priority: int = 0
+    endpoint: str = Field(default=Endpoint.multicast, max_length=16)
+    messages: list[dict[str, Any]] = Field(sa_type=JSONType)
+    recipients: list[str] = Field(sa_type=JSONType)
+    recipient_count: int
+    retry_key: str = Field(max_length=36, unique=True)
+    status: str = Field(default=BatchStatus.pending, max_length=16)
+    attempts: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    first_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    line_request_id: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

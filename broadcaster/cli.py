@@ -1,0 +1,94 @@
+"""The `broadcaster` command: serve, sandbox, migrations, departments, imports."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from broadcaster.clock import utcnow
+from broadcaster.db import make_engine, session_scope, upgrade
+from broadcaster.departments import Role, create_department
+from broadcaster.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(no_args_is_help=True, help="LINE announcements for a city's residents.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+department_app = typer.Typer(no_args_is_help=True, help="Departments and their API tokens.")
+app.add_typer(db_app, name="db")
+app.add_typer(department_app, name="department")
+
+console = Console(stderr=True)
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="config.toml to read (default: ./config.toml)")
+]
+
+
+def settings_or_exit(config: Path | None) -> Settings:
+    """Settings, or one line naming the bad key and exit code 2."""
+    try:
+        return load_settings(config)
+    except SettingsError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Run the service (API, webhook, console, scheduler, senders)."""
+    from broadcaster.serve import run
+
+    settings = settings_or_exit(config)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sys.exit(run(settings, console))
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int | None, typer.Option(help="port (default: sandbox.port)")] = None,
+    latency_ms: Annotated[int | None, typer.Option(help="ms added to every response")] = None,
+    webhook_url: Annotated[str | None, typer.Option(help="where to send webhook events")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the LINE sandbox alone: a local Messaging API that records what residents got."""
+    from broadcaster.sandbox.runner import run as run_sandbox
+    from broadcaster.serve import sandbox_config
+
+    settings = settings_or_exit(config)
+    sandbox_settings = settings.sandbox
+    cfg = sandbox_config(settings, latency_ms=latency_ms, webhook_url=webhook_url)
+    run_sandbox(cfg, sandbox_settings.host, port or sandbox_settings.port)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply every pending migration."""
+    settings = settings_or_exit(config)
+    upgrade(make_engine(settings.resolved_database_url))
+    console.print("database is up to date")
+
+
+@department_app.command("add")
+def department_add(
+    name: Annotated[str, typer.Argument(help="e.g. 子育て支援課")],
+    role: Annotated[Role, typer.Option(help="department | disaster_desk | admin")] = Role.department,
+    config: ConfigOption = None,
+) -> None:
+    """Create a department and print its API token once (it is stored only as a hash)."""
+    settings = settings_or_exit(config)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_scope(engine) as session:
+            department, token = create_department(session, name, role, utcnow())
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"department {department.name} ({role.value}) created; its API token, shown once:")
+    print(token)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,43 @@
+"""Deliveries: one resident's record of one broadcast.
+
+Unique per (broadcast, resident), so no retry, restart or second replica can count a
+resident twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from broadcaster.db import UTCDateTime
+
+
+class DeliveryStatus(StrEnum):
+    queued = "queued"
+    accepted = "accepted"
+    failed = "failed"
+    unknown = "unknown"
+    # Not sent: over the per-resident frequency cap (counted, never silently dropped).
+    skipped_cap = "skipped_cap"
+    # Not sent now: folded into the resident's digest (まとめ配信).
+    digested = "digested"
+
+
+class Delivery(SQLModel, table=True):
+    __tablename__ = "delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("broadcast_id", "resident_id", name="uq_delivery_broadcast_resident"),
+        sa.Index("ix_delivery_broadcast_status", "broadcast_id", "status"),
+        sa.Index("ix_delivery_resident_accepted", "resident_id", "accepted_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id")
+    batch_id: int | None = Field(default=None, foreign_key="batch.id", index=True)
+    resident_id: int = Field(foreign_key="resident.id")
+    status: str = Field(default=DeliveryStatus.queued, max_length=16)
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    error: str | None = Field(default=None, sa_type=sa.Text)

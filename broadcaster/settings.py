@@ -1,0 +1,213 @@
+"""Typed settings, read once at start from `config.toml` plus `BROADCASTER_*` variables.
+
+A wrong setting must stop the service before it touches residents, with one line that names
+the key (and the variable it came from), never a traceback. Settings are an object handed to
+`create_app(settings)`; nothing reads them from a module global.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "BROADCASTER_"
+DEFAULT_CONFIG = Path("config.toml")
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; `str()` is the one line shown to the operator."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str = ""
+
+
+class LineSettings(Section):
+    channel_access_token: SecretStr = SecretStr("")
+    channel_secret: SecretStr = SecretStr("")
+    api_base_url: str = "https://api.line.me"
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_in_flight: int = Field(default=16, ge=1, le=256)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_seconds: float = Field(default=0.5, gt=0)
+    backoff_max_seconds: float = Field(default=60.0, gt=0)
+    retry_key_memory_hours: float = Field(default=24.0, gt=0)
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return not self.channel_access_token.get_secret_value()
+
+
+class SandboxSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=1, le=65535)
+    access_token: SecretStr = SecretStr("sandbox-token")
+    channel_secret: SecretStr = SecretStr("sandbox-secret")
+    added_latency_ms: int = Field(default=0, ge=0)
+
+
+class RateLimitSettings(Section):
+    """Requests per second per LINE endpoint, LINE's documented values by default."""
+
+    multicast: float = Field(default=200.0, gt=0)
+    push: float = Field(default=2000.0, gt=0)
+    broadcast: float = Field(default=60.0 / 3600.0, gt=0)
+    narrowcast: float = Field(default=60.0 / 3600.0, gt=0)
+    reply: float = Field(default=2000.0, gt=0)
+
+
+class QuietHoursSettings(Section):
+    enabled: bool = True
+    start: time = time(21, 0)
+    end: time = time(7, 0)
+
+
+class FrequencySettings(Section):
+    max_per_day: int = Field(default=3, ge=0)
+    max_per_week: int = Field(default=10, ge=0)
+    digest_enabled: bool = False
+    digest_time: time = time(18, 0)
+
+
+class SchedulingSettings(Section):
+    max_lateness_minutes: float = Field(default=30.0, ge=0)
+    approval_required: bool = False
+    tick_seconds: float = Field(default=1.0, gt=0)
+
+
+class ResidentSettings(Section):
+    districts: list[str] = Field(min_length=1)
+    zones: list[str] = Field(min_length=1)
+    interests: list[str] = Field(min_length=1)
+    languages: list[str] = Field(min_length=1)
+    categories: list[str] = Field(min_length=1)
+    household_flags: list[str] = Field(default_factory=list)
+    extra_attributes: dict[str, Literal["string", "integer", "boolean", "date"]] = Field(
+        default_factory=dict
+    )
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: str = "Asia/Tokyo"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    auto_migrate: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    server: ServerSettings = ServerSettings()
+    line: LineSettings = LineSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
+    quiet_hours: QuietHoursSettings = QuietHoursSettings()
+    frequency: FrequencySettings = FrequencySettings()
+    scheduling: SchedulingSettings = SchedulingSettings()
+    residents: ResidentSettings
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured URL, or a SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'broadcaster.db').resolve()}"
+
+
+def load_settings(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read `path` (default: $BROADCASTER_CONFIG or ./config.toml), apply the environment.
+
+    Raises SettingsError with one line naming the first bad key.
+    """
+    environ = os.environ if environ is None else environ
+    path = path or Path(environ.get(f"{ENV_PREFIX}CONFIG", DEFAULT_CONFIG))
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(
+            f"config file {path} not found (set BROADCASTER_CONFIG to its path)"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    sources: dict[str, str] = {}
+    _apply_environment(raw, environ, sources)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        origin = f" (from {sources[key]})" if key in sources else f" (in {path})"
+        raise SettingsError(f"setting {key}{origin}: {error['msg']}") from None
+
+
+def env_name(dotted: str) -> str:
+    """`line.channel_secret` -> `BROADCASTER_LINE_CHANNEL_SECRET`."""
+    return ENV_PREFIX + dotted.replace(".", "_").upper()
+
+
+def _leaf_keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, bool]]:
+    """Every settable key as (dotted name, is_list), walking nested sections."""
+    keys: list[tuple[str, bool]] = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(_leaf_keys(annotation, f"{prefix}{name}."))
+        else:
+            keys.append((f"{prefix}{name}", str(annotation).startswith(("list", "dict"))))
+    return keys
+
+
+def _apply_environment(
+    raw: dict[str, Any], environ: Mapping[str, str], sources: dict[str, str]
+) -> None:
+    for dotted, structured in _leaf_keys(Settings):
+        name = env_name(dotted)
+        if name not in environ:
+            continue
+        value: Any = environ[name]
+        if structured:
+            # Lists and tables are given as TOML values: BROADCASTER_RESIDENTS_ZONES='["A","B"]'.
+            try:
+                value = tomllib.loads(f"v = {value}")["v"]
+            except tomllib.TOMLDecodeError:
+                raise SettingsError(f"setting {dotted} (from {name}): not a TOML value") from None
+        _set_dotted(raw, dotted, value)
+        sources[dotted] = name
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
