@@ -13,6 +13,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(VENV)/bin/broadcaster db upgrade
 	$(VENV)/bin/broadcaster serve
 
 test: $(STAMP)
@@ -20,7 +21,7 @@ test: $(STAMP)
 
 # The PostgreSQL-backed tests; they skip with a reason when no URL is given.
 test-postgres: $(STAMP)
-	$(PY) -m pytest -q -m postgres
+	$(PY) -m pytest -n 2 -q -m postgres
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check broadcaster segments tests bench
