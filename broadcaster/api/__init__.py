@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from broadcaster.api import health
+from broadcaster.console import views as console
 
 API_PREFIX = "/api/v1"
 
@@ -10,4 +11,5 @@ API_PREFIX = "/api/v1"
 # their own paths.
 ROUTERS: list[tuple[APIRouter, str]] = [
     (health.router, ""),
+    (console.router, ""),
 ]

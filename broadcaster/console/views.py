@@ -1,0 +1,222 @@
+"""The staff console (/console): Japanese, server-rendered, for people, not scripts.
+
+It signs in with the same department token as the API (kept in an HttpOnly cookie scoped
+to /console) and shows exactly what that token may see through the API.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Cookie, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session, col, select
+
+from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.auth import Actor
+from broadcaster.batches import Batch, BatchStatus
+from broadcaster.broadcasts import Broadcast
+from broadcaster.clock import local
+from broadcaster.deliveries import Delivery
+from broadcaster.departments import Department, Role, find_by_token
+from segments.residents import Resident
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+COOKIE = "bc_console"
+
+STATUS_LABELS = {
+    "draft": "下書き",
+    "awaiting_approval": "承認待ち",
+    "scheduled": "予約済み",
+    "sending": "配信中",
+    "sent": "配信完了",
+    "partially_failed": "一部失敗",
+    "cancelled": "取消",
+    "expired": "期限切れ(未送信)",
+}
+DELIVERY_LABELS = {
+    "queued": "送信待ち",
+    "accepted": "LINE受付済",
+    "failed": "失敗",
+    "unknown": "結果不明(要確認)",
+    "skipped_cap": "上限超過で省略",
+    "digested": "まとめ配信へ",
+}
+
+
+class NotSignedIn(Exception):
+    """Raised by views when the cookie is missing or stale; answered with the login page."""
+
+
+def _actor(session: Session, token: str | None) -> Actor:
+    found = find_by_token(session, token) if token else None
+    if found is None:
+        raise NotSignedIn
+    department, api_token = found
+    assert department.id is not None and api_token.id is not None
+    return Actor(department.id, department.name, Role(department.role), api_token.id)
+
+
+def _render(request: Request, name: str, actor: Actor | None, **context: Any) -> HTMLResponse:
+    settings = request.app.state.settings
+
+    def jst(value: datetime | None) -> str:
+        return "" if value is None else local(value, settings.tz).strftime("%Y-%m-%d %H:%M")
+
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"actor": actor, "jst": jst, "status_labels": STATUS_LABELS, **context},
+    )
+
+
+ConsoleCookie = Annotated[str | None, Cookie(alias=COOKIE)]
+
+
+@router.get("/console", response_class=HTMLResponse)
+def home(request: Request, session: SessionDep, token: ConsoleCookie = None) -> Response:
+    try:
+        _actor(session, token)
+    except NotSignedIn:
+        return _render(request, "login.html", None, error=None)
+    return RedirectResponse("/console/broadcasts", status_code=303)
+
+
+@router.post("/console/login", response_class=HTMLResponse)
+def login(request: Request, session: SessionDep, token: Annotated[str, Form()]) -> Response:
+    if find_by_token(session, token.strip()) is None:
+        return _render(
+            request, "login.html", None, error="トークンが正しくないか、失効しています。"
+        )
+    response = RedirectResponse("/console/broadcasts", status_code=303)
+    response.set_cookie(
+        COOKIE, token.strip(), httponly=True, samesite="strict", path="/console", max_age=8 * 3600
+    )
+    return response
+
+
+@router.post("/console/logout")
+def logout() -> Response:
+    response = RedirectResponse("/console", status_code=303)
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+@router.get("/console/broadcasts", response_class=HTMLResponse)
+def broadcasts(
+    request: Request, session: SessionDep, token: ConsoleCookie = None, status: str | None = None
+) -> Response:
+    try:
+        actor = _actor(session, token)
+    except NotSignedIn:
+        return RedirectResponse("/console", status_code=303)
+    query = (
+        select(Broadcast, Department.name)
+        .join(Department, col(Department.id) == Broadcast.department_id)
+        .order_by(col(Broadcast.send_at).desc())
+        .limit(200)
+    )
+    if actor.role != Role.admin:
+        query = query.where(Broadcast.department_id == actor.department_id)
+    if status:
+        query = query.where(Broadcast.status == status)
+    rows = session.exec(query).all()
+    counts = _delivery_counts(session, [b.id for b, _ in rows if b.id is not None])
+    unknown = session.exec(
+        select(sa.func.count()).select_from(Batch).where(Batch.status == BatchStatus.unknown)
+    ).one()
+    return _render(
+        request,
+        "broadcasts.html",
+        actor,
+        rows=rows,
+        counts=counts,
+        status=status,
+        unknown_batches=unknown if actor.role == Role.admin else 0,
+    )
+
+
+@router.get("/console/broadcasts/{broadcast_id}", response_class=HTMLResponse)
+def broadcast_detail(
+    request: Request, broadcast_id: int, session: SessionDep, token: ConsoleCookie = None
+) -> Response:
+    try:
+        actor = _actor(session, token)
+    except NotSignedIn:
+        return RedirectResponse("/console", status_code=303)
+    broadcast = session.get(Broadcast, broadcast_id)
+    if broadcast is None or not actor.may_see(broadcast.department_id):
+        raise HTTPException(404, "配信が見つかりません")
+    counts = _delivery_counts(session, [broadcast_id]).get(broadcast_id, {})
+    problems = session.exec(
+        select(Batch)
+        .where(
+            Batch.broadcast_id == broadcast_id,
+            col(Batch.status).in_([BatchStatus.failed, BatchStatus.unknown]),
+        )
+        .limit(50)
+    ).all()
+    return _render(
+        request,
+        "broadcast.html",
+        actor,
+        broadcast=broadcast,
+        counts=counts,
+        delivery_labels=DELIVERY_LABELS,
+        problems=problems,
+    )
+
+
+@router.get("/console/residents", response_class=HTMLResponse)
+def residents(
+    request: Request, session: SessionDep, settings: SettingsDep, token: ConsoleCookie = None
+) -> Response:
+    try:
+        actor = _actor(session, token)
+    except NotSignedIn:
+        return RedirectResponse("/console", status_code=303)
+    by_state = dict(
+        session.exec(
+            select(Resident.follow_state, sa.func.count()).group_by(Resident.follow_state)
+        ).all()
+    )
+    following = Resident.follow_state == "following"
+    by_district = dict(
+        session.exec(
+            select(Resident.district, sa.func.count()).where(following).group_by(Resident.district)
+        ).all()
+    )
+    by_language = dict(
+        session.exec(
+            select(Resident.language, sa.func.count()).where(following).group_by(Resident.language)
+        ).all()
+    )
+    return _render(
+        request,
+        "residents.html",
+        actor,
+        by_state=by_state,
+        by_district=by_district,
+        by_language=by_language,
+        districts=settings.residents.districts,
+    )
+
+
+def _delivery_counts(session: Session, broadcast_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Delivery counts by status for each broadcast, in one grouped query."""
+    counts: dict[int, dict[str, int]] = {}
+    if not broadcast_ids:
+        return counts
+    rows = session.exec(
+        select(Delivery.broadcast_id, Delivery.status, sa.func.count())
+        .where(col(Delivery.broadcast_id).in_(broadcast_ids))
+        .group_by(Delivery.broadcast_id, Delivery.status)
+    ).all()
+    for broadcast_id, status, count in rows:
+        counts.setdefault(broadcast_id, {})[status] = count
+    return counts
