@@ -1,0 +1,372 @@
+"""Rendering: one sandboxed, strict Jinja2 environment turning a template into LINE messages.
+
+A template is validated when a broadcast is created (`Renderer.prepare`), not when it is
+sent: unknown names, unknown resident fields, sandbox escapes and LINE limits are refused
+then, with the template's name and line. `PreparedTemplate.render` is then a cheap, pure
+function of the few resident fields the template reads (`resident_fields`), so the
+dispatcher renders once per distinct context instead of once per resident.
+
+Templates live in templates/ as `<name>.<language>.j2`; `<name>.ja.j2` must exist and is
+the fallback for every language without its own variant. See templates/README.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from jinja2 import FileSystemLoader, StrictUndefined, meta, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from broadcaster.datelabels import date_label
+from broadcaster.limits import MessageLimitError, check_messages
+from broadcaster.messages import HelperError, MessageMarkers
+
+if TYPE_CHECKING:
+    from broadcaster.settings import Settings
+
+__all__ = [
+    "FALLBACK_LANGUAGE",
+    "RESIDENT_FIELDS",
+    "MessageLimitError",
+    "PreparedTemplate",
+    "Renderer",
+    "TemplateError",
+    "check_messages",
+]
+
+# The Resident columns a template may read: what a message may depend on, and nothing
+# personal (no LINE id, no birth date).
+RESIDENT_FIELDS = ("district", "garbage_zone", "language", "reminder_timing")
+FALLBACK_LANGUAGE = "ja"
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+INLINE_LABEL = "template text"
+_FILE_NAME = re.compile(r"(?P<base>[a-z0-9_]+)\.(?P<lang>[a-z]+(?:-[a-z]+)?)\.j2")
+# Trial renders at creation cover every combination of the fields a template reads, up to
+# this many (7 languages x 6 districts x 4 zones x 3 timings still fits).
+MAX_TRIAL_RENDERS = 600
+
+
+class TemplateError(Exception):
+    """A template cannot be used; `str()` names the template, the line and the problem."""
+
+
+def _blank_none(value: Any) -> Any:
+    # A resident who has not chosen a district prints as nothing, never as "None".
+    return "" if value is None else value
+
+
+class Renderer:
+    """The one Jinja2 environment of the service, loading from `templates_dir`.
+
+    `languages` are the residents' languages (configuration); `districts`, `zones` and
+    `reminder_timings` are the values trial renders try for templates that read them.
+    """
+
+    def __init__(
+        self,
+        templates_dir: Path,
+        languages: Sequence[str],
+        *,
+        districts: Sequence[str] = ("中央",),
+        zones: Sequence[str] = ("A",),
+        reminder_timings: Sequence[str] = ("eve", "morning"),
+    ) -> None:
+        self.templates_dir = Path(templates_dir).resolve()
+        self.languages = tuple(dict.fromkeys([FALLBACK_LANGUAGE, *languages]))
+        self._samples: dict[str, tuple[str, ...]] = {
+            "district": tuple(districts) or ("中央",),
+            "garbage_zone": tuple(zones) or ("A",),
+            "reminder_timing": tuple(reminder_timings) or ("eve",),
+        }
+        self._markers = MessageMarkers()
+        self.env = ImmutableSandboxedEnvironment(
+            loader=FileSystemLoader(self.templates_dir),
+            undefined=StrictUndefined,
+            autoescape=False,  # LINE text is not HTML
+            trim_blocks=True,
+            lstrip_blocks=True,
+            finalize=_blank_none,
+        )
+        self.env.globals.update(self._markers.helpers())
+        self.env.filters["datelabel"] = date_label
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Renderer:
+        """The repository's templates/ with the configured languages, districts and zones."""
+        residents = settings.residents
+        return cls(
+            TEMPLATES_DIR,
+            residents.languages,
+            districts=residents.districts,
+            zones=residents.zones,
+        )
+
+    def templates(self) -> dict[str, tuple[str, ...]]:
+        """Template name -> languages it has a variant for (only names with a `.ja.j2`)."""
+        found: dict[str, list[str]] = {}
+        for path in sorted(self.templates_dir.glob("*.j2")):
+            match = _FILE_NAME.fullmatch(path.name)
+            if match:
+                found.setdefault(match["base"], []).append(match["lang"])
+        return {
+            base: tuple(sorted(langs, key=lambda lang: (lang != FALLBACK_LANGUAGE, lang)))
+            for base, langs in found.items()
+            if FALLBACK_LANGUAGE in langs
+        }
+
+    def prepare(
+        self,
+        *,
+        template_name: str | None,
+        template_text: str | None,
+        parameters: Mapping[str, Any],
+    ) -> PreparedTemplate:
+        """Validate a template with its parameters and return it ready to render.
+
+        `template_name` is a name from `templates()` ("evacuation"; "evacuation.ja.j2" is
+        accepted too); `template_text` is inline template text. Exactly one is given.
+        Raises TemplateError (unknown template, syntax, unknown variable or resident field,
+        sandbox, or a trial render failing or over LINE's limits) naming the line.
+        """
+        if (template_name is None) == (template_text is None):
+            raise TemplateError("give exactly one of template_name and template_text")
+        params = self._check_parameters(parameters)
+        sources: dict[str, tuple[str, str]] = {}  # language -> (label, source)
+        if template_name is not None:
+            base, variants = self._resolve(template_name)
+            for lang in variants:
+                file_name = f"{base}.{lang}.j2"
+                sources[lang] = (f"template {file_name!r}", self._source(file_name))
+        else:
+            assert template_text is not None
+            sources[FALLBACK_LANGUAGE] = (INLINE_LABEL, template_text)
+        fields = {"language"}
+        compiled: dict[str, jinja2.Template] = {}
+        for lang, (label, source) in sources.items():
+            fields |= self._analyse(source, label, params, seen=set())
+            if template_name is not None:
+                compiled[lang] = self.env.get_template(f"{_base_of(template_name)}.{lang}.j2")
+            else:
+                compiled[lang] = self.env.from_string(source)
+        prepared = PreparedTemplate(
+            label=sources[FALLBACK_LANGUAGE][0],
+            resident_fields=tuple(f for f in RESIDENT_FIELDS if f in fields),
+            variants=compiled,
+            parameters=params,
+            markers=self._markers,
+            templates_dir=self.templates_dir,
+        )
+        for resident in self._trial_residents(prepared.resident_fields):
+            try:
+                prepared.render(resident)
+            except (TemplateError, MessageLimitError) as exc:
+                shown = ", ".join(f"{k}={v}" for k, v in resident.items())
+                where = ""
+                if isinstance(exc, MessageLimitError):
+                    where = sources[prepared.variant_language(resident["language"])][0] + ": "
+                raise TemplateError(
+                    f"{where}{exc} (trial render for a resident with {shown})"
+                ) from exc
+        return prepared
+
+    def _check_parameters(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(parameters, Mapping):
+            raise TemplateError("parameters must be an object of name -> value")
+        reserved = {"resident", *self.env.globals}
+        for name, value in parameters.items():
+            if not isinstance(name, str):
+                raise TemplateError(f"parameter name {name!r} must be text")
+            if name in reserved:
+                raise TemplateError(
+                    f"parameter {name!r} is reserved (a template helper or the resident); rename it"
+                )
+            if any("\x00" in text for text in _strings(value)):
+                raise TemplateError(f"parameter {name!r} contains a NUL character")
+        # Our own copy: a caller changing its dict later must not change what is sent.
+        return copy.deepcopy(dict(parameters))
+
+    def _resolve(self, name: str) -> tuple[str, tuple[str, ...]]:
+        available = self.templates()
+        base = _base_of(name)
+        if base not in available:
+            raise TemplateError(
+                f"unknown template {name!r}; available: {', '.join(sorted(available)) or 'none'}"
+            )
+        return base, available[base]
+
+    def _source(self, file_name: str) -> str:
+        assert self.env.loader is not None
+        try:
+            return self.env.loader.get_source(self.env, file_name)[0]
+        except jinja2.TemplateNotFound:
+            raise TemplateError(f"template {file_name!r} not found in templates/") from None
+
+    def _analyse(
+        self, source: str, label: str, params: Mapping[str, Any], seen: set[str]
+    ) -> set[str]:
+        """Static checks of one template (and what it includes); returns resident fields read."""
+        try:
+            ast = self.env.parse(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"{label}, line {exc.lineno}: syntax error: {exc.message}"
+            ) from None
+        unsafe = [n for n in ast.find_all(nodes.Getattr) if n.attr.startswith("_")]
+        if unsafe:
+            # Innermost first: `''.__class__.__mro__` reports __class__.
+            node = min(reversed(unsafe), key=lambda n: n.lineno)
+            raise TemplateError(
+                f"{label}, line {node.lineno}: access to {node.attr!r} is not allowed"
+            )
+        fields = _resident_fields(ast, label)
+        known = {"resident", *params, *self.env.globals}
+        unknown = meta.find_undeclared_variables(ast) - known
+        if unknown:
+            name, line = min(((n, _first_line(ast, n)) for n in unknown), key=lambda t: t[1])
+            raise TemplateError(
+                f"{label}, line {line}: {name!r} is neither a broadcast parameter "
+                "nor a resident field"
+            )
+        for ref in meta.find_referenced_templates(ast):
+            if ref is None:
+                raise TemplateError(f"{label}: include/import of a computed name is not allowed")
+            if ref not in seen:
+                seen.add(ref)
+                fields |= self._analyse(self._source(ref), f"template {ref!r}", params, seen)
+        return fields
+
+    def _trial_residents(self, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
+        choices = [
+            self.languages if f == "language" else self._samples[f] for f in fields
+        ]
+        for values in itertools.islice(itertools.product(*choices), MAX_TRIAL_RENDERS):
+            yield dict(zip(fields, values, strict=True))
+
+
+class PreparedTemplate:
+    """A validated template bound to its parameters; `render` is pure and cheap."""
+
+    def __init__(
+        self,
+        *,
+        label: str,
+        resident_fields: tuple[str, ...],
+        variants: Mapping[str, jinja2.Template],
+        parameters: Mapping[str, Any],
+        markers: MessageMarkers,
+        templates_dir: Path,
+    ) -> None:
+        self.label = label
+        self.resident_fields = resident_fields
+        self.variants = dict(variants)
+        self.parameters = parameters
+        self._markers = markers
+        self._templates_dir = str(templates_dir)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Languages with their own variant; every other language gets Japanese."""
+        return tuple(self.variants)
+
+    def variant_language(self, language: Any) -> str:
+        return language if language in self.variants else FALLBACK_LANGUAGE
+
+    def render(self, resident: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """LINE message objects (camelCase JSON dicts) for a resident with these fields.
+
+        Only `resident_fields` are read from `resident` (extra keys are ignored).
+        Raises TemplateError (a field missing, or the template failing for these values)
+        or MessageLimitError (the output is over LINE's limits).
+        """
+        missing = [f for f in self.resident_fields if f not in resident]
+        if missing:
+            raise TemplateError(f"{self.label}: resident field(s) {', '.join(missing)} not given")
+        context = {f: resident[f] for f in self.resident_fields}
+        template = self.variants[self.variant_language(context["language"])]
+        try:
+            output = template.render({**self.parameters, "resident": context})
+        except Exception as exc:
+            raise self._runtime_error(exc) from exc
+        messages = self._markers.parse(output)
+        check_messages(messages)
+        return messages
+
+    def _runtime_error(self, exc: Exception) -> TemplateError:
+        where = self.label
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if frame.filename == "<template>":
+                where = f"{INLINE_LABEL}, line {frame.lineno}"
+            elif frame.filename.startswith(self._templates_dir) and frame.filename.endswith(".j2"):
+                where = f"template {Path(frame.filename).name!r}, line {frame.lineno}"
+        if isinstance(exc, jinja2.sandbox.SecurityError):
+            problem = f"not allowed: {exc}"
+        elif isinstance(exc, jinja2.TemplateError | HelperError):
+            problem = str(exc)
+        else:
+            problem = f"{type(exc).__name__}: {exc}"
+        return TemplateError(f"{where}: {problem}")
+
+
+def _base_of(name: str) -> str:
+    name = name.strip()
+    match = _FILE_NAME.fullmatch(name)
+    if match:
+        return match["base"]
+    return name.removesuffix(".j2")
+
+
+def _resident_fields(ast: nodes.Template, label: str) -> set[str]:
+    """Resident columns read as `resident.x` / `resident["x"]`; any other use of `resident`
+    (passing it whole, a computed key) counts as reading every field."""
+    fields: set[str] = set()
+    static_uses = 0
+    reads: list[tuple[Any, int]] = []
+    for attr in ast.find_all(nodes.Getattr):
+        if isinstance(attr.node, nodes.Name) and attr.node.name == "resident":
+            reads.append((attr.attr, attr.lineno))
+    for item in ast.find_all(nodes.Getitem):
+        if (
+            isinstance(item.node, nodes.Name)
+            and item.node.name == "resident"
+            and isinstance(item.arg, nodes.Const)
+            and isinstance(item.arg.value, str)
+        ):
+            reads.append((item.arg.value, item.lineno))
+    for field, line in sorted(reads, key=lambda read: read[1]):
+        if field not in RESIDENT_FIELDS:
+            raise TemplateError(
+                f"{label}, line {line}: resident.{field} is not a resident field "
+                f"(templates may read {', '.join('resident.' + f for f in RESIDENT_FIELDS)})"
+            )
+        fields.add(field)
+        static_uses += 1
+    uses = sum(
+        1 for n in ast.find_all(nodes.Name) if n.name == "resident" and n.ctx == "load"
+    )
+    return set(RESIDENT_FIELDS) if uses > static_uses else fields
+
+
+def _first_line(ast: nodes.Template, name: str) -> int:
+    return min(
+        (n.lineno for n in ast.find_all(nodes.Name) if n.name == name and n.ctx == "load"),
+        default=1,
+    )
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
