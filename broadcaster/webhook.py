@@ -1,0 +1,271 @@
+"""`POST /line/webhook`: what residents do in LINE (follow, block, settings, commands).
+
+The signature is checked on the raw body before anything is parsed (it is the only
+authentication LINE offers). Each event is applied in its own short transaction, with its
+`webhookEventId` inserted first so a redelivered or concurrently delivered event applies
+once. The 200 goes back as soon as the database work is done; replies are sent afterwards
+in the background.
+
+Commands: other areas answer a text or a rich-menu postback by adding to the registries
+below, e.g. the garbage calendar::
+
+    from broadcaster.webhook import POSTBACK_COMMANDS, TEXT_COMMANDS
+    TEXT_COMMANDS["ごみ"] = next_collections      # text 「ごみ」
+    POSTBACK_COMMANDS["garbage"] = next_collections  # postback data `action=garbage`
+
+A command is `(session, resident, now) -> list of LINE message dicts` (camelCase, at most
+5); it runs inside the event's transaction, must not call LINE itself, and its module must
+be imported before the first webhook arrives (e.g. from broadcaster/api/__init__.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse
+from linebot.v3.exceptions import InvalidSignatureError
+from linebot.v3.webhook import WebhookParser
+from linebot.v3.webhooks import (
+    FollowEvent,
+    MessageEvent,
+    PostbackEvent,
+    TextMessageContent,
+    UnfollowEvent,
+    UserSource,
+)
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+
+from broadcaster.clock import utcnow
+from broadcaster.db import session_scope
+from broadcaster.replies import Reply, send_replies
+from broadcaster.settings import Settings
+from broadcaster.webhook_events import claim_event
+from segments import enrollment, follow
+from segments.residents import Resident, ResidentInterest, mask_user_id
+
+log = logging.getLogger(__name__)
+
+Command = Callable[[Session, Resident, datetime], list[dict[str, Any]]]
+# Exact (stripped) text -> command. See the module docstring.
+TEXT_COMMANDS: dict[str, Command] = {}
+# Postback `action=<name>` -> command.
+POSTBACK_COMMANDS: dict[str, Command] = {}
+
+HELP_TEXT = (
+    "メッセージありがとうございます。このアカウントでは個別のご質問にはお答えできません。\n"
+    f"受け取るお知らせを変更するときは「{enrollment.SETTINGS_TEXT}」と送ってください。"
+)
+COMMAND_FAILED_TEXT = "申し訳ありません。ただいまご案内できません。しばらくしてからお試しください。"
+
+router = APIRouter(tags=["line"])
+
+
+@router.post(
+    "/line/webhook",
+    summary="LINE webhook (signed by LINE with the channel secret)",
+    responses={400: {"description": "no signature or not a webhook body"},
+               401: {"description": "wrong signature"}},
+)
+async def line_webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    engine: Engine = request.app.state.engine
+    secret = settings.line.channel_secret.get_secret_value()
+    if not secret:
+        log.error("webhook called but line.channel_secret is not set")
+        return _answer(503, "webhook not configured: set line.channel_secret")
+    signature = request.headers.get("x-line-signature")  # Starlette headers ignore case
+    if not signature:
+        return _answer(400, "missing x-line-signature header")
+    raw = await request.body()
+    try:
+        # The SDK checks the signature on the body text before it parses any of it.
+        payload = WebhookParser(secret).parse(raw.decode("utf-8"), signature, as_payload=True)
+    except (InvalidSignatureError, UnicodeDecodeError):
+        return _answer(401, "invalid x-line-signature")
+    except (ValueError, KeyError, TypeError):
+        return _answer(400, "body is not a LINE webhook payload")
+    events = list(payload.events or [])
+    if not events:
+        return _answer(200, "ok")  # LINE's connectivity check
+    replies, failed = await run_in_threadpool(process_events, engine, settings, events, utcnow())
+    if replies:
+        background.add_task(send_replies, settings.line, replies)
+    if failed:
+        # LINE redelivers after a non-2xx (when enabled); applied events are de-duplicated.
+        return _answer(500, f"{failed} event(s) could not be applied")
+    return _answer(200, "ok")
+
+
+def _answer(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status)
+
+
+def process_events(
+    engine: Engine, settings: Settings, events: Sequence[Any], now: datetime
+) -> tuple[list[Reply], int]:
+    """Apply each event in its own transaction. Returns the replies to send and how many
+    events failed (logged; the others are applied regardless)."""
+    replies: list[Reply] = []
+    failed = 0
+    for event in events:
+        try:
+            reply = _process_with_retry(engine, settings, event, now)
+        except Exception:
+            failed += 1
+            log.exception("webhook event %s failed", getattr(event, "type", "?"))
+            continue
+        if reply is not None:
+            replies.append(reply)
+    return replies, failed
+
+
+def _process_with_retry(
+    engine: Engine, settings: Settings, event: Any, now: datetime
+) -> Reply | None:
+    # Two first events of one new user (e.g. a follow and a message in separate requests)
+    # may both try to create the resident; the loser retries once and finds the record.
+    for attempt in range(2):
+        try:
+            with session_scope(engine) as session:
+                return process_event(session, settings, event, now)
+        except sa.exc.IntegrityError:
+            if attempt:
+                raise
+    return None
+
+
+def process_event(session: Session, settings: Settings, event: Any, now: datetime) -> Reply | None:
+    """Apply one event in `session` (the caller commits). Returns the reply to send, if any.
+
+    Events without an id, from groups or rooms, or of types we do not handle are ignored.
+    """
+    event_id = getattr(event, "webhook_event_id", None)
+    source = getattr(event, "source", None)
+    if not event_id or not isinstance(source, UserSource) or not source.user_id:
+        return None
+    occurred = datetime.fromtimestamp(event.timestamp / 1000, UTC)
+    if not claim_event(session, event_id, str(event.type), occurred, now):
+        log.info("webhook event %s already applied; skipped", event_id)
+        return None
+    user_id: str = source.user_id
+    resident = session.exec(select(Resident).where(Resident.line_user_id == user_id)).first()
+    if resident is None:
+        resident = follow.new_resident(user_id, now=now)
+        session.add(resident)
+    messages = _apply(session, settings, resident, event, occurred, now)
+    session.flush()
+    standby = str(getattr(event.mode, "value", event.mode)) == "standby"
+    token = getattr(event, "reply_token", None)
+    if not messages or standby or not token:
+        return None
+    return Reply(token, mask_user_id(user_id), messages)
+
+
+def _apply(
+    session: Session,
+    settings: Settings,
+    resident: Resident,
+    event: Any,
+    occurred: datetime,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    options = enrollment.Options.from_settings(settings)
+    if isinstance(event, UnfollowEvent):
+        follow.apply_unfollow(resident, occurred, now=now)
+        return []
+    if isinstance(event, FollowEvent):
+        result = follow.apply_follow(resident, occurred, now=now)
+        if result is follow.FollowResult.stale:
+            return []
+        welcome = enrollment.welcome(
+            _choices(session, resident), options,
+            returning=result is follow.FollowResult.returning,
+        )
+        return _store(session, resident, welcome, now)
+    if isinstance(event, PostbackEvent):
+        data = event.postback.data or ""
+        choices = _choices(session, resident)
+        outcome: enrollment.Outcome | None = enrollment.handle_postback(choices, options, data)
+        if outcome is None:
+            action = enrollment.parse_postback(data).get("action", "")
+            command = POSTBACK_COMMANDS.get(action)
+            if command is None:
+                outcome = enrollment.refused(choices, options)
+            else:
+                return _run_command(command, session, resident, now)
+        return _store(session, resident, outcome or enrollment.refused(choices, options), now)
+    if isinstance(event, MessageEvent) and isinstance(event.message, TextMessageContent):
+        text = (event.message.text or "").strip()
+        command = TEXT_COMMANDS.get(text)
+        if command is not None:
+            return _run_command(command, session, resident, now)
+        answer = enrollment.handle_text(_choices(session, resident), options, text)
+        if answer is None:
+            return [{"type": "text", "text": HELP_TEXT}]
+        return _store(session, resident, answer, now)
+    return []
+
+
+def _run_command(
+    command: Command, session: Session, resident: Resident, now: datetime
+) -> list[dict[str, Any]]:
+    session.flush()
+    try:
+        with session.begin_nested():
+            return list(command(session, resident, now))
+    except Exception:
+        # Another area's bug must not lose this event's state changes or break the webhook.
+        log.exception("webhook command failed for %s", mask_user_id(resident.line_user_id))
+        return [{"type": "text", "text": COMMAND_FAILED_TEXT}]
+
+
+def _choices(session: Session, resident: Resident) -> enrollment.Choices:
+    interests: frozenset[str] = frozenset()
+    if resident.id is not None:
+        rows = session.exec(
+            select(ResidentInterest.interest).where(ResidentInterest.resident_id == resident.id)
+        )
+        interests = frozenset(rows.all())
+    return enrollment.Choices(
+        district=resident.district,
+        garbage_zone=resident.garbage_zone,
+        reminder_timing=resident.reminder_timing,
+        interests=interests,
+        language=resident.language,
+        step=resident.enrollment_step,
+    )
+
+
+def _store(
+    session: Session, resident: Resident, outcome: enrollment.Outcome, now: datetime
+) -> list[dict[str, Any]]:
+    """Apply the conversation's changes to the resident (and its interest rows)."""
+    for column, value in outcome.changes.items():
+        setattr(resident, column, value)
+    if outcome.changes or outcome.interests is not None:
+        resident.updated_at = now
+    if outcome.interests is not None:
+        session.flush()
+        assert resident.id is not None
+        current = set(
+            session.exec(
+                select(ResidentInterest.interest).where(ResidentInterest.resident_id == resident.id)
+            ).all()
+        )
+        for gone in current - outcome.interests:
+            session.execute(
+                sa.delete(ResidentInterest).where(
+                    ResidentInterest.resident_id == resident.id,  # type: ignore[arg-type]
+                    ResidentInterest.interest == gone,  # type: ignore[arg-type]
+                )
+            )
+        for added in sorted(outcome.interests - current):
+            session.add(ResidentInterest(resident_id=resident.id, interest=added))
+    return outcome.messages
