@@ -1,0 +1,3 @@
+from broadcaster.sandbox.runner import main
+
+main()
