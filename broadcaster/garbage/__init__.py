@@ -1,0 +1,1 @@
+"""The garbage-collection calendar: import, reminders, changes, replies, export."""

@@ -1,0 +1,269 @@
+"""Import a calendar: replace each zone's future collection days in one transaction, and say
+what changed (added, removed, moved, kinds changed).
+
+Only days from today (Asia/Tokyo) on are replaced; past days are history. Staff changes
+(cancel/move) to future days are overwritten by the new file: the file is the truth. A
+refused file (CalendarError) changes nothing and is recorded for staff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from broadcaster import audit
+from broadcaster.clock import local
+from broadcaster.garbage.ical import CalendarError, ParsedCalendar, read_days
+from broadcaster.garbage.kinds import KindTable
+from broadcaster.garbage.models import CalendarImport, CollectionDay, DayStatus
+from broadcaster.settings import Settings
+
+# A kind that disappears from one date and appears on another at most this far away was moved.
+MOVE_WINDOW_DAYS = 7
+UNMAPPED_PREFIX = "?"
+
+DayKinds = Mapping[date, frozenset[str]]
+
+
+@dataclass
+class ZoneDiff:
+    """What a re-import changes in one zone; kinds are ids (an unmapped summary is '?text')."""
+
+    zone: str
+    added: list[tuple[date, list[str]]] = field(default_factory=list)
+    removed: list[tuple[date, list[str]]] = field(default_factory=list)
+    moved: list[tuple[str, date, date]] = field(default_factory=list)
+    changed: list[tuple[date, list[str], list[str]]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.moved or self.changed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": [{"date": d.isoformat(), "kinds": k} for d, k in self.added],
+            "removed": [{"date": d.isoformat(), "kinds": k} for d, k in self.removed],
+            "moved": [
+                {"kind": k, "from": a.isoformat(), "to": b.isoformat()} for k, a, b in self.moved
+            ],
+            "changed": [
+                {"date": d.isoformat(), "before": a, "after": b} for d, a, b in self.changed
+            ],
+        }
+
+
+@dataclass
+class ImportResult:
+    zones: list[str]
+    days: int
+    diffs: dict[str, ZoneDiff]
+    unmapped: list[dict[str, Any]]
+    warnings: list[str]
+    dry_run: bool
+    import_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "import_id": self.import_id,
+            "dry_run": self.dry_run,
+            "zones": self.zones,
+            "days": self.days,
+            "changes": {zone: diff.as_dict() for zone, diff in self.diffs.items()},
+            "unmapped": self.unmapped,
+            "warnings": self.warnings,
+        }
+
+
+def diff_days(zone: str, old: DayKinds, new: DayKinds) -> ZoneDiff:
+    """Pure: compare (date, kind) pairs; a kind leaving one date for a near one is a move."""
+    old_pairs = {(d, k) for d, kinds in old.items() for k in kinds}
+    new_pairs = {(d, k) for d, kinds in new.items() for k in kinds}
+    gone = sorted(old_pairs - new_pairs)
+    came = sorted(new_pairs - old_pairs)
+    diff = ZoneDiff(zone)
+    for day, kind in list(gone):
+        # The nearest unclaimed new date of the same kind within the window.
+        candidates = [
+            (abs((d - day).days), d)
+            for d, k in came
+            if k == kind and abs((d - day).days) <= MOVE_WINDOW_DAYS
+        ]
+        if candidates:
+            _, target = min(candidates)
+            diff.moved.append((kind, day, target))
+            gone.remove((day, kind))
+            came.remove((target, kind))
+    left_gone: dict[date, list[str]] = {}
+    left_came: dict[date, list[str]] = {}
+    for d, k in gone:
+        left_gone.setdefault(d, []).append(k)
+    for d, k in came:
+        left_came.setdefault(d, []).append(k)
+    for day in sorted(set(left_gone) | set(left_came)):
+        if day in old and day in new:
+            diff.changed.append((day, sorted(old[day]), sorted(new[day])))
+        elif day in new:
+            diff.added.append((day, sorted(left_came[day])))
+        else:
+            diff.removed.append((day, sorted(left_gone[day])))
+    diff.moved.sort(key=lambda move: (move[1], move[0]))
+    return diff
+
+
+def kind_table(settings: Settings) -> KindTable:
+    return KindTable(settings.garbage.kinds, settings.garbage.ignore_summaries)
+
+
+def today_in(settings: Settings, now: datetime) -> date:
+    return local(now, settings.tz).date()
+
+
+def parse_for_import(
+    data: bytes, settings: Settings, now: datetime, zone: str | None
+) -> ParsedCalendar:
+    """The file read over the configured window [today, today + expand_days)."""
+    today = today_in(settings, now)
+    return read_days(
+        data,
+        start=today,
+        end=today + timedelta(days=settings.garbage.expand_days),
+        tz=settings.tz,
+        table=kind_table(settings),
+        zones=settings.residents.zones,
+        zone_aliases=settings.garbage.zone_aliases,
+        zone=zone,
+    )
+
+
+def import_calendar(
+    session: Session,
+    data: bytes,
+    *,
+    settings: Settings,
+    now: datetime,
+    actor: str,
+    source: str,
+    zone: str | None = None,
+    dry_run: bool = False,
+    department_id: int | None = None,
+) -> ImportResult:
+    """Replace the future days of every zone in the file (or `zone`), in the caller's
+    transaction (flushed, not committed). Raises CalendarError and writes nothing when the
+    file cannot be used; a dry run computes the same result and writes nothing either.
+    """
+    parsed = parse_for_import(data, settings, now, zone)
+    today = today_in(settings, now)
+    zones = sorted(parsed.days)
+    diffs: dict[str, ZoneDiff] = {}
+    for name in zones:
+        diffs[name] = diff_days(name, current_days(session, name, today), _as_kinds(parsed, name))
+    result = ImportResult(
+        zones=zones,
+        days=sum(len(days) for days in parsed.days.values()),
+        diffs=diffs,
+        unmapped=[
+            {"zone": z, "summary": text, "dates": [d.isoformat() for d in sorted(dates)]}
+            for (z, text), dates in sorted(parsed.unmapped.items())
+        ],
+        warnings=parsed.warnings,
+        dry_run=dry_run,
+    )
+    if dry_run:
+        return result
+    record = CalendarImport(at=now, actor=actor, source=source[:500], zones=zones, days=result.days)
+    session.add(record)
+    session.flush()
+    table = kind_table(settings)
+    for name in zones:
+        session.execute(
+            sa.delete(CollectionDay).where(
+                col(CollectionDay.zone) == name, col(CollectionDay.date) >= today
+            )
+        )
+        for day, entry in sorted(parsed.days[name].items()):
+            session.add(
+                CollectionDay(
+                    zone=name,
+                    date=day,
+                    kinds=table.order(entry.kinds),
+                    unmapped=list(entry.unmapped),
+                    import_id=record.id,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    result.import_id = record.id
+    record.report = result.as_dict()
+    session.add(record)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="calendar.import",
+        entity="calendar_import",
+        entity_id=record.id,
+        department_id=department_id,
+        after={"source": source[:500], "zones": zones, "days": result.days},
+    )
+    session.flush()
+    # Scheduled reminders for days that changed are withdrawn; the job plans them again.
+    from broadcaster.garbage.reminders import withdraw_unsent
+
+    for name, diff in diffs.items():
+        touched = (
+            {d for d, _ in diff.added}
+            | {d for d, _ in diff.removed}
+            | {d for d, _, _ in diff.changed}
+        )
+        touched |= {d for _, a, b in diff.moved for d in (a, b)}
+        withdraw_unsent(session, name, touched, now, reason="calendar re-imported")
+    return result
+
+
+def record_refusal(
+    session: Session,
+    *,
+    now: datetime,
+    actor: str,
+    source: str,
+    zone: str | None,
+    error: CalendarError,
+) -> CalendarImport:
+    """Keep a refused import on record so staff see why the calendar did not change."""
+    row = CalendarImport(
+        at=now,
+        actor=actor,
+        source=source[:500],
+        zones=[zone] if zone else [],
+        ok=False,
+        error=str(error),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def current_days(session: Session, zone: str, today: date) -> dict[date, frozenset[str]]:
+    """The zone's scheduled future days as (date -> kinds incl. '?unmapped')."""
+    rows = session.exec(
+        select(CollectionDay).where(
+            CollectionDay.zone == zone,
+            col(CollectionDay.date) >= today,
+            CollectionDay.status == DayStatus.scheduled,
+        )
+    ).all()
+    return {
+        row.date: frozenset(row.kinds) | {UNMAPPED_PREFIX + t for t in row.unmapped} for row in rows
+    }
+
+
+def _as_kinds(parsed: ParsedCalendar, zone: str) -> dict[date, frozenset[str]]:
+    return {
+        day: frozenset(entry.kinds) | {UNMAPPED_PREFIX + t for t in entry.unmapped}
+        for day, entry in parsed.zone_days(zone).items()
+    }
