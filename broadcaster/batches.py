@@ -51,3 +51,6 @@ class Batch(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The render context (JSON of the plan's context values): a resumed dispatch reuses
+    # this batch's messages for the same context instead of rendering again.
+    context_key: str | None = Field(default=None, sa_type=sa.Text)

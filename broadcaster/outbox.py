@@ -1,0 +1,347 @@
+"""The outbox: turn a broadcast's audience into committed batches before anything is sent.
+
+Recipients are read in primary-key pages (keyset on `resident.id`, so no sort of the
+whole audience happens before the first batch can go out, and nothing large is held in
+memory). Each recipient joins the buffer of its render context (the values of the fields
+the template reads); a buffer that reaches 500 becomes a batch. Each distinct context is
+rendered once. Batches and their Delivery rows are written in chunks, each chunk one
+transaction, so the worker can start sending the first batches while later ones are
+still being written.
+
+A crash mid-dispatch loses only what was not committed: a rerun reads only residents who
+have no Delivery row for this broadcast yet, and reuses the messages already rendered
+for a context (stored on its batches), so nobody is queued twice and little is rerendered.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from broadcaster.batches import Batch, BatchStatus, Endpoint
+from broadcaster.broadcasts import FINISHED, Broadcast, BroadcastStatus
+from broadcaster.deliveries import Delivery, DeliveryStatus
+from broadcaster.progress import finish_if_done
+from segments.residents import Resident
+
+MULTICAST_MAX = 500
+PAGE_SIZE = 5_000
+# Batches per committed chunk: small enough that the first ones are sendable at once and
+# the SQLite write lock is never held long, big enough that commits stay cheap.
+CHUNK_BATCHES = 8
+
+Render = Callable[[Mapping[str, Any]], list[dict[str, Any]]]
+Context = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class DispatchPlan:
+    """Who gets the broadcast and how their message is made.
+
+    `audience`: a WHERE over `Resident`. `context_fields`: the Resident columns the
+    messages depend on (recipients with equal values share one rendering). `render`:
+    messages for one context (a mapping field -> value). `over_cap`: residents matching
+    it are recorded as `skipped_cap` instead of being sent to.
+    """
+
+    audience: sa.ColumnElement[bool]
+    context_fields: Sequence[str]
+    render: Render
+    over_cap: sa.ColumnElement[bool] | None = None
+
+
+@dataclass
+class DispatchResult:
+    """What this call wrote (a resumed dispatch counts only its own part)."""
+
+    recipients: int = 0
+    batches: int = 0
+    renderings: int = 0
+    skipped_over_cap: int = 0
+    failed: int = 0
+    recipients_total: int = 0
+
+
+@dataclass
+class _Chunk:
+    batches: list[tuple[Context, list[tuple[int, str]]]] = field(default_factory=list)
+    others: list[dict[str, Any]] = field(default_factory=list)
+    renderings: int = 0
+
+
+def _run(session: Session, statement: Any, params: Any = None) -> sa.CursorResult[Any]:
+    """Core execution inside the session's transaction (SQLModel deprecates `execute`)."""
+    return session.connection().execute(statement, params)
+
+
+def context_key(context: Context) -> str:
+    return json.dumps(list(context), ensure_ascii=False, default=str)
+
+
+def _columns(fields: Sequence[str]) -> list[sa.ColumnElement[Any]]:
+    table = Resident.__table__
+    missing = [name for name in fields if name not in table.c]  # type: ignore[attr-defined]
+    if missing:
+        raise ValueError(f"context field(s) not on Resident: {', '.join(missing)}")
+    return [table.c[name] for name in fields]  # type: ignore[attr-defined]
+
+
+def _rendered_before(session: Session, broadcast_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Messages already rendered for each context, from this broadcast's batches."""
+    batch = Batch.__table__
+    first = (
+        sa.select(sa.func.min(batch.c.id))
+        .where(batch.c.broadcast_id == broadcast_id, batch.c.context_key.is_not(None))
+        .group_by(batch.c.context_key)
+    )
+    rows = _run(session, 
+        sa.select(batch.c.context_key, batch.c.messages).where(batch.c.id.in_(first))
+    )
+    return {key: messages for key, messages in rows}
+
+
+def dispatch(
+    session: Session,
+    broadcast: Broadcast,
+    plan: DispatchPlan,
+    now: datetime,
+    *,
+    page_size: int = PAGE_SIZE,
+    chunk_batches: int = CHUNK_BATCHES,
+) -> DispatchResult:
+    """Write the broadcast's batches and deliveries, committing as it goes.
+
+    Marks the broadcast `sending` (recording `started_at`), sets `dispatched_at`,
+    `recipients_total` and `skipped_over_cap` when done, and finishes the broadcast at
+    once if there is nothing to send. Safe to call again after a crash. Raises ValueError
+    for a context field that is not a Resident column, or a finished broadcast.
+    """
+    if broadcast.id is None:
+        raise ValueError("the broadcast must be saved before it is dispatched")
+    if broadcast.status in FINISHED:
+        raise ValueError(f"broadcast {broadcast.id} is already {broadcast.status}")
+    broadcast_id = broadcast.id
+    context_columns = _columns(plan.context_fields)
+    resident = Resident.__table__
+    delivery = Delivery.__table__
+    over_cap = (
+        sa.case((plan.over_cap, sa.true()), else_=sa.false())
+        if plan.over_cap is not None
+        else sa.false()
+    )
+    base = (
+        sa.select(
+            resident.c.id, resident.c.line_user_id, over_cap.label("over_cap"), *context_columns
+        )
+        .where(plan.audience)
+        .where(
+            ~sa.exists().where(
+                delivery.c.broadcast_id == broadcast_id, delivery.c.resident_id == resident.c.id
+            )
+        )
+        .order_by(resident.c.id)
+        .limit(page_size)
+    )
+
+    if broadcast.status != BroadcastStatus.sending or broadcast.started_at is None:
+        broadcast.status = BroadcastStatus.sending
+        broadcast.started_at = broadcast.started_at or now
+        broadcast.updated_at = now
+        session.add(broadcast)
+    session.commit()
+
+    result = DispatchResult()
+    rendered: dict[Context, list[dict[str, Any]] | str] = {}
+    earlier = _rendered_before(session, broadcast_id)
+    session.commit()  # end the read so the next write starts its own transaction
+    buffers: dict[Context, list[tuple[int, str]]] = {}
+    chunk = _Chunk()
+    last_id = 0
+
+    def messages_for(context: Context) -> list[dict[str, Any]] | str:
+        """The rendered messages, or the error text when this context cannot be rendered."""
+        found = rendered.get(context)
+        if found is None:
+            key = context_key(context)
+            if key in earlier:
+                found = earlier[key]
+            else:
+                try:
+                    found = plan.render(dict(zip(plan.context_fields, context, strict=True)))
+                except Exception as exc:  # a render failure fails these deliveries, not all
+                    found = f"could not render the message: {exc}"
+                chunk.renderings += 1
+            rendered[context] = found
+        return found
+
+    while True:
+        rows = _run(session, base.where(resident.c.id > last_id)).all()
+        session.commit()
+        if not rows:
+            break
+        last_id = rows[-1][0]
+        for row in rows:
+            resident_id, user_id, capped = row[0], row[1], row[2]
+            context: Context = tuple(row[3:])
+            if capped:
+                chunk.others.append(
+                    _delivery(broadcast_id, resident_id, DeliveryStatus.skipped_cap)
+                )
+                result.skipped_over_cap += 1
+                continue
+            messages = messages_for(context)
+            if isinstance(messages, str):
+                chunk.others.append(
+                    _delivery(broadcast_id, resident_id, DeliveryStatus.failed, error=messages)
+                )
+                result.failed += 1
+                continue
+            buffer = buffers.setdefault(context, [])
+            buffer.append((resident_id, user_id))
+            if len(buffer) >= MULTICAST_MAX:
+                chunk.batches.append((context, buffer))
+                buffers[context] = []
+            if len(chunk.batches) >= chunk_batches:
+                _write(session, broadcast, chunk, rendered, now, result)
+                chunk = _Chunk()
+        if chunk.batches or len(chunk.others) >= page_size:
+            _write(session, broadcast, chunk, rendered, now, result)
+            chunk = _Chunk()
+    for context, buffer in buffers.items():
+        if buffer:
+            chunk.batches.append((context, buffer))
+    _write(session, broadcast, chunk, rendered, now, result)
+    _complete(session, broadcast, now, result)
+    return result
+
+
+def _delivery(
+    broadcast_id: int, resident_id: int, status: DeliveryStatus, *, batch_id: int | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "broadcast_id": broadcast_id,
+        "batch_id": batch_id,
+        "resident_id": resident_id,
+        "status": status.value,
+        "error": error,
+    }
+
+
+def _write(
+    session: Session,
+    broadcast: Broadcast,
+    chunk: _Chunk,
+    rendered: Mapping[Context, list[dict[str, Any]] | str],
+    now: datetime,
+    result: DispatchResult,
+) -> None:
+    """One transaction: the chunk's batches (with retry keys) and all their deliveries."""
+    assert broadcast.id is not None
+    if not chunk.batches and not chunk.others and not chunk.renderings:
+        return
+    deliveries = list(chunk.others)
+    if chunk.batches:
+        batch_rows = [
+            {
+                "broadcast_id": broadcast.id,
+                "priority": broadcast.priority,
+                "endpoint": (Endpoint.push if len(members) == 1 else Endpoint.multicast).value,
+                "messages": rendered[context],
+                "recipients": [user_id for _, user_id in members],
+                "recipient_count": len(members),
+                "retry_key": str(uuid.uuid4()),
+                "status": BatchStatus.pending.value,
+                "attempts": 0,
+                "created_at": now,
+                "context_key": context_key(context),
+            }
+            for context, members in chunk.batches
+        ]
+        ids = _run(session, 
+            sa.insert(Batch.__table__).returning(
+                Batch.__table__.c.id, sort_by_parameter_order=True
+            ), batch_rows
+        ).scalars().all()
+        for batch_id, (_, members) in zip(ids, chunk.batches, strict=True):
+            for resident_id, _ in members:
+                deliveries.append(
+                    _delivery(broadcast.id, resident_id, DeliveryStatus.queued, batch_id=batch_id)
+                )
+        result.batches += len(ids)
+    if deliveries:
+        _run(session, sa.insert(Delivery.__table__), deliveries)
+        result.recipients += len(deliveries)
+    if chunk.renderings:
+        table = Broadcast.__table__
+        _run(session, 
+            sa.update(table)
+            .where(table.c.id == broadcast.id)
+            .values(renderings=table.c.renderings + chunk.renderings)
+        )
+        result.renderings += chunk.renderings
+    session.commit()
+
+
+def _complete(
+    session: Session, broadcast: Broadcast, now: datetime, result: DispatchResult
+) -> None:
+    """Record the totals (counted from the rows, so a resumed dispatch is right too)."""
+    delivery = Delivery.__table__
+    assert broadcast.id is not None
+    counts = dict(
+        _run(session, 
+            sa.select(delivery.c.status, sa.func.count())
+            .where(delivery.c.broadcast_id == broadcast.id)
+            .group_by(delivery.c.status)
+        ).all()
+    )
+    result.recipients_total = sum(counts.values())
+    table = Broadcast.__table__
+    _run(session, 
+        sa.update(table)
+        .where(table.c.id == broadcast.id)
+        .values(
+            dispatched_at=now,
+            updated_at=now,
+            recipients_total=result.recipients_total,
+            skipped_over_cap=counts.get(DeliveryStatus.skipped_cap.value, 0),
+        )
+    )
+    session.commit()
+    finish_if_done(session, broadcast.id, now)
+    session.commit()
+    session.refresh(broadcast)
+
+
+def resume_dispatches(
+    engine: sa.engine.Engine,
+    plan_for: Callable[[Session, Broadcast], DispatchPlan],
+    now: datetime,
+) -> int:
+    """Finish every dispatch a crash interrupted (status `sending`, no `dispatched_at`).
+
+    Call once at start, before or alongside the worker. `plan_for(session, broadcast)`
+    builds the same plan the first run used. Returns how many dispatches were resumed.
+    """
+    table = Broadcast.__table__
+    with Session(engine, expire_on_commit=False) as session:
+        ids = _run(
+            session,
+            sa.select(table.c.id).where(
+                table.c.status == BroadcastStatus.sending.value, table.c.dispatched_at.is_(None)
+            ).order_by(table.c.priority.desc(), table.c.id),
+        ).scalars().all()
+        session.commit()
+        for broadcast_id in ids:
+            broadcast = session.get(Broadcast, broadcast_id)
+            assert broadcast is not None
+            dispatch(session, broadcast, plan_for(session, broadcast), now)
+    return len(ids)

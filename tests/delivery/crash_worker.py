@@ -1,0 +1,37 @@
+"""Run dispatch (resuming any interrupted one) and a DeliveryWorker until everything is
+sent; the crash tests SIGKILL this process at various points and run it again.
+
+    python tests/delivery/crash_worker.py DB_URL SANDBOX_URL BROADCAST_ID
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from broadcaster.db import make_engine
+from broadcaster.outbox import resume_dispatches
+from broadcaster.worker import DeliveryWorker
+from tests.delivery.scenario import line_settings, text_plan
+
+
+async def main(db_url: str, sandbox_url: str) -> None:
+    engine = make_engine(db_url)
+    settings = line_settings(Path("/tmp"), sandbox_url, **{
+        "line.request_timeout_seconds": 0.5, "rate_limits.multicast": 20.0,
+        "line.max_in_flight": 4})
+    # A fixed owner: the restarted process takes its own leases back at once.
+    worker = DeliveryWorker(engine, settings, owner="crash-worker", poll_interval=0.02)
+    await worker.start()
+    plan = text_plan("断水のお知らせ", fields=("language",))
+    await asyncio.to_thread(resume_dispatches, engine, lambda s, b: plan, datetime.now(UTC))
+    await worker.wait_idle(60)
+    await worker.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
