@@ -33,6 +33,11 @@ class Resident(SQLModel, table=True):
     __tablename__ = "resident"
     __table_args__ = (
         sa.Index("ix_resident_segment", "follow_state", "district", "language"),
+        # Covers the usual audience rule (district, language, age) without reading the
+        # table rows; see bench/segments.py for the measurement.
+        sa.Index(
+            "ix_resident_audience", "follow_state", "district", "language", "birth_date", "birth_year"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -61,9 +66,7 @@ class ResidentInterest(SQLModel, table=True):
     __tablename__ = "resident_interest"
     __table_args__ = (sa.Index("ix_resident_interest_interest", "interest", "resident_id"),)
 
-    resident_id: int = Field(
-        foreign_key="resident.id", primary_key=True, ondelete="CASCADE"
-    )
+    resident_id: int = Field(foreign_key="resident.id", primary_key=True, ondelete="CASCADE")
     interest: str = Field(max_length=64, primary_key=True)
 
 
@@ -73,9 +76,7 @@ class ResidentOptOut(SQLModel, table=True):
     __tablename__ = "resident_opt_out"
     __table_args__ = (sa.Index("ix_resident_opt_out_category", "category", "resident_id"),)
 
-    resident_id: int = Field(
-        foreign_key="resident.id", primary_key=True, ondelete="CASCADE"
-    )
+    resident_id: int = Field(foreign_key="resident.id", primary_key=True, ondelete="CASCADE")
     category: str = Field(max_length=64, primary_key=True)
 
 
@@ -85,9 +86,7 @@ class ResidentAttribute(SQLModel, table=True):
     __tablename__ = "resident_attribute"
     __table_args__ = (sa.Index("ix_resident_attribute_name_value", "name", "value", "resident_id"),)
 
-    resident_id: int = Field(
-        foreign_key="resident.id", primary_key=True, ondelete="CASCADE"
-    )
+    resident_id: int = Field(foreign_key="resident.id", primary_key=True, ondelete="CASCADE")
     name: str = Field(max_length=64, primary_key=True)
     value: str = Field(max_length=256)
     verified_at: datetime = Field(sa_type=UTCDateTime)
