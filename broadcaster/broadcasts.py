@@ -27,9 +27,16 @@ class BroadcastStatus(StrEnum):
     expired = "expired"
 
 
-EDITABLE = frozenset({BroadcastStatus.draft, BroadcastStatus.awaiting_approval, BroadcastStatus.scheduled})
+EDITABLE = frozenset(
+    {BroadcastStatus.draft, BroadcastStatus.awaiting_approval, BroadcastStatus.scheduled}
+)
 FINISHED = frozenset(
-    {BroadcastStatus.sent, BroadcastStatus.partially_failed, BroadcastStatus.cancelled, BroadcastStatus.expired}
+    {
+        BroadcastStatus.sent,
+        BroadcastStatus.partially_failed,
+        BroadcastStatus.cancelled,
+        BroadcastStatus.expired,
+    }
 )
 
 

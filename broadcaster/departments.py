@@ -90,3 +90,13 @@ def find_by_token(session: Session, token: str) -> tuple[Department, ApiToken] |
         return None
     api_token, department = row
     return department, api_token
+
+
+def revoke_token(session: Session, token: ApiToken, now: datetime) -> bool:
+    """Revoke a token (from now on it is refused); False if it was already revoked."""
+    if token.revoked_at is not None:
+        return False
+    token.revoked_at = now
+    session.add(token)
+    session.flush()
+    return True

@@ -1,0 +1,5 @@
+"""`python -m broadcaster` is the `broadcaster` command."""
+
+from broadcaster.cli import main
+
+main()

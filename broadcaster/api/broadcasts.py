@@ -1,0 +1,458 @@
+"""`/api/v1/broadcasts`: create, list, edit, cancel, approve and preview broadcasts.
+
+A department sees and changes only its own broadcasts (another's is a 404); the disaster
+desk may also send emergencies; an admin sees all and approves. Every refusal names what
+to fix: 422 with `{"message", "field"}`, 409 with `{"message", "status"}`. Times are
+entered in Asia/Tokyo (a time without offset is taken as Asia/Tokyo) and shown with +09:00.
+(GET /broadcasts/{id} and its deliveries live in `broadcast_records`.)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
+from pydantic import field_serializer
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from broadcaster import schedule
+from broadcaster.api.deps import EngineDep, SessionDep, SettingsDep
+from broadcaster.auth import Actor, AdminActor, CurrentActor
+from broadcaster.broadcasting import (
+    BroadcastConflict,
+    BroadcastRefused,
+    BroadcastRequest,
+    approve_broadcast,
+    cancel_broadcast,
+    check_request,
+    create_broadcast,
+    update_broadcast,
+)
+from broadcaster.broadcasts import Broadcast, BroadcastStatus, Priority
+from broadcaster.clock import utcnow
+from broadcaster.departments import Role
+from broadcaster.digest import is_marked
+from broadcaster.dispatcher import audience_for, renderer_for
+from broadcaster.render import Renderer, TemplateError
+from broadcaster.settings import Settings
+from segments.residents import Resident, mask_user_id
+
+router = APIRouter(prefix="/broadcasts", tags=["broadcasts"])
+
+PriorityName = Literal["normal", "emergency"]
+RULE_EXAMPLE = {"all": [{"field": "district", "op": "in", "value": ["中央", "北"]}]}
+CREATE_EXAMPLES: dict[str, Any] = {
+    "inline": {
+        "summary": "Inline template, inline rule, at a fixed time",
+        "value": {
+            "title": "子育て広場のお知らせ",
+            "category": "childcare",
+            "template_text": "{{ resident.district }}地区の子育て広場は{{ day }}に開きます。",
+            "parameters": {"day": "5月10日"},
+            "rule": {"field": "子育て世帯", "op": "eq", "value": True},
+            "send_at": "2026-05-01T10:00:00",
+        },
+    },
+    "saved_segment_recurring": {
+        "summary": "Saved segment, every first Monday at 9:00",
+        "value": {
+            "title": "月例のお知らせ",
+            "category": "general",
+            "template_name": "notice",
+            "parameters": {"body": "今月の窓口時間は…"},
+            "segment_id": 1,
+            "send_at": "2026-05-04T09:00:00+09:00",
+            "recurrence": "0 9 * * mon#1",
+        },
+    },
+    "now": {
+        "summary": "Send now to everyone (as a draft first)",
+        "value": {
+            "title": "臨時休館",
+            "category": "general",
+            "template_text": "本日、市民会館は臨時休館です。",
+            "send_at": "now",
+            "draft": True,
+        },
+    },
+    "emergency": {
+        "summary": "Emergency (disaster desk): sent at once, ignores quiet hours and caps",
+        "value": {
+            "title": "避難指示",
+            "category": "general",
+            "priority": "emergency",
+            "template_text": "【避難指示】山間地区に避難指示が出ました。",
+            "rule": {"field": "district", "op": "eq", "value": "山間"},
+            "send_at": "now",
+        },
+    },
+}
+UPDATE_EXAMPLES: dict[str, Any] = {
+    "reschedule": {"summary": "Move it", "value": {"send_at": "2026-05-01T12:00:00"}},
+    "schedule_draft": {"summary": "Schedule a draft", "value": {"draft": False}},
+    "retarget": {"summary": "Another rule", "value": {"rule": RULE_EXAMPLE}},
+}
+
+
+class BroadcastCreate(SQLModel):
+    title: str = Field(min_length=1, max_length=200)
+    category: str = Field(description="one of settings residents.categories")
+    template_name: str | None = Field(default=None, description="a template under templates/")
+    template_text: str | None = Field(default=None, description="inline Jinja2 template")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    segment_id: int | None = Field(
+        default=None, description="a saved segment (its current version is copied)"
+    )
+    rule: dict[str, Any] | None = Field(
+        default=None, description="an inline segment rule; none: everyone"
+    )
+    send_at: datetime | Literal["now"] = Field(
+        default="now", description="Asia/Tokyo when no offset is given, or 'now'"
+    )
+    recurrence: str | None = Field(
+        default=None,
+        description=(
+            "Repeat: 'minute hour day month day_of_week' in Asia/Tokyo. Fields take *, numbers,"
+            " a-b, a,b, */n; day_of_week takes mon..sun or 0-7 (0 and 7 = Sunday), mon#1..mon#5"
+            " (first..fifth Monday) and fri#L (last Friday). Day and day_of_week both set must"
+            " both hold. Each firing is its own broadcast row; firings in quiet hours are"
+            " skipped. E.g. '0 9 * * mon#1', '30 7 * * mon-fri', '0 10 1 * *'."
+        ),
+    )
+    draft: bool = False
+    priority: PriorityName = "normal"
+    digest: bool = Field(default=False, description="fold into the day's まとめ配信")
+
+
+class BroadcastUpdate(SQLModel):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    category: str | None = None
+    template_name: str | None = None
+    template_text: str | None = None
+    parameters: dict[str, Any] | None = None
+    segment_id: int | None = None
+    rule: dict[str, Any] | None = None
+    send_at: datetime | Literal["now"] | None = None
+    recurrence: str | None = None
+    draft: bool | None = None
+    digest: bool | None = None
+
+
+class BroadcastPublic(SQLModel):
+    id: int
+    department_id: int
+    title: str
+    category: str
+    kind: str
+    priority: PriorityName
+    status: str
+    status_reason: str | None
+    template_name: str | None
+    template_text: str | None
+    parameters: dict[str, Any]
+    segment_id: int | None
+    segment_version: int | None
+    rule: dict[str, Any]
+    recipients_of: int | None
+    parent_id: int | None
+    send_at: datetime
+    recurrence: str | None
+    digest: bool
+    drill: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    approved_by: str | None
+    dispatched_at: datetime | None
+    finished_at: datetime | None
+    recipients_total: int
+    skipped_over_cap: int
+    quota_consumed: int
+
+    @field_serializer("send_at", "created_at", "updated_at", "dispatched_at", "finished_at")
+    def _tokyo(self, value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+
+class PreviewSample(SQLModel):
+    language: str
+    resident: str = Field(description="masked LINE user id of the sample resident")
+    messages: list[dict[str, Any]]
+
+
+class BroadcastPreview(SQLModel):
+    recipients: int
+    quota: int = Field(description="LINE messages counted against the quota (per recipient)")
+    samples: list[PreviewSample]
+
+
+def get_renderer(request: Request) -> Renderer:
+    renderer: Renderer | None = getattr(request.app.state, "renderer", None)
+    if renderer is None:
+        renderer = Renderer.from_settings(request.app.state.settings)
+        request.app.state.renderer = renderer
+    return renderer
+
+
+def public(broadcast: Broadcast, settings: Settings) -> BroadcastPublic:
+    data = broadcast.model_dump()
+    for name in ("send_at", "created_at", "updated_at", "dispatched_at", "finished_at"):
+        if data[name] is not None:
+            data[name] = data[name].astimezone(settings.tz)
+    data["priority"] = "emergency" if broadcast.priority >= Priority.emergency else "normal"
+    data["digest"] = is_marked(broadcast)
+    return BroadcastPublic.model_validate(data)
+
+
+def refused(exc: BroadcastRefused) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT, {"message": exc.message, "field": exc.field}
+    )
+
+
+def conflict(exc: BroadcastConflict) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, {"message": str(exc), "status": exc.status})
+
+
+def visible(session: Session, actor: Actor, broadcast_id: int) -> Broadcast:
+    """The broadcast, or 404 when missing or another department's."""
+    broadcast = session.get(Broadcast, broadcast_id)
+    if broadcast is None or not actor.may_see(broadcast.department_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"broadcast {broadcast_id} not found")
+    return broadcast
+
+
+def _check_segment(session: Session, actor: Actor, segment_id: int | None) -> None:
+    from segments.saved import Segment
+
+    if segment_id is None:
+        return
+    segment = session.get(Segment, segment_id)
+    if segment is None or not actor.may_see(segment.department_id):
+        raise refused(BroadcastRefused(f"segment {segment_id} does not exist", "segment_id"))
+
+
+def _check_priority(actor: Actor, priority: str) -> None:
+    if priority == "emergency" and actor.role not in (Role.disaster_desk, Role.admin):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "only the disaster desk may send emergency broadcasts"
+        )
+
+
+def _request(body: BroadcastCreate) -> BroadcastRequest:
+    emergency = body.priority == "emergency"
+    return BroadcastRequest(
+        title=body.title,
+        category=body.category,
+        template_name=body.template_name,
+        template_text=body.template_text,
+        parameters=body.parameters,
+        segment_id=body.segment_id,
+        rule=body.rule,
+        send_at=None if body.send_at == "now" else body.send_at,  # type: ignore[arg-type]
+        recurrence=body.recurrence,
+        draft=body.draft,
+        kind="emergency" if emergency else "announcement",
+        priority=Priority.emergency if emergency else Priority.normal,
+        digest=body.digest,
+    )
+
+
+RendererDep = Annotated[Renderer, Depends(get_renderer)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a broadcast")
+def create(
+    body: Annotated[BroadcastCreate, Body(openapi_examples=CREATE_EXAMPLES)],
+    actor: CurrentActor,
+    session: SessionDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    renderer: RendererDep,
+) -> BroadcastPublic:
+    """Validates everything (template, rule, LINE limits, category, quiet hours) before
+    storing anything. An emergency due now is dispatched before the response."""
+    _check_priority(actor, body.priority)
+    _check_segment(session, actor, body.segment_id)
+    now = utcnow()
+    try:
+        broadcast = create_broadcast(
+            session,
+            actor.label,
+            actor.department_id,
+            _request(body),
+            settings,
+            renderer,
+            now,
+            needs_approval=actor.role != Role.admin,
+        )
+    except BroadcastRefused as exc:
+        session.rollback()
+        raise refused(exc) from None
+    session.commit()
+    if broadcast.priority >= Priority.emergency and broadcast.status == BroadcastStatus.scheduled:
+        assert broadcast.id is not None
+        schedule.send_one(engine, broadcast.id, settings, renderer, now)
+        session.refresh(broadcast)
+    return public(broadcast, settings)
+
+
+@router.get("", summary="List broadcasts")
+def list_broadcasts(
+    actor: CurrentActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    status_: Annotated[BroadcastStatus | None, Query(alias="status")] = None,
+    since: Annotated[datetime | None, Query(description="send_at from (Asia/Tokyo)")] = None,
+    until: Annotated[datetime | None, Query(description="send_at before (Asia/Tokyo)")] = None,
+    department_id: Annotated[int | None, Query(description="admins only")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[BroadcastPublic]:
+    """Newest send time first. A department sees only its own broadcasts."""
+    query = select(Broadcast)
+    if actor.role != Role.admin:
+        query = query.where(Broadcast.department_id == actor.department_id)
+    elif department_id is not None:
+        query = query.where(Broadcast.department_id == department_id)
+    if status_ is not None:
+        query = query.where(Broadcast.status == status_)
+    if since is not None:
+        since = since if since.tzinfo else since.replace(tzinfo=settings.tz)
+        query = query.where(col(Broadcast.send_at) >= since)
+    if until is not None:
+        until = until if until.tzinfo else until.replace(tzinfo=settings.tz)
+        query = query.where(col(Broadcast.send_at) < until)
+    query = query.order_by(col(Broadcast.send_at).desc(), col(Broadcast.id).desc()).limit(limit)
+    return [public(b, settings) for b in session.exec(query)]
+
+
+@router.patch("/{broadcast_id}", summary="Edit a broadcast that is not sent yet")
+def update(
+    broadcast_id: int,
+    body: Annotated[BroadcastUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
+    actor: CurrentActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    renderer: RendererDep,
+) -> BroadcastPublic:
+    """Draft, awaiting approval or scheduled only (else 409 with the current status).
+    The result is validated as at creation."""
+    broadcast = visible(session, actor, broadcast_id)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("send_at") == "now":
+        changes["send_at"] = None
+    _check_segment(session, actor, changes.get("segment_id"))
+    try:
+        update_broadcast(
+            session,
+            broadcast,
+            actor.label,
+            changes,
+            settings,
+            renderer,
+            utcnow(),
+            needs_approval=actor.role != Role.admin,
+        )
+    except BroadcastConflict as exc:
+        session.rollback()
+        raise conflict(exc) from None
+    except BroadcastRefused as exc:
+        session.rollback()
+        raise refused(exc) from None
+    session.commit()
+    return public(broadcast, settings)
+
+
+@router.post("/{broadcast_id}/cancel", summary="Cancel a broadcast that is not sent yet")
+def cancel(
+    broadcast_id: int, actor: CurrentActor, session: SessionDep, settings: SettingsDep
+) -> BroadcastPublic:
+    broadcast = visible(session, actor, broadcast_id)
+    try:
+        cancel_broadcast(session, broadcast, actor.label, utcnow())
+    except BroadcastConflict as exc:
+        session.rollback()
+        raise conflict(exc) from None
+    session.commit()
+    return public(broadcast, settings)
+
+
+@router.post("/{broadcast_id}/approve", summary="Approve a broadcast (admin)")
+def approve(
+    broadcast_id: int, actor: AdminActor, session: SessionDep, settings: SettingsDep
+) -> BroadcastPublic:
+    """awaiting_approval -> scheduled (only when scheduling.approval_required)."""
+    broadcast = visible(session, actor, broadcast_id)
+    try:
+        approve_broadcast(session, broadcast, actor.label, settings, utcnow())
+    except BroadcastConflict as exc:
+        session.rollback()
+        raise conflict(exc) from None
+    except BroadcastRefused as exc:
+        session.rollback()
+        raise refused(exc) from None
+    session.commit()
+    return public(broadcast, settings)
+
+
+@router.post("/preview", summary="Preview messages, recipients and LINE quota")
+def preview(
+    body: Annotated[BroadcastCreate, Body(openapi_examples=CREATE_EXAMPLES)],
+    actor: CurrentActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    renderer: RendererDep,
+) -> BroadcastPreview:
+    """Nothing is stored. One sample resident per language present in the audience; the
+    quota is the recipient count (multicast counts every recipient)."""
+    _check_priority(actor, body.priority)
+    _check_segment(session, actor, body.segment_id)
+    request = _request(body)
+    now = utcnow()
+    try:
+        checked = check_request(session, request, settings, renderer, now)
+    except BroadcastRefused as exc:
+        raise refused(exc) from None
+    draft = Broadcast(
+        department_id=actor.department_id,
+        title=request.title,
+        category=request.category,
+        kind=request.kind,
+        priority=int(request.priority),
+        template_name=request.template_name,
+        template_text=request.template_text,
+        parameters=dict(request.parameters),
+        rule=checked.rule,
+        send_at=checked.send_at,
+        created_at=now,
+        updated_at=now,
+    )
+    audience = audience_for(draft, settings)
+    resident = Resident.__table__  # type: ignore[attr-defined]
+    connection = session.connection()
+    count = connection.execute(sa.select(sa.func.count()).select_from(resident).where(audience))
+    recipients = int(count.scalar_one())
+    firsts = connection.execute(
+        sa.select(resident.c.language, sa.func.min(resident.c.id))
+        .where(audience)
+        .group_by(resident.c.language)
+        .order_by(resident.c.language)
+    ).all()
+    fields, render = renderer_for(session, draft, renderer)
+    samples: list[PreviewSample] = []
+    for language, resident_id in firsts:
+        row = session.get(Resident, resident_id)
+        assert row is not None
+        context = {name: getattr(row, name) for name in fields}
+        try:
+            messages = render(context)
+        except TemplateError as exc:
+            raise refused(BroadcastRefused(f"template: {exc}", "template")) from None
+        samples.append(
+            PreviewSample(
+                language=language, resident=mask_user_id(row.line_user_id), messages=messages
+            )
+        )
+    return BroadcastPreview(recipients=recipients, quota=recipients, samples=samples)

@@ -1,0 +1,246 @@
+"""`/api/v1/departments` (admin): departments and their API tokens; `/api/v1/audit` (read).
+
+A token's secret is in the response that creates it and nowhere else: the database keeps
+only its digest. Revoking is the only way a token ends; tokens are never deleted, so the
+audit log's "token N" always points at a row. The audit log is read-only over HTTP.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Query, status
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from broadcaster import audit
+from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.audit import AuditEntry
+from broadcaster.auth import AdminActor, CurrentActor
+from broadcaster.clock import utcnow
+from broadcaster.departments import (
+    ApiToken,
+    Department,
+    Role,
+    create_department,
+    issue_token,
+    revoke_token,
+)
+from broadcaster.settings import Settings
+
+router = APIRouter(tags=["departments"])
+
+
+class DepartmentCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    role: Role = Role.department
+
+
+class TokenPublic(BaseModel):
+    id: int
+    prefix: str = Field(description="the token's first characters, to tell tokens apart")
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class DepartmentPublic(BaseModel):
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+    tokens: list[TokenPublic]
+
+
+class IssuedToken(BaseModel):
+    department_id: int
+    token_id: int
+    token: str = Field(description="the secret, shown this once; only its digest is stored")
+
+
+class DepartmentCreated(DepartmentPublic):
+    token: str = Field(description="the first API token, shown this once")
+
+
+class AuditPublic(BaseModel):
+    id: int
+    at: datetime
+    department_id: int | None
+    actor: str
+    action: str
+    entity: str
+    entity_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+def _tokyo(value: datetime | None, settings: Settings) -> datetime | None:
+    return None if value is None else value.astimezone(settings.tz)
+
+
+def _token_public(token: ApiToken, settings: Settings) -> TokenPublic:
+    assert token.id is not None
+    return TokenPublic(
+        id=token.id,
+        prefix=token.prefix,
+        created_at=_tokyo(token.created_at, settings),  # type: ignore[arg-type]
+        revoked_at=_tokyo(token.revoked_at, settings),
+        last_used_at=_tokyo(token.last_used_at, settings),
+    )
+
+
+def _department_public(
+    session: SessionDep, department: Department, settings: Settings
+) -> DepartmentPublic:
+    assert department.id is not None
+    tokens = session.exec(
+        select(ApiToken).where(ApiToken.department_id == department.id).order_by(col(ApiToken.id))
+    ).all()
+    return DepartmentPublic(
+        id=department.id,
+        name=department.name,
+        role=Role(department.role),
+        created_at=_tokyo(department.created_at, settings),  # type: ignore[arg-type]
+        tokens=[_token_public(token, settings) for token in tokens],
+    )
+
+
+def _department(session: SessionDep, department_id: int) -> Department:
+    department = session.get(Department, department_id)
+    if department is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"department {department_id} not found")
+    return department
+
+
+@router.get("/departments", summary="List departments and their tokens (admin)")
+def list_departments(
+    actor: AdminActor, session: SessionDep, settings: SettingsDep
+) -> list[DepartmentPublic]:
+    departments = session.exec(select(Department).order_by(col(Department.id))).all()
+    return [_department_public(session, d, settings) for d in departments]
+
+
+@router.post(
+    "/departments", status_code=status.HTTP_201_CREATED, summary="Create a department (admin)"
+)
+def create(
+    body: Annotated[
+        DepartmentCreate,
+        Body(
+            openapi_examples={
+                "department": {"summary": "A department", "value": {"name": "福祉課"}},
+                "disaster": {
+                    "summary": "May send emergencies",
+                    "value": {"name": "防災対策室", "role": "disaster_desk"},
+                },
+            }
+        ),
+    ],
+    actor: AdminActor,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> DepartmentCreated:
+    """Returns the department's first API token; it is never shown again."""
+    now = utcnow()
+    try:
+        department, secret = create_department(session, body.name, body.role, now)
+    except ValueError as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    audit.record(
+        session,
+        at=now,
+        actor=actor.label,
+        action="department.create",
+        entity="department",
+        entity_id=department.id,
+        department_id=actor.department_id,
+        after={"name": department.name, "role": department.role},
+    )
+    session.commit()
+    shown = _department_public(session, department, settings)
+    return DepartmentCreated(**shown.model_dump(), token=secret)
+
+
+@router.post(
+    "/departments/{department_id}/tokens",
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue another token (admin)",
+)
+def issue(department_id: int, actor: AdminActor, session: SessionDep) -> IssuedToken:
+    """For rotation: issue the new token, switch clients over, then revoke the old one."""
+    department = _department(session, department_id)
+    now = utcnow()
+    token, secret = issue_token(session, department, now)
+    audit.record(
+        session,
+        at=now,
+        actor=actor.label,
+        action="token.issue",
+        entity="api_token",
+        entity_id=token.id,
+        department_id=department_id,
+        after={"prefix": token.prefix},
+    )
+    session.commit()
+    assert token.id is not None
+    return IssuedToken(department_id=department_id, token_id=token.id, token=secret)
+
+
+@router.post(
+    "/departments/{department_id}/tokens/{token_id}/revoke", summary="Revoke a token (admin)"
+)
+def revoke(
+    department_id: int,
+    token_id: int,
+    actor: AdminActor,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TokenPublic:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.department_id != department_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"token {token_id} not found")
+    now = utcnow()
+    if revoke_token(session, token, now):
+        audit.record(
+            session,
+            at=now,
+            actor=actor.label,
+            action="token.revoke",
+            entity="api_token",
+            entity_id=token.id,
+            department_id=department_id,
+            before={"revoked_at": None},
+            after={"revoked_at": now.isoformat()},
+        )
+    session.commit()
+    return _token_public(token, settings)
+
+
+@router.get("/audit", summary="The audit log (read-only)")
+def audit_log(
+    actor: CurrentActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    since: Annotated[datetime | None, Query(description="Asia/Tokyo when no offset")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[AuditPublic]:
+    """Newest first. A department sees the entries about its own department; an admin all."""
+    query = select(AuditEntry)
+    if actor.role != Role.admin:
+        query = query.where(AuditEntry.department_id == actor.department_id)
+    if entity is not None:
+        query = query.where(AuditEntry.entity == entity)
+    if entity_id is not None:
+        query = query.where(AuditEntry.entity_id == entity_id)
+    if since is not None:
+        since = since if since.tzinfo else since.replace(tzinfo=settings.tz)
+        query = query.where(col(AuditEntry.at) >= since)
+    query = query.order_by(col(AuditEntry.id).desc()).limit(limit)
+    return [
+        AuditPublic(**{**entry.model_dump(), "at": entry.at.astimezone(settings.tz)})
+        for entry in session.exec(query)
+    ]

@@ -1,0 +1,95 @@
+"""Frequency caps: at most N non-emergency messages per resident per day and per week.
+
+"Day" and "week" (Monday to Sunday) are the city's calendar (Asia/Tokyo), not UTC. What
+counts is a Delivery accepted or queued for a broadcast that respects limits (not an
+emergency, not bypassing limits), dated by when LINE accepted it, or by the broadcast's
+send time while it is still queued. A cap of 0 turns that cap off.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, tzinfo
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from broadcaster.broadcasts import Broadcast, Priority
+from broadcaster.deliveries import Delivery, DeliveryStatus
+from broadcaster.settings import FrequencySettings
+from segments.residents import Resident
+
+COUNTED = (DeliveryStatus.accepted, DeliveryStatus.queued)
+
+
+def day_bounds(now: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
+    """[start, end) of `now`'s local day, as aware datetimes."""
+    day = now.astimezone(tz).date()
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    return start, datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+
+
+def week_bounds(now: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
+    """[Monday 00:00, next Monday 00:00) around `now`, local."""
+    day = now.astimezone(tz).date()
+    monday = day - timedelta(days=day.weekday())
+    start = datetime.combine(monday, time(0), tzinfo=tz)
+    return start, datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
+
+
+def counts_toward_cap(broadcast: Broadcast) -> bool:
+    return not broadcast.bypass_limits and broadcast.priority < Priority.emergency
+
+
+def _received_in(
+    start: datetime, end: datetime, limit: int, exclude_broadcast_id: int | None
+) -> sa.Select[Any]:
+    """Residents with at least `limit` counted deliveries in [start, end)."""
+    when = sa.func.coalesce(col(Delivery.accepted_at), col(Broadcast.send_at))
+    query = (
+        sa.select(col(Delivery.resident_id))
+        .join(Broadcast, col(Broadcast.id) == col(Delivery.broadcast_id))
+        .where(
+            col(Delivery.status).in_([status.value for status in COUNTED]),
+            col(Broadcast.bypass_limits).is_(False),
+            col(Broadcast.priority) < int(Priority.emergency),
+            when >= start,
+            when < end,
+        )
+        .group_by(col(Delivery.resident_id))
+        .having(sa.func.count() >= limit)
+    )
+    if exclude_broadcast_id is not None:
+        query = query.where(col(Delivery.broadcast_id) != exclude_broadcast_id)
+    return query
+
+
+def over_cap_filter(
+    frequency: FrequencySettings,
+    tz: tzinfo,
+    now: datetime,
+    *,
+    exclude_broadcast_id: int | None = None,
+) -> sa.ColumnElement[bool] | None:
+    """A WHERE clause over Resident: already at today's or this week's cap. None: no caps.
+
+    `exclude_broadcast_id` keeps a resumed dispatch from counting its own deliveries.
+    """
+    clauses: list[sa.ColumnElement[bool]] = []
+    if frequency.max_per_day > 0:
+        start, end = day_bounds(now, tz)
+        clauses.append(
+            col(Resident.id).in_(
+                _received_in(start, end, frequency.max_per_day, exclude_broadcast_id)
+            )
+        )
+    if frequency.max_per_week > 0:
+        start, end = week_bounds(now, tz)
+        clauses.append(
+            col(Resident.id).in_(
+                _received_in(start, end, frequency.max_per_week, exclude_broadcast_id)
+            )
+        )
+    if not clauses:
+        return None
+    return sa.or_(*clauses)
