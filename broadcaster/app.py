@@ -10,9 +10,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from broadcaster import jobs
 from broadcaster.api import ROUTERS
 from broadcaster.db import make_engine, pending_migrations, upgrade
+from broadcaster.garbage import reply as garbage_reply
+from broadcaster.render import Renderer
 from broadcaster.settings import Settings
+from broadcaster.worker import DeliveryWorker
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +44,29 @@ def create_app(
 ) -> FastAPI:
     """The service. `background=False` leaves the scheduler and senders off (API tests)."""
     engine = engine or make_engine(settings.resolved_database_url)
+    renderer = Renderer.from_settings(settings)
+    garbage_reply.register(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ensure_schema(engine, settings)
         scheduler = AsyncIOScheduler(timezone=settings.tz)
         app.state.scheduler = scheduler
+        worker: DeliveryWorker | None = None
         if background:
+            # Sending resumes first: batches a crash left behind go out before new work.
+            worker = DeliveryWorker(engine, settings)
+            await worker.start()
+            jobs.install(scheduler, engine, settings, renderer)
             scheduler.start()
+        app.state.worker = worker
         try:
             yield
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            if worker is not None:
+                await worker.stop()
 
     app = FastAPI(
         title="broadcaster",
@@ -62,6 +76,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.renderer = renderer
+    app.state.worker = None
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix)
     return app
