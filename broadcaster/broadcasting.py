@@ -65,6 +65,7 @@ class BroadcastRequest:
     kind: str = BroadcastKind.announcement
     priority: int = Priority.normal
     bypass_limits: bool = False
+    quiet_hours_exempt: bool = False
     parent_id: int | None = None
     recipients_of: int | None = None
     drill: bool = False
@@ -182,7 +183,7 @@ def check_request(
         except RecurrenceError as exc:
             raise BroadcastRefused(str(exc), "recurrence") from None
     send_at = _resolve_send_at(request, settings, now)
-    if not _exempt(request):
+    if not (_exempt(request) or request.quiet_hours_exempt):
         refused = quiet_hours.refusal(send_at, settings.quiet_hours, settings.tz)
         if refused:
             raise BroadcastRefused(refused, "send_at")
@@ -249,6 +250,7 @@ def create_broadcast(
         send_at=checked.send_at,
         recurrence=request.recurrence,
         bypass_limits=request.bypass_limits,
+        quiet_hours_exempt=request.quiet_hours_exempt,
         drill=request.drill,
         parent_id=request.parent_id,
         source=request.source,

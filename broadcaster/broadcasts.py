@@ -81,6 +81,9 @@ class Broadcast(SQLModel, table=True):
     recurrence: str | None = Field(default=None, max_length=128)
     # Emergencies and some notices ignore quiet hours, caps and opt-outs.
     bypass_limits: bool = False
+    # Sent at a time the resident chose (a 06:30 garbage reminder): quiet hours do not
+    # apply, but opt-outs and caps still do.
+    quiet_hours_exempt: bool = False
     drill: bool = False
     parent_id: int | None = Field(default=None, foreign_key="broadcast.id", index=True)
     source: dict[str, Any] | None = Field(default=None, sa_type=JSONType)

@@ -43,6 +43,11 @@ def exempt_from_limits(broadcast: Broadcast) -> bool:
     return is_emergency(broadcast) or broadcast.bypass_limits
 
 
+def ignores_quiet_hours(broadcast: Broadcast) -> bool:
+    """Exempt from limits, or sent at a time the residents themselves chose."""
+    return exempt_from_limits(broadcast) or broadcast.quiet_hours_exempt
+
+
 def stored_rule(broadcast: Broadcast, settings: Settings) -> Rule | None:
     """The rule copied onto the broadcast at creation; an empty rule means everyone."""
     if not broadcast.rule:
@@ -103,7 +108,7 @@ def plan_for(
     prepares (e.g. a template file was removed after creation).
     """
     exempt = exempt_from_limits(broadcast)
-    if not exempt and quiet_hours.in_quiet_hours(now, settings.quiet_hours, settings.tz):
+    if not ignores_quiet_hours(broadcast) and quiet_hours.in_quiet_hours(now, settings.quiet_hours, settings.tz):
         raise HeldByQuietHours(
             f"broadcast {broadcast.id} not released: {now.astimezone(settings.tz):%H:%M} JST "
             f"is inside quiet hours {quiet_hours.window_label(settings.quiet_hours)}"

@@ -26,7 +26,7 @@ from broadcaster import audit, quiet_hours
 from broadcaster.broadcasting import snapshot
 from broadcaster.broadcasts import Broadcast, BroadcastStatus
 from broadcaster.clock import utcnow
-from broadcaster.dispatcher import HeldByQuietHours, exempt_from_limits, plan_for
+from broadcaster.dispatcher import HeldByQuietHours, ignores_quiet_hours, plan_for
 from broadcaster.outbox import dispatch
 from broadcaster.recurrence import RecurrenceError, next_time
 from broadcaster.render import MessageLimitError, Renderer, TemplateError
@@ -67,7 +67,7 @@ def next_occurrence(
     try:
         when = next_time(broadcast.recurrence, after, settings.tz)
         for _ in range(MAX_QUIET_SKIPS):
-            if when is None or exempt_from_limits(broadcast):
+            if when is None or ignores_quiet_hours(broadcast):
                 break
             if not quiet_hours.in_quiet_hours(when, settings.quiet_hours, settings.tz):
                 break
@@ -191,7 +191,7 @@ def send_one(
             return False
         reason = _late_reason(broadcast, settings, now)
         quiet = quiet_hours.in_quiet_hours(now, settings.quiet_hours, settings.tz)
-        if reason is None and quiet and not exempt_from_limits(broadcast):
+        if reason is None and quiet and not ignores_quiet_hours(broadcast):
             window = quiet_hours.window_label(settings.quiet_hours)
             reason = f"not sent: came due in quiet hours {window}"
         if reason is not None:

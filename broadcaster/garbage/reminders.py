@@ -6,10 +6,9 @@ has no row, so it gets no reminder; jpholiday is only used to show 「（祝）�
 
 Quiet hours: 06:30 is inside the default 21:00–07:00 window, but the morning reminder is
 what the resident asked for at that time. With garbage.reminders_ignore_quiet_hours (the
-default) a reminder whose send time falls in quiet hours is created with bypass_limits;
-otherwise it is not created and the job reports that morning_time must be moved to or
-after quiet_hours.end. Note: bypass_limits also lifts the "garbage" category opt-out and
-the caps, so the resident's own reminder_timing (eve|morning|off) is what decides.
+default) a reminder whose send time falls in quiet hours is created quiet_hours_exempt
+(opt-outs and caps still apply); otherwise it is not created and the job reports that
+morning_time must be moved to or after quiet_hours.end.
 
 Every send goes through `create_broadcast`; a GarbageReminder row (unique per zone, date
 and timing) makes the job idempotent: running it twice creates nothing twice.
@@ -244,7 +243,7 @@ def _create_one(
         rule=reminder_rule(plan.zone, plan.timing),
         send_at=max(plan.send_at, now),
         kind=BroadcastKind.garbage_reminder,
-        bypass_limits=in_quiet,
+        quiet_hours_exempt=in_quiet,
         source={
             "garbage": {"zone": plan.zone, "date": plan.date.isoformat(), "timing": plan.timing}
         },

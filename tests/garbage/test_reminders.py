@@ -11,10 +11,12 @@ from sqlmodel import Session, select
 
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
+from broadcaster.dispatcher import plan_for
 from broadcaster.garbage.models import CollectionDay
 from broadcaster.garbage.reminders import ReminderSlot, reminders_due, schedule_reminders, slots
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
+from segments.residents import Resident, ResidentOptOut
 from tests.conftest import ResidentFactory, make_settings
 from tests.garbage.conftest import Importer, allday, vcal
 
@@ -86,8 +88,9 @@ def test_eve_and_morning_reminders_one_message_for_two_kinds_and_idempotent(
     [_, morning] = reminders(engine)
     assert morning_run.created == [morning.id]
     assert morning.send_at == tokyo(2026, 4, 7, 6, 30)
-    # 06:30 is inside quiet hours 21:00-07:00: the resident asked for it, so it is exempt.
-    assert morning.bypass_limits
+    # 06:30 is inside quiet hours 21:00-07:00: the resident asked for it then, so quiet
+    # hours do not hold it, while their opt-outs and the caps still apply.
+    assert morning.quiet_hours_exempt and not morning.bypass_limits
 
 
 def test_morning_reminders_held_to_quiet_hours_are_reported_not_created(
@@ -152,3 +155,27 @@ def test_missing_department_is_reported(
 def test_offered_timings_come_from_config(tmp_path: object) -> None:
     only_eve = make_settings(tmp_path, **{"garbage.timings": ["eve", "off"]})  # type: ignore[arg-type]
     assert list(slots(only_eve.garbage)) == ["eve"]
+
+
+def test_a_morning_reminder_goes_out_in_quiet_hours_but_honours_opt_outs(
+    settings: Settings,
+    engine: Engine,
+    renderer: Renderer,
+    load: Importer,
+    make_resident: ResidentFactory,
+    tokens: dict[str, str],
+) -> None:
+    load(vcal(allday("b", "20260407", "燃やすごみ")), IMPORTED)
+    wants = make_resident(garbage_zone="A", reminder_timing="morning")
+    opted_out = make_resident(garbage_zone="A", reminder_timing="morning")
+    with Session(engine) as session:
+        session.add(ResidentOptOut(resident_id=opted_out.id, category="garbage"))
+        session.commit()
+    with freeze_time("2026-04-06 20:00:00"):  # 05:00 JST on collection day
+        schedule_reminders(engine, settings, renderer, utcnow())
+    [morning] = reminders(engine)
+    at_send_time = tokyo(2026, 4, 7, 6, 30)
+    with Session(engine) as session:
+        plan = plan_for(session, morning, settings, renderer, at_send_time)
+        chosen = session.exec(select(Resident.id).where(plan.audience)).all()
+    assert chosen == [wants.id]
