@@ -13,13 +13,19 @@ from rich.console import Console
 from broadcaster.clock import utcnow
 from broadcaster.db import make_engine, session_scope, upgrade
 from broadcaster.departments import Role, create_department
+from broadcaster.emergency.cli import shelters_app
+from broadcaster.garbage.cli import calendar_app
 from broadcaster.settings import Settings, SettingsError, load_settings
+from segments.cli import residents_app
 
 app = typer.Typer(no_args_is_help=True, help="LINE announcements for a city's residents.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 department_app = typer.Typer(no_args_is_help=True, help="Departments and their API tokens.")
 app.add_typer(db_app, name="db")
 app.add_typer(department_app, name="department")
+app.add_typer(calendar_app, name="calendar")
+app.add_typer(residents_app, name="residents")
+app.add_typer(shelters_app, name="shelters")
 
 console = Console(stderr=True)
 ConfigOption = Annotated[
@@ -32,7 +38,7 @@ def settings_or_exit(config: Path | None) -> Settings:
     try:
         return load_settings(config)
     except SettingsError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -42,7 +48,9 @@ def serve(config: ConfigOption = None) -> None:
     from broadcaster.serve import run
 
     settings = settings_or_exit(config)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     sys.exit(run(settings, console))
 
 
@@ -74,7 +82,9 @@ def db_upgrade(config: ConfigOption = None) -> None:
 @department_app.command("add")
 def department_add(
     name: Annotated[str, typer.Argument(help="e.g. 子育て支援課")],
-    role: Annotated[Role, typer.Option(help="department | disaster_desk | admin")] = Role.department,
+    role: Annotated[
+        Role, typer.Option(help="department | disaster_desk | admin")
+    ] = Role.department,
     config: ConfigOption = None,
 ) -> None:
     """Create a department and print its API token once (it is stored only as a hash)."""
@@ -86,7 +96,9 @@ def department_add(
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
-    console.print(f"department {department.name} ({role.value}) created; its API token, shown once:")
+    console.print(
+        f"department {department.name} ({role.value}) created; its API token, shown once:"
+    )
     print(token)
 
 
