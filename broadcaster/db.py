@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from broadcaster.clock import as_utc
 
@@ -50,13 +50,27 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table behind a `table=True` model, typed.
+
+    SQLModel sets `__table__` at runtime but does not declare it, so type checkers reject
+    `Model.__table__`; Core columns (`table_of(Model).c.name`) keep their SQL types.
+    """
+    table = sa.inspect(model).local_table
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table (is it table=True?)")
+    return table
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the pragmas a busy SQLite file needs (WAL, foreign keys, waiting)."""
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from broadcaster.db import UTCDateTime
 
@@ -83,8 +83,8 @@ def find_by_token(session: Session, token: str) -> tuple[Department, ApiToken] |
     """The department a live (not revoked) token belongs to."""
     row = session.exec(
         select(ApiToken, Department)
-        .join(Department, Department.id == ApiToken.department_id)  # type: ignore[arg-type]
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .join(Department, col(Department.id) == col(ApiToken.department_id))
+        .where(ApiToken.token_hash == hash_token(token), col(ApiToken.revoked_at).is_(None))
     ).first()
     if row is None:
         return None

@@ -35,7 +35,7 @@ from sqlalchemy.orm import object_session
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from broadcaster.broadcasts import Broadcast, BroadcastKind, BroadcastStatus
-from broadcaster.db import UTCDateTime
+from broadcaster.db import UTCDateTime, table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
 from broadcaster.render import PreparedTemplate, Renderer, TemplateError
 from broadcaster.settings import Settings
@@ -52,9 +52,9 @@ BUILTIN_TEXT = (
     "{% for item in items %}\n■ {{ item.title }}\n{{ item.text }}\n{% endfor %}"
 )
 MAX_ITEM_TEXT = 900
-DELIVERY: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
-RESIDENT: sa.Table = Resident.__table__  # type: ignore[attr-defined]
-BROADCAST: sa.Table = Broadcast.__table__  # type: ignore[attr-defined]
+DELIVERY: sa.Table = table_of(Delivery)
+RESIDENT: sa.Table = table_of(Resident)
+BROADCAST: sa.Table = table_of(Broadcast)
 
 
 class DigestEntry(SQLModel, table=True):

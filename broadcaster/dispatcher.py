@@ -108,7 +108,9 @@ def plan_for(
     prepares (e.g. a template file was removed after creation).
     """
     exempt = exempt_from_limits(broadcast)
-    if not ignores_quiet_hours(broadcast) and quiet_hours.in_quiet_hours(now, settings.quiet_hours, settings.tz):
+    if not ignores_quiet_hours(broadcast) and quiet_hours.in_quiet_hours(
+        now, settings.quiet_hours, settings.tz
+    ):
         raise HeldByQuietHours(
             f"broadcast {broadcast.id} not released: {now.astimezone(settings.tz):%H:%M} JST "
             f"is inside quiet hours {quiet_hours.window_label(settings.quiet_hours)}"

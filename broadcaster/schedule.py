@@ -26,6 +26,7 @@ from broadcaster import audit, quiet_hours
 from broadcaster.broadcasting import snapshot
 from broadcaster.broadcasts import Broadcast, BroadcastStatus
 from broadcaster.clock import utcnow
+from broadcaster.db import table_of
 from broadcaster.dispatcher import HeldByQuietHours, ignores_quiet_hours, plan_for
 from broadcaster.outbox import dispatch
 from broadcaster.recurrence import RecurrenceError, next_time
@@ -42,7 +43,7 @@ MAX_QUIET_SKIPS = 400
 
 def _claim(session: Session, broadcast_id: int, now: datetime) -> bool:
     """scheduled -> sending, if nobody else got there first."""
-    table = Broadcast.__table__  # type: ignore[attr-defined]
+    table = table_of(Broadcast)
     result = session.connection().execute(
         sa.update(table)
         .where(table.c.id == broadcast_id, table.c.status == BroadcastStatus.scheduled.value)
@@ -125,7 +126,7 @@ def expire(
 ) -> bool:
     """scheduled -> expired with `reason` (audited), if still scheduled. The caller commits."""
     before = snapshot(broadcast)
-    table = Broadcast.__table__  # type: ignore[attr-defined]
+    table = table_of(Broadcast)
     won = (
         session.connection()
         .execute(

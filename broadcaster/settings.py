@@ -100,6 +100,76 @@ class ResidentSettings(Section):
     )
 
 
+class EmergencySettings(Section):
+    """Alert feeds, area mapping and the shelter CSV (issue 7)."""
+
+    max_alert_bytes: int = Field(default=1_000_000, ge=1024)
+    area_districts: dict[str, list[str]] = Field(default_factory=dict)
+    shelter_district_column: str = "地区"
+    shelter_district_values: dict[str, str] = Field(default_factory=dict)
+    exercise_alerts: Literal["drill_draft", "ignore"] = "drill_draft"
+
+
+class GarbageKind(Section):
+    """One garbage kind: the name residents see and the calendar spellings that mean it."""
+
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+
+
+def _default_garbage_kinds() -> dict[str, GarbageKind]:
+    return {
+        "burnable": GarbageKind(
+            name="燃やすごみ", aliases=["燃やすごみ", "燃えるごみ", "可燃ごみ", "可燃物"]
+        ),
+        "non_burnable": GarbageKind(
+            name="燃やさないごみ", aliases=["燃やさないごみ", "燃えないごみ", "不燃ごみ", "不燃物"]
+        ),
+        "recyclable": GarbageKind(name="資源ごみ", aliases=["資源ごみ", "資源物"]),
+        "bottles_cans": GarbageKind(
+            name="びん・缶", aliases=["びん・缶", "びん・かん", "缶・びん", "びん", "缶", "かん"]
+        ),
+        "pet_bottles": GarbageKind(name="ペットボトル", aliases=["ペットボトル"]),
+        "plastic": GarbageKind(
+            name="プラスチック製容器包装",
+            aliases=["プラスチック製容器包装", "容器包装プラスチック", "プラ"],
+        ),
+        "paper": GarbageKind(name="古紙", aliases=["古紙", "古紙・古布", "雑がみ"]),
+        "oversized": GarbageKind(name="粗大ごみ", aliases=["粗大ごみ"]),
+        "hazardous": GarbageKind(name="有害ごみ", aliases=["有害ごみ", "危険ごみ"]),
+    }
+
+
+GarbageTiming = Literal["eve", "morning", "off"]
+"""A reminder timing residents may choose: the evening before, the morning of, or none."""
+
+
+def _default_garbage_timings() -> list[GarbageTiming]:
+    return ["eve", "morning", "off"]
+
+
+class GarbageSettings(Section):
+    """The garbage-collection calendar (issue 6); see [garbage] in config.toml."""
+
+    department: str = "環境課"
+    expand_days: int = Field(default=400, ge=1, le=3660)
+    kinds: dict[str, GarbageKind] = Field(default_factory=_default_garbage_kinds)
+    ignore_summaries: list[str] = Field(
+        default_factory=lambda: ["収集なし", "収集はありません", "休み"]
+    )
+    zone_aliases: dict[str, str] = Field(default_factory=dict)
+    eve_time: time = time(19, 0)
+    morning_time: time = time(6, 30)
+    timings: list[GarbageTiming] = Field(default_factory=_default_garbage_timings)
+    reminders_ignore_quiet_hours: bool = True
+    create_ahead_minutes: float = Field(default=120.0, ge=0)
+    reply_days: int = Field(default=5, ge=1, le=20)
+    sources: dict[str, str] = Field(default_factory=dict)
+    fetch_interval_minutes: float = Field(default=1440.0, gt=0)
+    fetch_timeout_seconds: float = Field(default=30.0, gt=0)
+    fetch_max_bytes: int = Field(default=5_000_000, ge=1024)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -116,6 +186,8 @@ class Settings(BaseModel):
     frequency: FrequencySettings = FrequencySettings()
     scheduling: SchedulingSettings = SchedulingSettings()
     residents: ResidentSettings
+    garbage: GarbageSettings = GarbageSettings()
+    emergency: EmergencySettings = EmergencySettings()
 
     @field_validator("timezone")
     @classmethod

@@ -39,7 +39,7 @@ from linebot.v3.webhooks import (
     UserSource,
 )
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from broadcaster.clock import utcnow
@@ -262,8 +262,8 @@ def _store(
         for gone in current - outcome.interests:
             session.execute(
                 sa.delete(ResidentInterest).where(
-                    ResidentInterest.resident_id == resident.id,  # type: ignore[arg-type]
-                    ResidentInterest.interest == gone,  # type: ignore[arg-type]
+                    col(ResidentInterest.resident_id) == resident.id,
+                    col(ResidentInterest.interest) == gone,
                 )
             )
         for added in sorted(outcome.interests - current):

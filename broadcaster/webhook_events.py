@@ -12,12 +12,13 @@ No user id is stored here: the table is only a memory of ids.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel
 
-from broadcaster.db import UTCDateTime
+from broadcaster.db import UTCDateTime, table_of
 
 
 class WebhookEvent(SQLModel, table=True):
@@ -44,7 +45,7 @@ def claim_event(
         "occurred_at": occurred_at,
         "received_at": now,
     }
-    table: sa.Table = WebhookEvent.__table__  # type: ignore[attr-defined]
+    table = table_of(WebhookEvent)
     dialect = session.get_bind().dialect.name
     # Core, not the ORM bulk path, so RETURNING tells whether this insert won.
     statement: sa.Insert
@@ -64,6 +65,10 @@ def claim_event(
 
 def prune_webhook_events(session: Session, *, older_than: datetime) -> int:
     """Forget ids received before `older_than` (LINE redelivers within hours, not weeks)."""
-    table: sa.Table = WebhookEvent.__table__  # type: ignore[attr-defined]
-    result = session.execute(sa.delete(table).where(table.c.received_at < older_than))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    table = table_of(WebhookEvent)
+    # A DELETE always yields a CursorResult; Session.execute is only typed as Result.
+    result = cast(
+        sa.CursorResult[Any],
+        session.execute(sa.delete(table).where(table.c.received_at < older_than)),
+    )
+    return int(result.rowcount)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from segments.residents import FollowState, Resident, ResidentOptOut
 from segments.rules import Rule, compile_rule
@@ -23,13 +24,14 @@ def audience_filter(
 ) -> sa.ColumnElement[bool]:
     """A WHERE clause over `Resident`: following, matching `rule` (None: everyone) at `on`,
     and not opted out of `category` (unless `respect_opt_outs` is False: emergencies)."""
-    clauses: list[sa.ColumnElement[bool]] = [Resident.follow_state == FollowState.following]  # type: ignore[list-item]
+    clauses: list[sa.ColumnElement[bool]] = [col(Resident.follow_state) == FollowState.following]
     if rule is not None:
         clauses.append(compile_rule(rule, on=on))
     if category is not None and respect_opt_outs:
         opted_out = sa.exists(
             sa.select(sa.literal(1)).where(
-                ResidentOptOut.resident_id == Resident.id, ResidentOptOut.category == category
+                col(ResidentOptOut.resident_id) == col(Resident.id),
+                col(ResidentOptOut.category) == category,
             )
         )
         clauses.append(~opted_out)

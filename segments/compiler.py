@@ -12,7 +12,9 @@ import calendar
 import datetime as dt
 
 import sqlalchemy as sa
+from sqlmodel import col
 
+from broadcaster.db import table_of
 from segments.residents import Resident, ResidentAttribute, ResidentInterest
 from segments.rules import All, AnyOf, Condition, Kind, Not, Op, Rule, Scalar, Storage
 
@@ -40,7 +42,7 @@ def _values(condition: Condition) -> tuple[Scalar, ...]:
 
 
 def _column(condition: Condition) -> sa.ColumnElement[bool]:
-    column = Resident.__table__.c[condition.field.name]  # type: ignore[attr-defined]
+    column = table_of(Resident).c[condition.field.name]
     is_set = column.is_not(None)
     op, value = condition.op, condition.value
     if op is Op.is_set:
@@ -71,37 +73,41 @@ def _compare(
 
 
 def _interests(condition: Condition) -> sa.ColumnElement[bool]:
-    rows = sa.select(sa.literal(1)).where(ResidentInterest.resident_id == Resident.id)
+    rows = sa.select(sa.literal(1)).where(col(ResidentInterest.resident_id) == col(Resident.id))
     if condition.op is Op.is_set:
         found = sa.exists(rows)
         return found if condition.value else ~found
     interests = _values(condition)
     if condition.op is Op.contains:
-        return sa.exists(rows.where(ResidentInterest.interest == interests[0]))
-    return sa.exists(rows.where(ResidentInterest.interest.in_(interests)))  # type: ignore[attr-defined]
+        return sa.exists(rows.where(col(ResidentInterest.interest) == interests[0]))
+    return sa.exists(rows.where(col(ResidentInterest.interest).in_(interests)))
 
 
 def _attribute(condition: Condition) -> sa.ColumnElement[bool]:
     spec = condition.field
     rows = sa.select(sa.literal(1)).where(
-        ResidentAttribute.resident_id == Resident.id, ResidentAttribute.name == spec.name
+        col(ResidentAttribute.resident_id) == col(Resident.id),
+        col(ResidentAttribute.name) == spec.name,
     )
     if condition.op is Op.is_set:
         found = sa.exists(rows)
         return found if condition.value else ~found
-    value_column: sa.ColumnElement[object] = ResidentAttribute.__table__.c.value  # type: ignore[attr-defined]
+    value_column: sa.ColumnElement[object] = table_of(ResidentAttribute).c.value
     values: tuple[Scalar, ...] = _values(condition)
     if spec.kind is Kind.integer:
         # The CASE keeps the cast to this attribute's rows (validated integers on import):
         # PostgreSQL may evaluate WHERE terms in any order and would fail on other names.
         value_column = sa.case(
-            (ResidentAttribute.name == spec.name, sa.cast(value_column, sa.Integer)), else_=None
+            (col(ResidentAttribute.name) == spec.name, sa.cast(value_column, sa.Integer)),
+            else_=None,
         )
     elif spec.kind is Kind.boolean:
         values = tuple("true" if item else "false" for item in values)
     elif spec.kind is Kind.date:
         # Stored as ISO text, which sorts like the dates.
-        values = tuple(item.isoformat() for item in values)  # type: ignore[union-attr]
+        values = tuple(
+            item.isoformat() if isinstance(item, dt.date) else item for item in values
+        )
     return sa.exists(rows.where(_compare(value_column, condition.op, values)))
 
 
@@ -120,10 +126,10 @@ def birthday_cutoff(on: dt.date, age: int) -> dt.date:
 
 def _age_range(on: dt.date, low: int | None, high: int | None) -> sa.ColumnElement[bool]:
     """low <= age <= high at `on` (either bound optional)."""
-    birth_date = Resident.__table__.c.birth_date  # type: ignore[attr-defined]
-    birth_year = Resident.__table__.c.birth_year  # type: ignore[attr-defined]
-    by_date = [birth_date.is_not(None)]
-    by_year = [birth_date.is_(None), birth_year.is_not(None)]
+    resident = table_of(Resident)
+    birth_date, birth_year = resident.c.birth_date, resident.c.birth_year
+    by_date: list[sa.ColumnElement[bool]] = [birth_date.is_not(None)]
+    by_year: list[sa.ColumnElement[bool]] = [birth_date.is_(None), birth_year.is_not(None)]
     if low is not None:
         by_date.append(birth_date <= birthday_cutoff(on, low))
         by_year.append(birth_year <= on.year - low)
@@ -133,14 +139,21 @@ def _age_range(on: dt.date, low: int | None, high: int | None) -> sa.ColumnEleme
     return sa.or_(sa.and_(*by_date), sa.and_(*by_year))
 
 
+def _age_value(item: Scalar) -> int:
+    # parse_rule only lets integers through for age (bool is excluded there too).
+    if not isinstance(item, int):
+        raise AssertionError(f"age value {item!r} reached the compiler unparsed")
+    return item
+
+
 def _age(condition: Condition, on: dt.date) -> sa.ColumnElement[bool]:
     op = condition.op
-    birth_date = Resident.__table__.c.birth_date  # type: ignore[attr-defined]
-    birth_year = Resident.__table__.c.birth_year  # type: ignore[attr-defined]
+    resident = table_of(Resident)
+    birth_date, birth_year = resident.c.birth_date, resident.c.birth_year
     known = sa.or_(birth_date.is_not(None), birth_year.is_not(None))
     if op is Op.is_set:
         return known if condition.value else sa.not_(known)
-    ages = [int(item) for item in _values(condition)]
+    ages = [_age_value(item) for item in _values(condition)]
     if op is Op.gte:
         return _age_range(on, ages[0], None)
     if op is Op.lte:

@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from broadcaster.db import table_of
 from broadcaster.settings import ResidentSettings
 from segments.residents import Resident, ResidentAttribute, mask_user_id
 
@@ -282,8 +283,8 @@ def plan_import(
     done = 0
     for chunk in _chunks([user for _, user in parsed], LOOKUP_CHUNK):
         found = session.execute(
-            sa.select(Resident).where(Resident.line_user_id.in_(chunk))
-        ).scalars()  # type: ignore[attr-defined]
+            sa.select(Resident).where(col(Resident.line_user_id).in_(chunk))
+        ).scalars()
         residents_by_user.update({resident.line_user_id: resident for resident in found})
         done += len(chunk)
         if progress:
@@ -311,10 +312,10 @@ def _current_attributes(session: Session, resident_ids: list[int]) -> dict[int, 
         chunk = resident_ids[start : start + LOOKUP_CHUNK]
         rows = session.execute(
             sa.select(
-                ResidentAttribute.resident_id, ResidentAttribute.name, ResidentAttribute.value
-            ).where(
-                ResidentAttribute.resident_id.in_(chunk)  # type: ignore[attr-defined]
-            )
+                col(ResidentAttribute.resident_id),
+                col(ResidentAttribute.name),
+                col(ResidentAttribute.value),
+            ).where(col(ResidentAttribute.resident_id).in_(chunk))
         )
         for resident_id, name, value in rows:
             current.setdefault(resident_id, {})[name] = value
@@ -356,8 +357,8 @@ def apply_import(
     """
     total = len(plan.rows)
     attributes = _current_attributes(session, [row.resident_id for row in plan.rows])
-    resident_table = Resident.__table__  # type: ignore[attr-defined]
-    attribute_table = ResidentAttribute.__table__  # type: ignore[attr-defined]
+    resident_table = table_of(Resident)
+    attribute_table = table_of(ResidentAttribute)
     for done, row in enumerate(plan.rows, start=1):
         session.execute(
             sa.update(resident_table)

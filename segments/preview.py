@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from segments.audience import audience_filter
 from segments.residents import FollowState, Resident, mask_user_id
@@ -52,7 +52,7 @@ def preview(
 ) -> Preview:
     """Followers matching `rule` at `on` (minus opt-outs of `category` when given)."""
     where = audience_filter(rule, on=on, category=category)
-    district_label = sa.func.coalesce(Resident.district, UNSET)
+    district_label = sa.func.coalesce(col(Resident.district), UNSET)
     by_district = {
         str(name): int(n)
         for name, n in session.execute(
@@ -62,19 +62,21 @@ def preview(
     by_language = {
         str(name): int(n)
         for name, n in session.execute(
-            sa.select(Resident.language, sa.func.count()).where(where).group_by(Resident.language)
+            sa.select(col(Resident.language), sa.func.count())
+            .where(where)
+            .group_by(col(Resident.language))
         )
     }
     rows = session.execute(
         sa.select(
-            Resident.line_user_id,
-            Resident.district,
-            Resident.language,
-            Resident.birth_date,
-            Resident.birth_year,
+            col(Resident.line_user_id),
+            col(Resident.district),
+            col(Resident.language),
+            col(Resident.birth_date),
+            col(Resident.birth_year),
         )
         .where(where)
-        .order_by(Resident.id)
+        .order_by(col(Resident.id))
         .limit(sample_size)
     )
     samples = [
@@ -104,25 +106,28 @@ class ResidentStats:
 
 def resident_stats(session: Session) -> ResidentStats:
     """Counts for staff: following and blocked, and followers by district and language."""
-    states = dict(
-        session.execute(
-            sa.select(Resident.follow_state, sa.func.count()).group_by(Resident.follow_state)
-        ).all()
-    )
-    following = Resident.follow_state == FollowState.following
-    district_label = sa.func.coalesce(Resident.district, UNSET)
-    by_district = dict(
-        session.execute(
+    follow_state = col(Resident.follow_state)
+    states: dict[str, int] = {
+        state: n
+        for state, n in session.execute(
+            sa.select(follow_state, sa.func.count()).group_by(follow_state)
+        )
+    }
+    following = follow_state == FollowState.following
+    district_label = sa.func.coalesce(col(Resident.district), UNSET)
+    by_district: dict[str, int] = {
+        name: n
+        for name, n in session.execute(
             sa.select(district_label, sa.func.count()).where(following).group_by(district_label)
-        ).all()
-    )
-    by_language = dict(
-        session.execute(
-            sa.select(Resident.language, sa.func.count())
-            .where(following)
-            .group_by(Resident.language)
-        ).all()
-    )
+        )
+    }
+    language = col(Resident.language)
+    by_language: dict[str, int] = {
+        name: n
+        for name, n in session.execute(
+            sa.select(language, sa.func.count()).where(following).group_by(language)
+        )
+    }
     return ResidentStats(
         following=int(states.get(FollowState.following, 0)),
         blocked=int(states.get(FollowState.blocked, 0)),

@@ -36,7 +36,12 @@ class Resident(SQLModel, table=True):
         # Covers the usual audience rule (district, language, age) without reading the
         # table rows; see bench/segments.py for the measurement.
         sa.Index(
-            "ix_resident_audience", "follow_state", "district", "language", "birth_date", "birth_year"
+            "ix_resident_audience",
+            "follow_state",
+            "district",
+            "language",
+            "birth_date",
+            "birth_year",
         ),
     )
 

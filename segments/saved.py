@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from broadcaster.db import JSONType, UTCDateTime
 from segments.rules import Rule, rule_to_json
@@ -141,7 +141,7 @@ def current_version(session: Session, segment_id: int) -> SegmentVersion | None:
     return session.exec(
         select(SegmentVersion)
         .where(SegmentVersion.segment_id == segment_id)
-        .order_by(SegmentVersion.version.desc())  # type: ignore[attr-defined]
+        .order_by(col(SegmentVersion.version).desc())
     ).first()
 
 
@@ -159,14 +159,14 @@ def versions(session: Session, segment_id: int) -> list[SegmentVersion]:
         session.exec(
             select(SegmentVersion)
             .where(SegmentVersion.segment_id == segment_id)
-            .order_by(SegmentVersion.version.desc())  # type: ignore[attr-defined]
+            .order_by(col(SegmentVersion.version).desc())
         )
     )
 
 
 def visible_segments(session: Session, department_id: int | None) -> list[Segment]:
     """Segments of one department, or of all (None: an admin), by name."""
-    query = select(Segment).order_by(Segment.department_id, Segment.name)
+    query = select(Segment).order_by(col(Segment.department_id), col(Segment.name))
     if department_id is not None:
         query = query.where(Segment.department_id == department_id)
     return list(session.exec(query))

@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from broadcaster.api import health
+from broadcaster import webhook
+from broadcaster.api import alerts as alerts_api
+from broadcaster.api import benefits as benefits_api
+from broadcaster.api import broadcast_records, calendars, health
+from broadcaster.api import broadcasts as broadcasts_api
+from broadcaster.api import departments as departments_api
+from broadcaster.api import emergencies as emergencies_api
+from broadcaster.api import residents as residents_api
+from broadcaster.api import segments as segments_api
+from broadcaster.api import shelters as shelters_api
 from broadcaster.console import views as console
 
 API_PREFIX = "/api/v1"
@@ -11,5 +20,17 @@ API_PREFIX = "/api/v1"
 # their own paths.
 ROUTERS: list[tuple[APIRouter, str]] = [
     (health.router, ""),
+    (calendars.router, API_PREFIX),
+    (calendars.export_router, ""),
+    (segments_api.router, API_PREFIX),
+    (broadcast_records.router, API_PREFIX),
+    (broadcasts_api.router, API_PREFIX),
+    (departments_api.router, API_PREFIX),
+    (residents_api.router, API_PREFIX),
+    (emergencies_api.router, API_PREFIX),
+    (alerts_api.router, API_PREFIX),
+    (shelters_api.router, API_PREFIX),
+    (benefits_api.router, API_PREFIX),
     (console.router, ""),
+    (webhook.router, ""),
 ]

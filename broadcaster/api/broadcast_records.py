@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from broadcaster.api.deps import SessionDep
 from broadcaster.auth import CurrentActor
 from broadcaster.broadcasts import Broadcast
+from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
 from broadcaster.progress import broadcast_progress
 from segments.residents import Resident, mask_user_id
@@ -46,8 +47,8 @@ def list_deliveries(
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
 ) -> dict[str, Any]:
     _visible(session, actor, broadcast_id)
-    delivery = Delivery.__table__
-    resident = Resident.__table__
+    delivery = table_of(Delivery)
+    resident = table_of(Resident)
     query = (
         sa.select(delivery.c.id, delivery.c.status, delivery.c.accepted_at, delivery.c.error,
                   delivery.c.batch_id, resident.c.line_user_id)

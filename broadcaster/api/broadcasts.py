@@ -32,6 +32,7 @@ from broadcaster.broadcasting import (
 )
 from broadcaster.broadcasts import Broadcast, BroadcastStatus, Priority
 from broadcaster.clock import utcnow
+from broadcaster.db import table_of
 from broadcaster.departments import Role
 from broadcaster.digest import is_marked
 from broadcaster.dispatcher import audience_for, renderer_for
@@ -251,7 +252,7 @@ def _request(body: BroadcastCreate) -> BroadcastRequest:
         parameters=body.parameters,
         segment_id=body.segment_id,
         rule=body.rule,
-        send_at=None if body.send_at == "now" else body.send_at,  # type: ignore[arg-type]
+        send_at=body.send_at if isinstance(body.send_at, datetime) else None,  # else "now"
         recurrence=body.recurrence,
         draft=body.draft,
         kind="emergency" if emergency else "announcement",
@@ -430,7 +431,7 @@ def preview(
         updated_at=now,
     )
     audience = audience_for(draft, settings)
-    resident = Resident.__table__  # type: ignore[attr-defined]
+    resident = table_of(Resident)
     connection = session.connection()
     count = connection.execute(sa.select(sa.func.count()).select_from(resident).where(audience))
     recipients = int(count.scalar_one())

@@ -84,7 +84,7 @@ def _token_public(token: ApiToken, settings: Settings) -> TokenPublic:
     return TokenPublic(
         id=token.id,
         prefix=token.prefix,
-        created_at=_tokyo(token.created_at, settings),  # type: ignore[arg-type]
+        created_at=token.created_at.astimezone(settings.tz),
         revoked_at=_tokyo(token.revoked_at, settings),
         last_used_at=_tokyo(token.last_used_at, settings),
     )
@@ -101,7 +101,7 @@ def _department_public(
         id=department.id,
         name=department.name,
         role=Role(department.role),
-        created_at=_tokyo(department.created_at, settings),  # type: ignore[arg-type]
+        created_at=department.created_at.astimezone(settings.tz),
         tokens=[_token_public(token, settings) for token in tokens],
     )
 

@@ -215,7 +215,7 @@ def _delivery_counts(session: Session, broadcast_ids: list[int]) -> dict[int, di
     rows = session.exec(
         select(Delivery.broadcast_id, Delivery.status, sa.func.count())
         .where(col(Delivery.broadcast_id).in_(broadcast_ids))
-        .group_by(Delivery.broadcast_id, Delivery.status)
+        .group_by(col(Delivery.broadcast_id), col(Delivery.status))
     ).all()
     for broadcast_id, status, count in rows:
         counts.setdefault(broadcast_id, {})[status] = count

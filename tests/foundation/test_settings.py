@@ -41,7 +41,10 @@ def test_secrets_are_masked_in_repr() -> None:
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"BROADCASTER_SERVER_PORT": "eighty"}, "setting server.port (from BROADCASTER_SERVER_PORT)"),
+        (
+            {"BROADCASTER_SERVER_PORT": "eighty"},
+            "setting server.port (from BROADCASTER_SERVER_PORT)",
+        ),
         ({"BROADCASTER_TIMEZONE": "Mars/Olympus"}, "unknown time zone"),
         ({"BROADCASTER_QUIET_HOURS_START": "25:00"}, "setting quiet_hours.start"),
         ({"BROADCASTER_RESIDENTS_DISTRICTS": "[]"}, "setting residents.districts"),
@@ -56,8 +59,10 @@ def test_a_wrong_setting_is_one_line_naming_the_key(environ: dict[str, str], mes
 
 def test_unknown_and_missing_keys_are_named(tmp_path: Path) -> None:
     bad = tmp_path / "config.toml"
-    bad.write_text('tmezone = "Asia/Tokyo"\n[residents]\ndistricts=["a"]\nzones=["z"]\n'
-                   'interests=["i"]\nlanguages=["ja"]\ncategories=["general"]\n')
+    bad.write_text(
+        'tmezone = "Asia/Tokyo"\n[residents]\ndistricts=["a"]\nzones=["z"]\n'
+        'interests=["i"]\nlanguages=["ja"]\ncategories=["general"]\n'
+    )
     with pytest.raises(SettingsError, match=r"setting tmezone \(in .*\): Extra inputs"):
         load_settings(bad, environ={})
     bad.write_text("timezone = 'Asia/Tokyo'\n")
