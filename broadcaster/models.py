@@ -1,12 +1,22 @@
-"""Every table, imported in one place so metadata (and Alembic) sees the whole schema."""
+"""Every table, imported in one place so metadata (and Alembic) sees the whole schema.
+
+The imports are for their side effect (registering tables), hence the per-file F401 ignore.
+"""
 
 from sqlmodel import SQLModel
 
 import broadcaster.audit
 import broadcaster.batches
+import broadcaster.benefits.models
 import broadcaster.broadcasts
 import broadcaster.deliveries
 import broadcaster.departments
-import segments.residents  # noqa: F401
+import broadcaster.digest
+import broadcaster.emergency.models
+import broadcaster.emergency.shelters
+import broadcaster.garbage.models
+import broadcaster.webhook_events
+import segments.residents
+import segments.saved
 
 metadata = SQLModel.metadata
