@@ -128,11 +128,15 @@ def record_outcome(
     outcome: Accepted | DeliveryError | None,
     decision: Decision,
     now: datetime,
+    *,
+    finish: bool = True,
 ) -> bool:
     """Store one attempt's result for the batch and its deliveries; the caller commits.
 
     Guarded by the lease: a worker whose lease was taken over writes nothing (the new
     owner's attempt, under the same retry key, decides). Returns whether it was written.
+    With `finish=False` the caller checks whether the broadcast is finished (once per
+    group of outcomes, see `record_outcomes`).
     """
     t = _BATCH.c
     batch_id = claimed.batch.id
@@ -172,8 +176,37 @@ def record_outcome(
                     accepted_at=now if delivery_status is DeliveryStatus.accepted else None,
                     error=delivery_error)
         )
-        finish_if_done(connection, claimed.batch.broadcast_id, now)
+        if finish:
+            finish_if_done(connection, claimed.batch.broadcast_id, now)
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One attempt's result waiting to be recorded."""
+
+    claimed: Claimed
+    outcome: Accepted | DeliveryError | None
+    decision: Decision
+    now: datetime
+
+
+def record_outcomes(connection: Connection, owner: str, outcomes: list[Outcome]) -> int:
+    """Store several attempts' results in the caller's transaction; returns how many were
+    written. Each broadcast that settled a batch is checked for being finished once, at
+    the latest of its outcomes' times, instead of once per batch."""
+    written = 0
+    settled: dict[int, datetime] = {}
+    for item in outcomes:
+        if record_outcome(connection, owner, item.claimed, item.outcome, item.decision,
+                          item.now, finish=False):
+            written += 1
+            if item.decision.action is not Action.retry:
+                broadcast_id = item.claimed.batch.broadcast_id
+                settled[broadcast_id] = max(settled.get(broadcast_id, item.now), item.now)
+    for broadcast_id, now in settled.items():
+        finish_if_done(connection, broadcast_id, now)
+    return written
 
 
 def default_owner() -> str:
@@ -186,6 +219,12 @@ class DeliveryWorker:
     `owner` names this worker's leases; a worker restarted under the same owner takes its
     own leases back at once instead of waiting for them to expire. `clock` is read for
     every claim and result (tests move time with it).
+
+    Throughput comes from three habits: claims are made a quarter of the slots at a time
+    rather than one per finished request; a slot is freed as soon as LINE answers (the
+    result is recorded afterwards); and results finished within `record_linger` seconds
+    of each other are recorded in one transaction, so the SQLite write lock is taken a
+    few dozen times a second, not once per batch.
     """
 
     def __init__(
@@ -198,12 +237,14 @@ class DeliveryWorker:
         poll_interval: float = 0.1,
         lease_seconds: float | None = None,
         rand: Callable[[], float] = random.random,
+        record_linger: float = 0.03,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.owner = owner or default_owner()
         self.clock = clock
         self.poll_interval = poll_interval
+        self.record_linger = record_linger
         line = settings.line
         self.lease = timedelta(
             seconds=lease_seconds if lease_seconds is not None
@@ -212,11 +253,20 @@ class DeliveryWorker:
         self.policy = RetryPolicy.from_settings(line)
         self.rand = rand
         self.max_in_flight = line.max_in_flight
+        # Claim again once this many slots are free (1 keeps the old one-by-one behaviour
+        # for small settings, where it matters for emergency overtaking).
+        self.refill = max(1, self.max_in_flight // 4)
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-db")
         self._wake = asyncio.Event()
+        self._slots = asyncio.Event()
         self._stopping = False
         self._main: asyncio.Task[None] | None = None
+        self._recorder: asyncio.Task[None] | None = None
+        self._sender: LineSender | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._sending = 0  # claimed batches whose request has not been answered yet
+        self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._recorded = asyncio.Event()
         self.sent_requests = 0
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -225,12 +275,18 @@ class DeliveryWorker:
         """Take back this owner's old leases and start the claim loop in the background."""
         await self._in_db(self._release_own_leases)
         self._stopping = False
+        # Build the SDK client (SSL context, aiohttp session: ~0.1-0.3 s of CPU) now, so
+        # the first batch dispatched after start() is sent at once.
+        self._sender = LineSender(self.settings)
+        await self._sender.__aenter__()
+        self._recorder = asyncio.create_task(self._record_loop(), name="delivery-recorder")
         self._main = asyncio.create_task(self._run(), name="delivery-worker")
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming, let requests in flight finish (up to `grace` s), cancel the rest.
 
         A cancelled batch keeps its lease and retry key: it is sent again (safely) later.
+        Results already received are recorded before this returns.
         """
         self._stopping = True
         self._wake.set()
@@ -243,6 +299,16 @@ class DeliveryWorker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._recorder is not None:
+            self._recorded.set()
+            self._recorder.cancel()
+            await asyncio.gather(self._recorder, return_exceptions=True)
+            self._recorder = None
+        if self._outcomes:  # received but not yet written: write them now
+            await self._flush_outcomes()
+        if self._sender is not None:
+            await self._sender.__aexit__(None, None, None)
+            self._sender = None
         self._db.shutdown(wait=True)
 
     def wake(self) -> None:
@@ -261,69 +327,110 @@ class DeliveryWorker:
     # -- the loop ----------------------------------------------------------------------
 
     async def _run(self) -> None:
-        async with LineSender(self.settings) as sender:
-            while not self._stopping:
-                claimed = await self._claim()
-                for item in claimed:
-                    task = asyncio.create_task(self._deliver(sender, item))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._inflight.discard)
-                if claimed and len(self._inflight) < self.max_in_flight:
-                    continue
-                self._wake.clear()
-                waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait())}
-                if len(self._inflight) >= self.max_in_flight:
-                    waiters |= set(self._inflight)
-                _, pending = await asyncio.wait(
-                    waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
-                )
-                for waiter in pending:
-                    if waiter not in self._inflight:
-                        waiter.cancel()
-            # Leave in-flight tasks to stop().
+        sender = self._sender
+        assert sender is not None
+        while not self._stopping:
+            claimed = await self._claim()
+            for item in claimed:
+                self._sending += 1
+                task = asyncio.create_task(self._deliver(sender, item))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+            if claimed and self.max_in_flight - self._sending >= self.refill:
+                continue
+            self._wake.clear()
+            self._slots.clear()
+            waiters = [asyncio.ensure_future(self._wake.wait())]
+            if self.max_in_flight - self._sending < self.refill:
+                waiters.append(asyncio.ensure_future(self._slots.wait()))
+            _, pending = await asyncio.wait(
+                waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in pending:
+                waiter.cancel()
+        # Leave in-flight tasks to stop().
 
     async def _claim(self) -> list[Claimed]:
-        free = self.max_in_flight - len(self._inflight)
+        free = self.max_in_flight - self._sending
         try:
-            if free > 0:
+            if free >= self.refill or (free > 0 and self._sending == 0):
                 return await self._in_db(self._claim_sync, free, False)
-            # Every slot is busy: an emergency still gets in (it takes the next token).
+            # The slots are (nearly) all busy: an emergency still gets in (it takes the
+            # next token).
             return await self._in_db(self._claim_sync, self.max_in_flight, True)
         except sa.exc.SQLAlchemyError:
             log.exception("claiming batches failed; retrying at the next poll")
             return []
 
     async def _deliver(self, sender: LineSender, claimed: Claimed) -> None:
-        now = self.clock()
-        outcome: Accepted | DeliveryError | None
-        if claimed.attempts > 1 and not may_send(claimed.first_attempt_at, now, self.policy):
-            outcome = None
-            decision = Decision(
-                Action.unknown,
-                "outcome unknown and LINE has forgotten the retry key (first tried "
-                f"{claimed.first_attempt_at.isoformat()}); not resent, to avoid a duplicate",
-            )
-        else:
-            outcome = await sender.send(claimed.batch)
-            self.sent_requests += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._sending -= 1
+                if self.max_in_flight - self._sending >= self.refill:
+                    self._slots.set()
+
+        try:
             now = self.clock()
-            decision = decide(outcome, claimed.attempts, claimed.first_attempt_at, now,
-                              self.policy, self.rand)
-        if decision.action in (Action.fail, Action.unknown):
-            log.warning("batch %s of broadcast %s: %s", claimed.batch.id,
-                        claimed.batch.broadcast_id, decision.reason)
+            outcome: Accepted | DeliveryError | None
+            if claimed.attempts > 1 and not may_send(claimed.first_attempt_at, now, self.policy):
+                outcome = None
+                decision = Decision(
+                    Action.unknown,
+                    "outcome unknown and LINE has forgotten the retry key (first tried "
+                    f"{claimed.first_attempt_at.isoformat()}); not resent, to avoid a duplicate",
+                )
+            else:
+                outcome = await sender.send(claimed.batch)
+                self.sent_requests += 1
+                now = self.clock()
+                decision = decide(outcome, claimed.attempts, claimed.first_attempt_at, now,
+                                  self.policy, self.rand)
+            release()
+            if decision.action in (Action.fail, Action.unknown):
+                log.warning("batch %s of broadcast %s: %s", claimed.batch.id,
+                            claimed.batch.broadcast_id, decision.reason)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._outcomes.append((Outcome(claimed, outcome, decision, now), done))
+            self._recorded.set()
+            await done
+            if decision.action is Action.retry:
+                self._wake.set()
+        finally:
+            release()
+
+    async def _record_loop(self) -> None:
+        """Write results in groups: wait for the first, linger briefly for more, write all
+        of them in one transaction."""
+        while True:
+            await self._recorded.wait()
+            self._recorded.clear()
+            if not self._outcomes:
+                continue
+            if self.record_linger > 0 and not self._stopping:
+                await asyncio.sleep(self.record_linger)
+            await self._flush_outcomes()
+
+    async def _flush_outcomes(self) -> None:
+        group, self._outcomes = self._outcomes, []
+        items = [outcome for outcome, _ in group]
         for pause in (0.05, 0.2, 1.0, 5.0, None):
             try:
-                await self._in_db(self._record_sync, claimed, outcome, decision, now)
+                await self._in_db(self._record_sync, items)
                 break
             except sa.exc.SQLAlchemyError:
                 if pause is None:
-                    # The lease expires and the batch is retried under the same key.
-                    log.exception("could not record batch %s", claimed.batch.id)
+                    # The leases expire and the batches are retried under the same keys.
+                    log.exception("could not record batches %s",
+                                  [item.claimed.batch.id for item in items])
                     break
                 await asyncio.sleep(pause)
-        if decision.action is Action.retry:
-            self._wake.set()
+        for _, done in group:
+            if not done.done():
+                done.set_result(None)
 
     # -- database (on the helper thread) -----------------------------------------------
 
@@ -336,10 +443,9 @@ class DeliveryWorker:
             return claim_batches(connection, self.owner, self.clock(), limit, self.lease,
                                  emergency_only=emergency_only)
 
-    def _record_sync(self, claimed: Claimed, outcome: Accepted | DeliveryError | None,
-                     decision: Decision, now: datetime) -> None:
+    def _record_sync(self, outcomes: list[Outcome]) -> None:
         with self.engine.begin() as connection:
-            record_outcome(connection, self.owner, claimed, outcome, decision, now)
+            record_outcomes(connection, self.owner, outcomes)
 
     def _release_own_leases(self) -> None:
         with self.engine.begin() as connection:
