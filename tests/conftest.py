@@ -151,7 +151,10 @@ def make_resident(engine: Engine) -> ResidentFactory:
     counter = iter(range(1, 10**9))
 
     def factory(
-        *, interests: list[str] = (), flags: list[str] = (), **fields: Any  # type: ignore[assignment]
+        *,
+        interests: list[str] = (),
+        flags: list[str] = (),
+        **fields: Any,  # type: ignore[assignment]
     ) -> Resident:
         n = next(counter)
         values: dict[str, Any] = {
@@ -174,7 +177,11 @@ def make_resident(engine: Engine) -> ResidentFactory:
             for flag in flags:
                 session.add(
                     ResidentAttribute(
-                        resident_id=resident.id, name=flag, value="true", verified_at=T0, verified_by="test"
+                        resident_id=resident.id,
+                        name=flag,
+                        value="true",
+                        verified_at=T0,
+                        verified_by="test",
                     )
                 )
             session.commit()
@@ -188,12 +195,22 @@ def cast(make_resident: ResidentFactory) -> dict[str, Resident]:
     """A small named cast: a family in 中央, a senior in 山間, an English reader in 北."""
     return {
         "family": make_resident(
-            district="中央", garbage_zone="A", interests=["子育て", "イベント"], flags=["子育て世帯"],
-            birth_date=date(1988, 5, 3), birth_year=1988,
+            district="中央",
+            garbage_zone="A",
+            interests=["子育て", "イベント"],
+            flags=["子育て世帯"],
+            birth_date=date(1988, 5, 3),
+            birth_year=1988,
         ),
         "senior": make_resident(
-            district="山間", garbage_zone="C", interests=["防災", "健康・福祉"], flags=["高齢者のみ世帯"],
-            birth_date=date(1948, 9, 15), birth_year=1948,
+            district="山間",
+            garbage_zone="C",
+            interests=["防災", "健康・福祉"],
+            flags=["高齢者のみ世帯"],
+            birth_date=date(1948, 9, 15),
+            birth_year=1948,
         ),
-        "english": make_resident(district="北", garbage_zone="B", language="en", interests=["観光"]),
+        "english": make_resident(
+            district="北", garbage_zone="B", language="en", interests=["観光"]
+        ),
     }

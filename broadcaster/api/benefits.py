@@ -1,0 +1,213 @@
+"""`/api/v1/benefits`: benefit programs and their push-type notices.
+
+A department sees and notifies its own programs (admins all; another department's program
+is 404). The notified-residents CSV is admin-only: it carries full LINE user ids, which the
+city needs to reconcile with its own records; they never appear in logs or URLs, the
+export is audited and marked not to be cached.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from broadcaster import audit
+from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.emergencies import get_renderer
+from broadcaster.auth import Actor, AdminActor, CurrentActor
+from broadcaster.benefits import notices
+from broadcaster.benefits.models import BenefitProgram
+from broadcaster.broadcasting import BroadcastRefused
+from broadcaster.clock import utcnow
+from broadcaster.settings import Settings
+from segments.rules import FieldCatalog, RuleError, parse_rule, rule_to_json
+
+router = APIRouter(prefix="/benefits", tags=["benefits"])
+
+
+class ProgramIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    rule: dict[str, Any] = Field(description="segments rule over verified attributes")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="benefit_notice template values: details, how_to_apply, contact, amount",
+    )
+    deadline: date | None = None
+
+
+def program_public(program: BenefitProgram) -> dict[str, Any]:
+    return program.model_dump(mode="json")
+
+
+def _program(session: Session, program_id: int, actor: Actor) -> BenefitProgram:
+    program = session.get(BenefitProgram, program_id)
+    if program is None or not actor.may_see(program.department_id):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"benefit program {program_id} does not exist"
+        )
+    return program
+
+
+def _check_rule(rule: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    try:
+        return rule_to_json(parse_rule(rule, FieldCatalog.from_settings(settings.residents)))
+    except RuleError as exc:
+        where = f"rule.{exc.path}" if exc.path else "rule"
+        raise HTTPException(
+            422,
+            {"message": f"{where}: {exc.message}", "field": where},
+        ) from None
+
+
+@router.post("", status_code=201, summary="Create a benefit program")
+def create_program(
+    body: ProgramIn,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: CurrentActor,
+) -> dict[str, Any]:
+    now = utcnow()
+    program = BenefitProgram(
+        name=body.name,
+        rule=_check_rule(body.rule, settings),
+        parameters=body.parameters,
+        deadline=body.deadline,
+        department_id=actor.department_id,
+        created_by=actor.label,
+        created_at=now,
+        updated_at=now,
+    )
+    # The notice must render for every language now, not fail at notify time.
+    try:
+        get_renderer(request).prepare(
+            template_name=notices.TEMPLATE,
+            template_text=None,
+            parameters=notices.template_parameters(program),
+        )
+    except Exception as exc:
+        raise HTTPException(
+            422,
+            {"message": f"template: {exc}", "field": "parameters"},
+        ) from None
+    session.add(program)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"a program named {body.name!r} exists"
+        ) from None
+    audit.record(
+        session,
+        at=now,
+        actor=actor.label,
+        action="benefit.create",
+        entity="benefit_program",
+        entity_id=program.id,
+        department_id=actor.department_id,
+        after=program_public(program),
+    )
+    session.commit()
+    return program_public(program)
+
+
+@router.get("", summary="Benefit programs you may see")
+def list_programs(session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    rows = session.exec(select(BenefitProgram).order_by(col(BenefitProgram.id))).all()
+    return {"programs": [program_public(p) for p in rows if actor.may_see(p.department_id)]}
+
+
+@router.get("/{program_id}", summary="A program with its counts")
+def get_program(
+    program_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor
+) -> dict[str, Any]:
+    program = _program(session, program_id, actor)
+    on = utcnow().astimezone(settings.tz).date()
+    return {**program_public(program), "counts": notices.counts(session, program, settings, on)}
+
+
+@router.post("/{program_id}/notify", summary="Notify eligible followers not yet notified")
+def notify_program(
+    program_id: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: CurrentActor,
+) -> dict[str, Any]:
+    program = _program(session, program_id, actor)
+    renderer = get_renderer(request)
+    now = utcnow()
+    resumed = 0
+    for broadcast in notices.unfinished(session, program_id):
+        notices.dispatch_notice(session, broadcast, settings, renderer, now)
+        resumed += 1
+    try:
+        result = notices.notify(
+            session, program, actor.label, actor.department_id, settings, renderer, now
+        )
+    except BroadcastRefused as exc:
+        session.rollback()
+        raise HTTPException(422, {"message": exc.message, "field": exc.field}) from None
+    except IntegrityError:
+        # A concurrent notify on a database without ON CONFLICT semantics for this race:
+        # nothing of ours was written; running again notifies whoever is left.
+        session.rollback()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "another notify is running; try again"
+        ) from None
+    batches = 0
+    if result.broadcast is not None:
+        batches = notices.dispatch_notice(
+            session, result.broadcast, settings, renderer, now
+        ).batches
+    return {
+        "program_id": program_id,
+        "notified": result.notified,
+        "broadcast_id": result.broadcast.id if result.broadcast else None,
+        "batches": batches,
+        "resumed": resumed,
+    }
+
+
+@router.get("/{program_id}/notified.csv", summary="Notified residents (admin only, full ids)")
+def export_notified(
+    program_id: int, session: SessionDep, settings: SettingsDep, actor: AdminActor
+) -> Response:
+    program = _program(session, program_id, actor)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=notices.EXPORT_COLUMNS)
+    writer.writeheader()
+    rows = 0
+    for row in notices.export_rows(session, program, settings):
+        writer.writerow(row)
+        rows += 1
+    audit.record(
+        session,
+        at=utcnow(),
+        actor=actor.label,
+        action="benefit.export",
+        entity="benefit_program",
+        entity_id=program.id,
+        department_id=actor.department_id,
+        after={"rows": rows},
+    )
+    session.commit()
+    return Response(
+        content="\ufeff" + buffer.getvalue(),  # BOM: Excel opens UTF-8 Japanese correctly
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="benefit-{program_id}-notified.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,365 @@
+"""`/api/v1/emergencies`: evacuation orders, their follow-ups, and drafts from alert feeds.
+
+Only the disaster desk and admins send or confirm; any token reads. An order is dispatched
+in the request, so its batches are queued (ahead of everything else) when the answer comes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session, col, func, select
+
+from broadcaster import audit
+from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.auth import Actor, CurrentActor, DisasterDeskActor
+from broadcaster.broadcasts import Broadcast
+from broadcaster.clock import utcnow
+from broadcaster.emergency import orders
+from broadcaster.emergency.models import DraftStatus, Emergency, EmergencyDraft
+from broadcaster.emergency.shelters import Shelter, set_open
+from broadcaster.progress import delivery_counts
+from broadcaster.render import Renderer
+from broadcaster.settings import Settings
+
+router = APIRouter(prefix="/emergencies", tags=["emergencies"])
+
+
+def get_renderer(request: Request) -> Renderer:
+    """The app's renderer (built once from the settings if the app has none yet)."""
+    renderer: Renderer | None = getattr(request.app.state, "renderer", None)
+    if renderer is None:
+        renderer = Renderer.from_settings(request.app.state.settings)
+        request.app.state.renderer = renderer
+    return renderer
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: int = Field(description="警戒レベル: 3 高齢者等避難, 4 避難指示, 5 緊急安全確保")
+    districts: list[str]
+    kind: str = Field(description="disaster kind: 洪水, 土砂災害, 地震, 津波, 高潮, ...")
+    text: str = Field(default="", max_length=2000)
+    drill: bool = Field(default=False, description="訓練: every message starts with 【訓練】")
+    dry_run: bool = False
+
+
+class UpdateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: int | None = None
+    text: str = Field(default="", max_length=2000)
+    open_shelters: list[int] = Field(default_factory=list, description="shelter ids to open")
+
+
+class LiftIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(default="", max_length=2000)
+
+
+class ConfirmIn(BaseModel):
+    """Corrections the desk makes to the prefilled draft before sending."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: int | None = None
+    kind: str | None = None
+    districts: list[str] | None = None
+    text: str | None = Field(default=None, max_length=2000)
+    drill: bool | None = None
+
+
+def _refused(exc: orders.OrderRefused) -> HTTPException:
+    return HTTPException(422, {"message": exc.message, "field": exc.field})
+
+
+def _order_actor(actor: Actor) -> orders.Actor:
+    return orders.Actor(actor.label, actor.department_id)
+
+
+def _send(
+    session: Session, broadcast: Broadcast, settings: Settings, renderer: Renderer, now: datetime
+) -> dict[str, int]:
+    result = orders.dispatch_now(session, broadcast, settings, renderer, now)
+    return {"recipients": result.recipients, "batches": result.batches}
+
+
+def emergency_public(session: Session, emergency: Emergency) -> dict[str, Any]:
+    broadcasts = session.exec(
+        select(Broadcast)
+        .where(
+            (col(Broadcast.id) == emergency.broadcast_id)
+            | (col(Broadcast.parent_id) == emergency.broadcast_id)
+        )
+        .order_by(col(Broadcast.id))
+    ).all()
+    return {
+        "id": emergency.id,
+        "level": emergency.level,
+        "level_label": orders.level_label(emergency.level),
+        "kind": emergency.kind,
+        "districts": emergency.districts,
+        "text": emergency.text,
+        "drill": emergency.drill,
+        "status": emergency.status,
+        "draft_id": emergency.draft_id,
+        "created_by": emergency.created_by,
+        "created_at": emergency.created_at.isoformat(),
+        "lifted_at": emergency.lifted_at.isoformat() if emergency.lifted_at else None,
+        "broadcasts": [
+            {
+                "id": b.id,
+                "title": b.title,
+                "status": b.status,
+                "follow_up": b.id != emergency.broadcast_id,
+                "deliveries": delivery_counts(session, b.id) if b.id is not None else {},
+            }
+            for b in broadcasts
+        ],
+    }
+
+
+@router.post("", status_code=201, summary="Send an evacuation order now (or count a dry run)")
+def create_emergency(
+    body: OrderIn,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: DisasterDeskActor,
+) -> dict[str, Any]:
+    order = orders.OrderRequest(body.level, body.districts, body.kind, body.text, body.drill)
+    renderer = get_renderer(request)
+    now = utcnow()
+    try:
+        if body.dry_run:
+            return orders.dry_run(session, order, settings)
+        emergency, broadcast = orders.issue_order(
+            session, _order_actor(actor), order, settings, renderer, now
+        )
+    except orders.OrderRefused as exc:
+        session.rollback()
+        raise _refused(exc) from None
+    session.commit()
+    sent = _send(session, broadcast, settings, renderer, now)
+    return {**emergency_public(session, emergency), **sent}
+
+
+@router.get("", summary="Emergencies, newest first; drills only with drill=true")
+def list_emergencies(
+    session: SessionDep,
+    actor: CurrentActor,
+    drill: Annotated[bool, Query(description="true: drills (訓練) only")] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    rows = session.exec(
+        select(Emergency)
+        .where(col(Emergency.drill).is_(drill))
+        .order_by(col(Emergency.created_at).desc(), col(Emergency.id).desc())
+        .limit(limit)
+    ).all()
+    counts = dict(
+        session.exec(select(Emergency.drill, func.count()).group_by(col(Emergency.drill))).all()
+    )
+    return {
+        "drill": drill,
+        "counts": {"live": counts.get(False, 0), "drill": counts.get(True, 0)},
+        "emergencies": [emergency_public(session, e) for e in rows],
+    }
+
+
+@router.get("/drafts", summary="Drafts made from alert feeds")
+def list_drafts(
+    session: SessionDep,
+    actor: CurrentActor,
+    draft_status: Annotated[str | None, Query(alias="status")] = DraftStatus.open,
+) -> dict[str, Any]:
+    query = select(EmergencyDraft).order_by(col(EmergencyDraft.updated_at).desc())
+    if draft_status:
+        query = query.where(EmergencyDraft.status == draft_status)
+    return {"drafts": [draft_public(d) for d in session.exec(query).all()]}
+
+
+def draft_public(draft: EmergencyDraft) -> dict[str, Any]:
+    return {
+        **draft.model_dump(mode="json"),
+        "level_label": orders.level_label(draft.level) if draft.level else None,
+    }
+
+
+def _draft(session: Session, draft_id: int) -> EmergencyDraft:
+    draft = session.get(EmergencyDraft, draft_id)
+    if draft is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"draft {draft_id} does not exist")
+    return draft
+
+
+@router.get("/drafts/{draft_id}", summary="One draft with its source and history")
+def get_draft(draft_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    return draft_public(_draft(session, draft_id))
+
+
+@router.post("/drafts/{draft_id}/confirm", status_code=201, summary="Send a draft as an order")
+def confirm_draft(
+    draft_id: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: DisasterDeskActor,
+    body: ConfirmIn | None = None,
+) -> dict[str, Any]:
+    body = body or ConfirmIn()
+    draft = _draft(session, draft_id)
+    if draft.status != DraftStatus.open:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"draft {draft_id} is {draft.status}; only open drafts send"
+        )
+    if draft.drill and body.drill is False:
+        raise HTTPException(
+            422,
+            {
+                "message": "this draft comes from an exercise/test alert: it can only be sent "
+                "as a drill (訓練)",
+                "field": "drill",
+            },
+        )
+    level = body.level if body.level is not None else draft.level
+    order = orders.OrderRequest(
+        level=level if level is not None else 0,
+        districts=body.districts if body.districts is not None else draft.districts,
+        kind=body.kind or draft.kind or "",
+        text=body.text if body.text is not None else draft.text,
+        drill=draft.drill or bool(body.drill),
+    )
+    renderer = get_renderer(request)
+    now = utcnow()
+    try:
+        emergency, broadcast = orders.issue_order(
+            session, _order_actor(actor), order, settings, renderer, now, draft_id=draft.id
+        )
+    except orders.OrderRefused as exc:
+        session.rollback()
+        raise _refused(exc) from None
+    draft.status = DraftStatus.confirmed
+    draft.emergency_id = emergency.id
+    draft.updated_at = now
+    draft.history = [
+        *draft.history,
+        {
+            "at": now.isoformat(),
+            "what": "confirmed",
+            "by": actor.label,
+            "emergency_id": emergency.id,
+        },
+    ]
+    session.add(draft)
+    audit.record(
+        session,
+        at=now,
+        actor=actor.label,
+        action="emergency_draft.confirm",
+        entity="emergency_draft",
+        entity_id=draft.id,
+        department_id=actor.department_id,
+        after={"emergency_id": emergency.id},
+    )
+    session.commit()
+    sent = _send(session, broadcast, settings, renderer, now)
+    return {**emergency_public(session, emergency), **sent}
+
+
+def _emergency(session: Session, emergency_id: int) -> Emergency:
+    emergency = session.get(Emergency, emergency_id)
+    if emergency is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"emergency {emergency_id} does not exist")
+    return emergency
+
+
+@router.get("/{emergency_id}", summary="One emergency with its broadcasts and progress")
+def get_emergency(emergency_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    return emergency_public(session, _emergency(session, emergency_id))
+
+
+@router.post("/{emergency_id}/updates", status_code=201, summary="Update to the same recipients")
+def update_emergency(
+    emergency_id: int,
+    body: UpdateIn,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: DisasterDeskActor,
+) -> dict[str, Any]:
+    emergency = _emergency(session, emergency_id)
+    renderer = get_renderer(request)
+    now = utcnow()
+    for shelter_id in body.open_shelters:
+        shelter = session.get(Shelter, shelter_id)
+        if shelter is None:
+            raise HTTPException(
+                422,
+                {"message": f"shelter {shelter_id} does not exist", "field": "open_shelters"},
+            )
+        if set_open(shelter, True, now):
+            session.add(shelter)
+            audit.record(
+                session,
+                at=now,
+                actor=actor.label,
+                action="shelter.open",
+                entity="shelter",
+                entity_id=shelter.id,
+                department_id=actor.department_id,
+            )
+    session.flush()
+    try:
+        broadcast = orders.issue_update(
+            session,
+            _order_actor(actor),
+            emergency,
+            settings,
+            renderer,
+            now,
+            level=body.level,
+            text=body.text,
+        )
+    except orders.OrderRefused as exc:
+        session.rollback()
+        raise _refused(exc) from None
+    session.commit()
+    sent = _send(session, broadcast, settings, renderer, now)
+    return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}
+
+
+@router.post("/{emergency_id}/lift", status_code=201, summary="解除: tell the same recipients")
+def lift_emergency(
+    emergency_id: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: DisasterDeskActor,
+    body: LiftIn | None = None,
+) -> dict[str, Any]:
+    emergency = _emergency(session, emergency_id)
+    renderer = get_renderer(request)
+    now = utcnow()
+    try:
+        broadcast = orders.lift(
+            session,
+            _order_actor(actor),
+            emergency,
+            settings,
+            renderer,
+            now,
+            text=(body or LiftIn()).text,
+        )
+    except orders.OrderRefused as exc:
+        session.rollback()
+        code = status.HTTP_409_CONFLICT if exc.field == "status" else 422
+        raise HTTPException(code, {"message": exc.message, "field": exc.field}) from None
+    session.commit()
+    sent = _send(session, broadcast, settings, renderer, now)
+    return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}

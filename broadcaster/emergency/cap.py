@@ -1,0 +1,107 @@
+"""CAP 1.2 (OASIS, ITU-T X.1303) alerts into our alert model.
+
+Update and Cancel name the alerts they follow in `references` ("sender,identifier,sent"
+triples separated by spaces); the thread of an alert is keyed by sender + identifier of the
+first alert, so an update finds the draft its original made.
+"""
+
+from __future__ import annotations
+
+from xml.etree.ElementTree import Element
+
+from broadcaster.emergency.alert import (
+    CAP_NS,
+    AlertError,
+    AlertStatus,
+    Area,
+    MessageType,
+    ParsedAlert,
+    kind_from_words,
+    parse_datetime,
+    text_of,
+)
+
+NS = {"cap": CAP_NS}
+MSG_TYPES = {"Alert": MessageType.alert, "Update": MessageType.update, "Cancel": MessageType.cancel}
+STATUSES = {"Actual", "Exercise", "System", "Test", "Draft"}
+# A prefill only: the disaster desk confirms the level.
+LEVEL_BY_SEVERITY = {"Extreme": 5, "Severe": 4, "Moderate": 3}
+CATEGORY_KINDS = {"Fire": "大規模な火事", "Geo": "地震"}
+
+
+def thread_key(sender: str, identifier: str) -> str:
+    return f"cap:{sender}:{identifier}"
+
+
+def parse(root: Element) -> ParsedAlert:
+    """Raises AlertError naming the first missing or wrong element."""
+    values = {
+        name: text_of(root, f"cap:{name}", NS)
+        for name in ("identifier", "sender", "sent", "status", "msgType", "scope", "references")
+    }
+    for required in ("identifier", "sender", "sent", "status", "msgType"):
+        if not values[required]:
+            raise AlertError(f"CAP alert: <{required}> is missing")
+    if values["status"] not in STATUSES:
+        raise AlertError(f"CAP alert: unknown <status> {values['status']!r}")
+    msg_type = MSG_TYPES.get(values["msgType"])
+    if msg_type is None:
+        raise AlertError(
+            f"CAP alert: <msgType> {values['msgType']} is not handled (Alert, Update, Cancel)"
+        )
+    sent = parse_datetime(values["sent"], "CAP <sent>")
+    references = _references(values["references"])
+    if msg_type is not MessageType.alert and not references:
+        raise AlertError(f"CAP alert: an {values['msgType']} needs <references>")
+    keys = references or (thread_key(values["sender"], values["identifier"]),)
+    info = _preferred_info(root)
+    event = text_of(info, "cap:event", NS)
+    headline = text_of(info, "cap:headline", NS)
+    description = text_of(info, "cap:description", NS)
+    instruction = text_of(info, "cap:instruction", NS)
+    category = text_of(info, "cap:category", NS)
+    kind = kind_from_words(event, headline, description) or CATEGORY_KINDS.get(category)
+    areas: list[Area] = []
+    if info is not None:
+        for area in info.findall("cap:area", NS):
+            name = text_of(area, "cap:areaDesc", NS)
+            codes = [text_of(g, "cap:value", NS) for g in area.findall("cap:geocode", NS)]
+            areas.extend(Area(code, name) for code in codes if code)
+            if not codes:
+                areas.append(Area("", name))
+    return ParsedAlert(
+        source="cap",
+        identifier=values["identifier"],
+        sender=values["sender"],
+        sent=sent,
+        status=AlertStatus.actual if values["status"] == "Actual" else AlertStatus.exercise,
+        raw_status=values["status"],
+        msg_type=msg_type,
+        thread_keys=tuple(keys),
+        title=headline or event,
+        text="\n".join(t for t in (description, instruction) if t),
+        kind=kind,
+        level=LEVEL_BY_SEVERITY.get(text_of(info, "cap:severity", NS)),
+        areas=tuple(areas),
+    )
+
+
+def _references(raw: str) -> tuple[str, ...]:
+    keys = []
+    for triple in raw.split():
+        parts = triple.split(",")
+        if len(parts) != 3:
+            raise AlertError(
+                f"CAP alert: <references> entry {triple!r} is not sender,identifier,sent"
+            )
+        keys.append(thread_key(parts[0], parts[1]))
+    return tuple(keys)
+
+
+def _preferred_info(root: Element) -> Element | None:
+    """The Japanese <info> when there are several languages, else the first."""
+    infos = root.findall("cap:info", NS)
+    for info in infos:
+        if text_of(info, "cap:language", NS).lower().startswith("ja"):
+            return info
+    return infos[0] if infos else None

@@ -1,0 +1,72 @@
+"""An emergency goes ahead of queued normal work, and quiet hours never stop it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from freezegun import freeze_time
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from broadcaster.batches import Batch
+from broadcaster.broadcasts import Broadcast, BroadcastKind
+from broadcaster.sandbox.testing import SandboxThread
+from broadcaster.worker import DeliveryWorker
+from segments.residents import Resident
+from tests.conftest import auth
+from tests.delivery.scenario import (
+    add_residents,
+    dispatch_now,
+    line_settings,
+    new_broadcast,
+    text_plan,
+)
+
+
+def test_order_at_23h_is_sent_and_overtakes_pending_normal_batches(
+    client: TestClient,
+    tokens: dict[str, str],
+    engine: Engine,
+    tmp_path: Path,
+    make_resident: Callable[..., Resident],
+    sandbox: SandboxThread,
+) -> None:
+    add_residents(engine, 1200, district="中央")
+    normal = new_broadcast(engine, title="イベントのお知らせ")
+    assert normal.id is not None
+    dispatch_now(engine, normal.id, text_plan())
+    resident = make_resident(district="北")
+    with freeze_time("2026-04-01 23:00:00+09:00"):
+        response = client.post(
+            "/api/v1/emergencies",
+            headers=auth(tokens["危機管理課"]),
+            json={"level": 4, "districts": ["北"], "kind": "土砂災害"},
+        )
+    assert response.status_code == 201, response.text
+    with Session(engine) as session:
+        emergency_keys = set(
+            session.exec(
+                select(Batch.retry_key)
+                .join(Broadcast, Broadcast.id == Batch.broadcast_id)  # type: ignore[arg-type]
+                .where(Broadcast.kind == BroadcastKind.emergency)
+            ).all()
+        )
+    assert len(emergency_keys) == 1
+
+    async def run() -> None:
+        settings = line_settings(tmp_path, sandbox.url, **{"line.max_in_flight": 1})
+        worker = DeliveryWorker(engine, settings, poll_interval=0.02)
+        await worker.start()
+        try:
+            await worker.wait_idle(timeout=20)
+        finally:
+            await worker.stop()
+
+    asyncio.run(run())
+    sent = [r for r in sandbox.requests() if r["status"] == 200]
+    assert len(sent) == 4
+    assert sent[0]["retry_key"] in emergency_keys
+    assert len(sandbox.deliveries(resident.line_user_id)) == 1
