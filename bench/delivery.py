@@ -48,7 +48,7 @@ from broadcaster.pacing import floor_seconds  # noqa: E402
 from broadcaster.sandbox import SandboxConfig  # noqa: E402
 from broadcaster.sandbox.testing import SandboxProcess  # noqa: E402
 from broadcaster.settings import Settings, load_settings  # noqa: E402
-from broadcaster.worker import DeliveryWorker  # noqa: E402
+from broadcaster.worker import DeliveryWorker, freeze_long_lived_objects  # noqa: E402
 from tests.delivery.scenario import new_broadcast, text_plan, user_id  # noqa: E402
 
 MULTICAST_RATE = 200.0
@@ -104,6 +104,7 @@ def create_residents(path: str, count: int) -> None:
 async def pipeline(engine: sa.engine.Engine, settings: Settings, broadcast_id: int,
                    poll_interval: float) -> tuple[float, float]:
     """Dispatch (in a thread) while the worker sends; returns (start, dispatch seconds)."""
+    freeze_long_lived_objects()  # as the service does at start
     worker = DeliveryWorker(engine, settings, poll_interval=poll_interval)
     await worker.start()
     start = time.time()

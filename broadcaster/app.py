@@ -16,7 +16,7 @@ from broadcaster.db import make_engine, pending_migrations, upgrade
 from broadcaster.garbage import reply as garbage_reply
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
-from broadcaster.worker import DeliveryWorker
+from broadcaster.worker import DeliveryWorker, freeze_long_lived_objects
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ def create_app(
         app.state.scheduler = scheduler
         worker: DeliveryWorker | None = None
         if background:
+            freeze_long_lived_objects()
             # Sending resumes first: batches a crash left behind go out before new work.
             worker = DeliveryWorker(engine, settings)
             await worker.start()

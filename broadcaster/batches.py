@@ -31,10 +31,14 @@ class Endpoint(StrEnum):
 
 class Batch(SQLModel, table=True):
     __tablename__ = "batch"
-    __table_args__ = (sa.Index("ix_batch_claim", "status", "priority", "next_attempt_at"),)
+    __table_args__ = (
+        sa.Index("ix_batch_claim", "status", "priority", "next_attempt_at"),
+        # "Is any batch of this broadcast still pending?" after every group of results.
+        sa.Index("ix_batch_broadcast_status", "broadcast_id", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    broadcast_id: int = Field(foreign_key="broadcast.id", index=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id")
     priority: int = 0
     endpoint: str = Field(default=Endpoint.multicast, max_length=16)
     messages: list[dict[str, Any]] = Field(sa_type=JSONType)

@@ -18,6 +18,7 @@ from linebot.v3.messaging import (
     MulticastRequest,
     PushMessageRequest,
 )
+from pydantic.v1 import PrivateAttr
 
 from broadcaster.batches import Endpoint
 from broadcaster.line_client import configuration
@@ -67,6 +68,33 @@ class Pacer:
 
     async def acquire(self, endpoint: str, *, emergency: bool) -> None:
         await self.buckets[endpoint].acquire(emergency=emergency)
+
+
+class _CheckedMulticast(MulticastRequest):
+    """A MulticastRequest assembled from parts already checked: the SDK validated its
+    payload (messages, aggregation unit) once, `request_for` checked the recipients.
+
+    The SDK serialises a request by walking its model through pydantic's `dict()`, which
+    for 500 recipient ids costs ~2.5 ms of CPU, most of a core at LINE's 200 requests/s.
+    This model hands the SDK the template's JSON form with the recipients put in; the
+    SDK's client still sends it (headers, retry key, timeout, error handling).
+    """
+
+    _wire: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def of(cls, template: MulticastRequest, recipients: list[str]) -> _CheckedMulticast:
+        request = cls.construct(
+            to=recipients,
+            messages=template.messages,
+            notification_disabled=template.notification_disabled,
+            custom_aggregation_units=template.custom_aggregation_units,
+        )
+        request._wire = {**template.to_dict(), "to": recipients}
+        return request
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._wire
 
 
 class LineSender:
@@ -150,4 +178,4 @@ class LineSender:
             if len(self._templates) >= TEMPLATE_CACHE_SIZE:
                 self._templates.clear()
             self._templates[key] = template
-        return template.copy(update={"to": list(recipients)})
+        return _CheckedMulticast.of(template, list(recipients))

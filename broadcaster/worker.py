@@ -18,6 +18,7 @@ Database work runs on one helper thread, so a slow commit never stalls the event
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -207,6 +208,15 @@ def record_outcomes(connection: Connection, owner: str, outcomes: list[Outcome])
     for broadcast_id, now in settled.items():
         finish_if_done(connection, broadcast_id, now)
     return written
+
+
+def freeze_long_lived_objects() -> None:
+    """Move everything alive now (modules, models, settings) out of the garbage collector's
+    sight. A million-recipient dispatch allocates millions of small objects, and each full
+    collection it triggers would otherwise rescan the whole heap: measured at 100k
+    recipients, 12 us a row with a normal collector and 8 us after this."""
+    gc.collect()
+    gc.freeze()
 
 
 def default_owner() -> str:

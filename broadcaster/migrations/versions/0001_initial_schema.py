@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 17:41:36.833795
+Create Date: 2026-11-22 18:03:14.752256
 """
 
 from collections.abc import Sequence
@@ -433,7 +433,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("retry_key"),
     )
     with op.batch_alter_table("batch", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_batch_broadcast_id"), ["broadcast_id"], unique=False)
+        batch_op.create_index("ix_batch_broadcast_status", ["broadcast_id", "status"], unique=False)
         batch_op.create_index(
             "ix_batch_claim", ["status", "priority", "next_attempt_at"], unique=False
         )
@@ -600,12 +600,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("delivery", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_delivery_batch_id"), ["batch_id"], unique=False)
-        batch_op.create_index(
-            "ix_delivery_broadcast_status", ["broadcast_id", "status"], unique=False
-        )
-        batch_op.create_index(
-            "ix_delivery_resident_accepted", ["resident_id", "accepted_at"], unique=False
-        )
 
     op.create_table(
         "emergency_draft",
@@ -707,8 +701,6 @@ def downgrade() -> None:
 
     op.drop_table("emergency_draft")
     with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.drop_index("ix_delivery_resident_accepted")
-        batch_op.drop_index("ix_delivery_broadcast_status")
         batch_op.drop_index(batch_op.f("ix_delivery_batch_id"))
 
     op.drop_table("delivery")
@@ -738,7 +730,7 @@ def downgrade() -> None:
     op.drop_table("benefit_notification")
     with op.batch_alter_table("batch", schema=None) as batch_op:
         batch_op.drop_index("ix_batch_claim")
-        batch_op.drop_index(batch_op.f("ix_batch_broadcast_id"))
+        batch_op.drop_index("ix_batch_broadcast_status")
 
     op.drop_table("batch")
     with op.batch_alter_table("segment", schema=None) as batch_op:
