@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from broadcaster import frequency, quiet_hours
+from broadcaster.benefits.models import BenefitNotification
 from broadcaster.broadcasts import Broadcast, BroadcastKind, Priority
 from broadcaster.deliveries import Delivery, DeliveryStatus
 from broadcaster.digest import digest_audience, digest_render
@@ -62,6 +63,13 @@ def audience_for(broadcast: Broadcast, settings: Settings) -> sa.ColumnElement[b
     if broadcast.kind == BroadcastKind.digest:
         # Opt-outs were applied to each notice when it was folded.
         return sa.and_(audience_filter(None, on=on, category=None), digest_audience(broadcast))
+    if broadcast.kind == BroadcastKind.benefit:
+        # Exactly the residents recorded as notified with this broadcast, never its rule
+        # again: a resumed dispatch must not reach someone an earlier notice already told.
+        recorded = sa.select(col(BenefitNotification.resident_id)).where(
+            col(BenefitNotification.broadcast_id) == broadcast.id
+        )
+        return sa.and_(audience_filter(None, on=on, category=None), col(Resident.id).in_(recorded))
     if broadcast.recipients_of is not None:
         # Still following (a blocked account cannot be reached), recipients of the original.
         reached = sa.select(col(Delivery.resident_id)).where(
@@ -115,9 +123,11 @@ def plan_for(
             f"broadcast {broadcast.id} not released: {now.astimezone(settings.tz):%H:%M} JST "
             f"is inside quiet hours {quiet_hours.window_label(settings.quiet_hours)}"
         )
+    # A benefit notice's recipients are recorded as notified before it is sent, so none
+    # may be skipped for the cap.
     over_cap = (
         None
-        if exempt
+        if exempt or broadcast.kind == BroadcastKind.benefit
         else frequency.over_cap_filter(
             settings.frequency, settings.tz, now, exclude_broadcast_id=broadcast.id
         )

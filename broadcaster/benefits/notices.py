@@ -30,10 +30,11 @@ from broadcaster.broadcasting import BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import Broadcast, BroadcastKind, BroadcastStatus
 from broadcaster.db import UTCDateTime
 from broadcaster.deliveries import Delivery
+from broadcaster.dispatcher import plan_for
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 from segments.audience import audience_filter
-from segments.residents import FollowState, Resident
+from segments.residents import Resident
 from segments.rules import FieldCatalog, Rule, parse_rule
 
 CATEGORY = "benefits"
@@ -126,17 +127,6 @@ def notify(
     return NotifyResult(broadcast, notified)
 
 
-def notice_audience(broadcast_id: int) -> sa.ColumnElement[bool]:
-    """Exactly the residents recorded for this notice who still follow. The dispatcher must
-    use this (not the stored rule) for a benefit broadcast, also when resuming after a crash."""
-    recorded = sa.select(col(BenefitNotification.resident_id)).where(
-        col(BenefitNotification.broadcast_id) == broadcast_id
-    )
-    return sa.and_(
-        col(Resident.follow_state) == FollowState.following, col(Resident.id).in_(recorded)
-    )
-
-
 def unfinished(session: Session, program_id: int) -> list[Broadcast]:
     """This program's notices recorded but not fully dispatched (a crash between commit and
     dispatch): notify finishes them before recording new ones."""
@@ -158,15 +148,9 @@ def unfinished(session: Session, program_id: int) -> list[Broadcast]:
 def dispatch_notice(
     session: Session, broadcast: Broadcast, settings: Settings, renderer: Renderer, now: datetime
 ) -> outbox.DispatchResult:
-    """Send the notice to exactly the residents recorded for this broadcast."""
-    prepared = renderer.prepare(
-        template_name=broadcast.template_name,
-        template_text=broadcast.template_text,
-        parameters=broadcast.parameters,
-    )
-    assert broadcast.id is not None
-    audience = notice_audience(broadcast.id)
-    plan = outbox.DispatchPlan(audience, tuple(prepared.resident_fields), prepared.render)
+    """Send the notice to exactly the residents recorded for this broadcast (the
+    dispatcher's plan for a benefit broadcast, as when a crash is resumed)."""
+    plan = plan_for(session, broadcast, settings, renderer, now)
     return outbox.dispatch(session, broadcast, plan, now)
 
 

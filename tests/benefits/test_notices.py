@@ -220,3 +220,43 @@ def test_notified_csv_is_admin_only_and_has_the_ids_to_reconcile(
         "北",
         "accepted",
     )
+
+
+def test_a_notice_resumed_after_a_crash_reaches_only_the_residents_recorded_for_it(
+    client: TestClient,
+    engine: Engine,
+    tokens: dict[str, str],
+    make_resident: Callable[..., Resident],
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from broadcaster.broadcasts import Broadcast
+    from broadcaster.deliveries import Delivery
+    from broadcaster.schedule import resume_interrupted
+
+    settings = make_settings(tmp_path)
+    told = make_resident(flags=["子育て世帯"])
+    program = _create(client, tokens["子育て支援課"])
+    at = datetime(2026, 4, 1, 1, 0, tzinfo=UTC)  # 10:00 JST
+    with Session(engine, expire_on_commit=False) as session:
+        row = session.get(BenefitProgram, program["id"])
+        assert row is not None
+        result = notices.notify(
+            session, row, "test", row.department_id, settings, Renderer.from_settings(settings), at
+        )
+        assert result.broadcast is not None
+        # The process died after the notice was recorded and dispatch had begun.
+        broadcast = result.broadcast
+        broadcast.status = "sending"
+        session.add(broadcast)
+        session.commit()
+    newcomer = make_resident(flags=["子育て世帯"])  # eligible, but not recorded for it
+    assert resume_interrupted(engine, Renderer.from_settings(settings), settings, at) == 1
+    with Session(engine) as session:
+        queued = session.exec(
+            select(Delivery.resident_id).where(Delivery.broadcast_id == broadcast.id)
+        ).all()
+        assert session.get(Broadcast, broadcast.id).dispatched_at is not None  # type: ignore[union-attr]
+    assert queued == [told.id]
+    assert newcomer.id not in queued
