@@ -99,6 +99,10 @@ def renderer_for(
         template_text=broadcast.template_text,
         parameters=broadcast.parameters,
     )
+    if is_emergency(broadcast):
+        from broadcaster.emergency.orders import emergency_render
+
+        return tuple(prepared.resident_fields), emergency_render(broadcast, prepared.render)
     return tuple(prepared.resident_fields), prepared.render
 
 

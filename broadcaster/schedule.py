@@ -41,7 +41,7 @@ JOB_ID = "broadcaster.schedule.tick"
 MAX_QUIET_SKIPS = 400
 
 
-def _claim(session: Session, broadcast_id: int, now: datetime) -> bool:
+def claim(session: Session, broadcast_id: int, now: datetime) -> bool:
     """scheduled -> sending, if nobody else got there first."""
     table = table_of(Broadcast)
     result = session.connection().execute(
@@ -213,7 +213,7 @@ def send_one(
             session.commit()
             log.error("broadcast %s could not be planned: %s", broadcast_id, exc)
             return False
-        if not _claim(session, broadcast_id, now):
+        if not claim(session, broadcast_id, now):
             session.rollback()
             return False
         next_occurrence(session, broadcast, settings, now)

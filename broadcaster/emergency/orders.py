@@ -11,7 +11,7 @@ the original order reached, even a resident who has since moved district.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from broadcaster.dispatcher import plan_for
 from broadcaster.emergency.models import Emergency, EmergencyStatus
 from broadcaster.emergency.shelters import DISASTER_KINDS, Shelter, open_shelters
 from broadcaster.render import Renderer
+from broadcaster.schedule import claim
 from broadcaster.settings import Settings
 from segments.residents import FollowState, Resident
 
@@ -367,22 +368,19 @@ def fallback_messages(broadcast: Broadcast) -> list[dict[str, Any]]:
     return [{"type": "text", "text": body[:4000]}]
 
 
-def dispatch_now(
-    session: Session, broadcast: Broadcast, settings: Settings, renderer: Renderer, now: datetime
-) -> outbox.DispatchResult:
-    """Write the order's batches now (emergency priority: the worker takes them first).
-
-    Rendering cannot stop an order: a context whose rendering fails gets the plain-text
-    fallback (logged), and a drill's every message starts with 【訓練】.
-    """
-    plan = plan_for(session, broadcast, settings, renderer, now)
-    template_render = plan.render
+def emergency_render(
+    broadcast: Broadcast, render: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
+) -> Callable[[Mapping[str, Any]], list[dict[str, Any]]]:
+    """The order's render, hardened: rendering cannot stop an order (a context whose
+    rendering fails gets the plain-text fallback, logged), and a drill's every message
+    starts with 【訓練】. The dispatcher applies it to every emergency broadcast, so an
+    order sent by the API, by the scheduler or by a resumed dispatch reads the same."""
     drill = broadcast.drill
     note = str(broadcast.parameters.get("text") or "")
 
-    def render(context: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def hardened(context: Mapping[str, Any]) -> list[dict[str, Any]]:
         try:
-            messages = template_render(context)
+            messages = render(context)
         except Exception:
             log.exception(
                 "emergency broadcast %s: template failed; sending plain text", broadcast.id
@@ -391,13 +389,25 @@ def dispatch_now(
         messages = with_free_text(messages, note)
         return mark_drill(messages) if drill else messages
 
-    return outbox.dispatch(
-        session,
-        broadcast,
-        outbox.DispatchPlan(plan.audience, plan.context_fields, render, plan.over_cap),
-        now,
-        chunk_batches=EMERGENCY_CHUNK_BATCHES,
-    )
+    return hardened
+
+
+def dispatch_now(
+    session: Session, broadcast: Broadcast, settings: Settings, renderer: Renderer, now: datetime
+) -> outbox.DispatchResult:
+    """Write the order's batches now (emergency priority: the worker takes them first).
+
+    The broadcast is claimed first, so a scheduler tick that saw it due at the same moment
+    leaves it alone (and if the tick won, this writes nothing: the tick sends it).
+    """
+    assert broadcast.id is not None
+    if not claim(session, broadcast.id, now):
+        session.rollback()
+        return outbox.DispatchResult()
+    session.commit()
+    session.refresh(broadcast)
+    plan = plan_for(session, broadcast, settings, renderer, now)
+    return outbox.dispatch(session, broadcast, plan, now, chunk_batches=EMERGENCY_CHUNK_BATCHES)
 
 
 def with_free_text(messages: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:

@@ -7,9 +7,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from broadcaster.departments import Department
 from broadcaster.sandbox.testing import SandboxThread
+from broadcaster.settings import Settings
 from segments.residents import Resident, ResidentOptOut
 from tests.conftest import auth
 from tests.emergency.conftest import received
@@ -228,3 +230,37 @@ def test_drills_are_marked_and_kept_apart(
     assert default["counts"] == {"live": 1, "drill": 1}
     drills = client.get("/api/v1/emergencies?drill=true", headers=desk).json()
     assert [e["id"] for e in drills["emergencies"]] == [drill["id"]]
+
+
+def test_a_drill_sent_by_the_scheduler_is_marked_like_one_sent_by_the_api(
+    engine: Engine, settings: Settings, cast: dict[str, Resident], tokens: dict[str, str]
+) -> None:
+    """Whichever path dispatches an order (the API at once, a tick that saw it due, a
+    resumed dispatch), its messages are hardened the same way."""
+    from datetime import UTC, datetime
+
+    from broadcaster.batches import Batch
+    from broadcaster.emergency.orders import Actor, OrderRequest, issue_order
+    from broadcaster.render import Renderer
+    from broadcaster.schedule import send_one
+
+    renderer = Renderer.from_settings(settings)
+    now = datetime(2026, 4, 1, 14, 0, tzinfo=UTC)  # 23:00 JST, inside quiet hours
+    with Session(engine, expire_on_commit=False) as session:
+        desk = session.exec(select(Department).where(Department.name == "危機管理課")).one()
+        _, broadcast = issue_order(
+            session,
+            Actor("危機管理課 (test)", desk.id),  # type: ignore[arg-type]
+            OrderRequest(level=4, districts=["山間"], kind="土砂災害", drill=True),
+            settings,
+            renderer,
+            now,
+        )
+        session.commit()
+    assert send_one(engine, broadcast.id, settings, renderer, now)  # type: ignore[arg-type]
+    with Session(engine) as session:
+        [batch] = session.exec(select(Batch).where(Batch.broadcast_id == broadcast.id)).all()
+    assert batch.recipients == [cast["senior"].line_user_id]
+    assert all(
+        str(m.get("text", m.get("title", ""))).startswith("【訓練】") for m in batch.messages
+    )
