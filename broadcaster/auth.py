@@ -7,6 +7,7 @@ so tokens cannot be used to learn what other departments plan.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -16,6 +17,7 @@ from broadcaster.api.deps import SessionDep
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role, find_by_token
 
+LAST_USED_RESOLUTION = timedelta(minutes=5)
 _bearer = HTTPBearer(auto_error=False, description="A department's API token (bct_…)")
 
 
@@ -54,9 +56,13 @@ def current_actor(
             headers={"WWW-Authenticate": "Bearer"},
         )
     department, token = found
-    token.last_used_at = utcnow()
-    session.add(token)
-    session.commit()
+    now = utcnow()
+    # Staff want to know which tokens are still in use, not every request: a write per
+    # call would queue every API request (an evacuation order too) behind SQLite's lock.
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        session.add(token)
+        session.commit()
     assert department.id is not None and token.id is not None
     return Actor(department.id, department.name, Role(department.role), token.id)
 

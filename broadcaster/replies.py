@@ -47,6 +47,9 @@ async def send_replies(line: LineSettings, replies: Sequence[Reply]) -> int:
         results = await asyncio.gather(
             *(_send(api, reply, line.request_timeout_seconds) for reply in replies)
         )
+    # aiohttp closes its sockets in callbacks of this loop; let them run before the loop
+    # (a request's background task) may end, or the sockets are left to the collector.
+    await asyncio.sleep(0)
     return sum(results)
 
 

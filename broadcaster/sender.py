@@ -119,6 +119,8 @@ class LineSender:
     async def __aexit__(self, *exc: object) -> None:
         if self._client is not None:
             await self._client.close()
+            # aiohttp closes its sockets in callbacks of this loop: let them run.
+            await asyncio.sleep(0)
             self._client = None
 
     async def send(self, batch: OutgoingBatch) -> Accepted | DeliveryError:

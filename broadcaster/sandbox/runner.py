@@ -31,6 +31,8 @@ def uvicorn_config(
         proxy_headers=False,
         log_level="warning",
         timeout_keep_alive=30,
+        # A client's keep-alive connections must not hold a stopping sandbox for long.
+        timeout_graceful_shutdown=1,
         **extra,
     )
 

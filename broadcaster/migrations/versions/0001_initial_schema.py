@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 18:03:14.752256
+Create Date: 2026-11-22 18:30:54.510671
 """
 
 from collections.abc import Sequence
