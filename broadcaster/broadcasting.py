@@ -89,6 +89,29 @@ def snapshot(broadcast: Broadcast) -> dict[str, Any]:
     return broadcast.model_dump(mode="json")
 
 
+def audit_change(
+    session: Session,
+    broadcast: Broadcast,
+    action: str,
+    *,
+    actor: str,
+    now: datetime,
+    before: dict[str, Any] | None = None,
+) -> None:
+    """Audit a change to `broadcast` in the caller's transaction, with its state now."""
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action=action,
+        entity="broadcast",
+        entity_id=broadcast.id,
+        department_id=broadcast.department_id,
+        before=before,
+        after=snapshot(broadcast),
+    )
+
+
 def _exempt(request: BroadcastRequest) -> bool:
     return request.priority >= Priority.emergency or request.bypass_limits
 
@@ -264,16 +287,7 @@ def create_broadcast(
         from broadcaster.digest import mark_for_digest
 
         mark_for_digest(session, broadcast)
-    audit.record(
-        session,
-        at=now,
-        actor=actor_label,
-        action="broadcast.create",
-        entity="broadcast",
-        entity_id=broadcast.id,
-        department_id=department_id,
-        after=snapshot(broadcast),
-    )
+    audit_change(session, broadcast, "broadcast.create", actor=actor_label, now=now)
     return broadcast
 
 
@@ -361,17 +375,7 @@ def update_broadcast(
     else:
         unmark(session, broadcast)
     session.flush()
-    audit.record(
-        session,
-        at=now,
-        actor=actor_label,
-        action="broadcast.update",
-        entity="broadcast",
-        entity_id=broadcast.id,
-        department_id=broadcast.department_id,
-        before=before,
-        after=snapshot(broadcast),
-    )
+    audit_change(session, broadcast, "broadcast.update", actor=actor_label, now=now, before=before)
     return broadcast
 
 
@@ -388,17 +392,7 @@ def cancel_broadcast(
     broadcast.updated_at = now
     session.add(broadcast)
     session.flush()
-    audit.record(
-        session,
-        at=now,
-        actor=actor_label,
-        action="broadcast.cancel",
-        entity="broadcast",
-        entity_id=broadcast.id,
-        department_id=broadcast.department_id,
-        before=before,
-        after=snapshot(broadcast),
-    )
+    audit_change(session, broadcast, "broadcast.cancel", actor=actor_label, now=now, before=before)
     return broadcast
 
 
@@ -425,15 +419,5 @@ def approve_broadcast(
     broadcast.updated_at = now
     session.add(broadcast)
     session.flush()
-    audit.record(
-        session,
-        at=now,
-        actor=actor_label,
-        action="broadcast.approve",
-        entity="broadcast",
-        entity_id=broadcast.id,
-        department_id=broadcast.department_id,
-        before=before,
-        after=snapshot(broadcast),
-    )
+    audit_change(session, broadcast, "broadcast.approve", actor=actor_label, now=now, before=before)
     return broadcast

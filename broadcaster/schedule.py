@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broadcaster import audit, quiet_hours
-from broadcaster.broadcasting import snapshot
+from broadcaster import quiet_hours
+from broadcaster.broadcasting import audit_change, snapshot
 from broadcaster.broadcasts import Broadcast, BroadcastStatus
 from broadcaster.clock import utcnow
 from broadcaster.db import table_of
@@ -108,16 +108,7 @@ def next_occurrence(
     )
     session.add(following)
     session.flush()
-    audit.record(
-        session,
-        at=now,
-        actor=SYSTEM_ACTOR,
-        action="broadcast.recur",
-        entity="broadcast",
-        entity_id=following.id,
-        department_id=following.department_id,
-        after=snapshot(following),
-    )
+    audit_change(session, following, "broadcast.recur", actor=SYSTEM_ACTOR, now=now)
     return following
 
 
@@ -144,17 +135,7 @@ def expire(
     if won != 1:
         return False
     session.refresh(broadcast)
-    audit.record(
-        session,
-        at=now,
-        actor=SYSTEM_ACTOR,
-        action="broadcast.expire",
-        entity="broadcast",
-        entity_id=broadcast.id,
-        department_id=broadcast.department_id,
-        before=before,
-        after=snapshot(broadcast),
-    )
+    audit_change(session, broadcast, "broadcast.expire", actor=SYSTEM_ACTOR, now=now, before=before)
     next_occurrence(session, broadcast, settings, now)
     return True
 
@@ -217,15 +198,7 @@ def send_one(
             session.rollback()
             return False
         next_occurrence(session, broadcast, settings, now)
-        audit.record(
-            session,
-            at=now,
-            actor=SYSTEM_ACTOR,
-            action="broadcast.dispatch",
-            entity="broadcast",
-            entity_id=broadcast.id,
-            department_id=broadcast.department_id,
-        )
+        audit_change(session, broadcast, "broadcast.dispatch", actor=SYSTEM_ACTOR, now=now)
         session.commit()
         session.refresh(broadcast)
         result = dispatch(session, broadcast, plan, now)
