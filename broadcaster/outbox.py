@@ -124,6 +124,7 @@ def dispatch(
     *,
     page_size: int = PAGE_SIZE,
     chunk_batches: int = CHUNK_BATCHES,
+    on_commit: Callable[[], None] | None = None,
 ) -> DispatchResult:
     """Write the broadcast's batches and deliveries, committing as it goes.
 
@@ -230,17 +231,17 @@ def dispatch(
                 chunk.batches.append((context, buffer[0], buffer[1]))
                 buffers[context] = ([], [])
                 if len(chunk.batches) >= chunk_limit:
-                    _write(session, broadcast, chunk, rendered, now, result)
+                    _write(session, broadcast, chunk, rendered, now, result, on_commit)
                     chunk = _Chunk()
                     chunk_limit = chunk_batches
         if chunk.batches or len(chunk.others) >= page_size:
-            _write(session, broadcast, chunk, rendered, now, result)
+            _write(session, broadcast, chunk, rendered, now, result, on_commit)
             chunk = _Chunk()
             chunk_limit = chunk_batches
     for context, (resident_ids, user_ids) in buffers.items():
         if resident_ids:
             chunk.batches.append((context, resident_ids, user_ids))
-    _write(session, broadcast, chunk, rendered, now, result)
+    _write(session, broadcast, chunk, rendered, now, result, on_commit)
     _complete(session, broadcast, now, result)
     return result
 
@@ -315,8 +316,10 @@ def _write(
     rendered: Mapping[Context, list[dict[str, Any]] | str],
     now: datetime,
     result: DispatchResult,
+    on_commit: Callable[[], None] | None = None,
 ) -> None:
-    """One transaction: the chunk's batches (with retry keys) and all their deliveries."""
+    """One transaction: the chunk's batches (with retry keys) and all their deliveries;
+    `on_commit` is told when they are committed (a worker waiting for work, say)."""
     broadcast_id = broadcast.id
     assert broadcast_id is not None
     if not chunk.batches and not chunk.others and not chunk.renderings:
@@ -376,6 +379,8 @@ def _write(
         )
         result.renderings += chunk.renderings
     session.commit()
+    if on_commit is not None and chunk.batches:
+        on_commit()
 
 
 def _complete(

@@ -104,15 +104,23 @@ def claim_batches(
             first_attempt_at=sa.func.coalesce(t.first_attempt_at, now),
         )
         .returning(
-            t.id, t.broadcast_id, t.endpoint, t.messages, t.recipients, t.retry_key,
-            t.priority, t.attempts, t.first_attempt_at,
+            t.id,
+            t.broadcast_id,
+            t.endpoint,
+            t.messages,
+            t.recipients,
+            t.retry_key,
+            t.priority,
+            t.attempts,
+            t.first_attempt_at,
         )
     )
     rows = connection.execute(statement).all()
     claimed = [
         Claimed(
-            OutgoingBatch(r.id, r.broadcast_id, r.endpoint, r.messages, r.recipients,
-                          r.retry_key, r.priority),
+            OutgoingBatch(
+                r.id, r.broadcast_id, r.endpoint, r.messages, r.recipients, r.retry_key, r.priority
+            ),
             r.attempts,
             as_utc(r.first_attempt_at),
         )
@@ -146,8 +154,12 @@ def record_outcome(
     delivery_error: str | None = None
     if decision.action is Action.accept:
         assert isinstance(outcome, Accepted)
-        values.update(status=BatchStatus.accepted.value, accepted_at=now,
-                      line_request_id=outcome.line_request_id, next_attempt_at=None)
+        values.update(
+            status=BatchStatus.accepted.value,
+            accepted_at=now,
+            line_request_id=outcome.line_request_id,
+            next_attempt_at=None,
+        )
         delivery_status = DeliveryStatus.accepted
     elif decision.action is Action.retry:
         values.update(next_attempt_at=decision.next_attempt_at, last_error=decision.reason)
@@ -171,11 +183,14 @@ def record_outcome(
     if delivery_status is not None:
         connection.execute(
             sa.update(_DELIVERY)
-            .where(_DELIVERY.c.batch_id == batch_id,
-                   _DELIVERY.c.status == DeliveryStatus.queued.value)
-            .values(status=delivery_status.value,
-                    accepted_at=now if delivery_status is DeliveryStatus.accepted else None,
-                    error=delivery_error)
+            .where(
+                _DELIVERY.c.batch_id == batch_id, _DELIVERY.c.status == DeliveryStatus.queued.value
+            )
+            .values(
+                status=delivery_status.value,
+                accepted_at=now if delivery_status is DeliveryStatus.accepted else None,
+                error=delivery_error,
+            )
         )
         if finish:
             finish_if_done(connection, claimed.batch.broadcast_id, now)
@@ -199,8 +214,9 @@ def record_outcomes(connection: Connection, owner: str, outcomes: list[Outcome])
     written = 0
     settled: dict[int, datetime] = {}
     for item in outcomes:
-        if record_outcome(connection, owner, item.claimed, item.outcome, item.decision,
-                          item.now, finish=False):
+        if record_outcome(
+            connection, owner, item.claimed, item.outcome, item.decision, item.now, finish=False
+        ):
             written += 1
             if item.decision.action is not Action.retry:
                 broadcast_id = item.claimed.batch.broadcast_id
@@ -257,7 +273,8 @@ class DeliveryWorker:
         self.record_linger = record_linger
         line = settings.line
         self.lease = timedelta(
-            seconds=lease_seconds if lease_seconds is not None
+            seconds=lease_seconds
+            if lease_seconds is not None
             else max(30.0, 3 * line.request_timeout_seconds)
         )
         self.policy = RetryPolicy.from_settings(line)
@@ -267,6 +284,7 @@ class DeliveryWorker:
         # for small settings, where it matters for emergency overtaking).
         self.refill = max(1, self.max_in_flight // 4)
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-db")
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._slots = asyncio.Event()
         self._stopping = False
@@ -285,6 +303,7 @@ class DeliveryWorker:
         """Take back this owner's old leases and start the claim loop in the background."""
         await self._in_db(self._release_own_leases)
         self._stopping = False
+        self._loop = asyncio.get_running_loop()
         # Build the SDK client (SSL context, aiohttp session: ~0.1-0.3 s of CPU) now, so
         # the first batch dispatched after start() is sent at once.
         self._sender = LineSender(self.settings)
@@ -324,6 +343,12 @@ class DeliveryWorker:
     def wake(self) -> None:
         """New work was committed: look for it now rather than at the next poll."""
         self._wake.set()
+
+    def wake_from_thread(self) -> None:
+        """`wake` for code running outside the worker's event loop (a request's thread
+        dispatching an evacuation order, say)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until no batch is pending (counting ones waiting for a retry) and nothing
@@ -397,12 +422,17 @@ class DeliveryWorker:
                 outcome = await sender.send(claimed.batch)
                 self.sent_requests += 1
                 now = self.clock()
-                decision = decide(outcome, claimed.attempts, claimed.first_attempt_at, now,
-                                  self.policy, self.rand)
+                decision = decide(
+                    outcome, claimed.attempts, claimed.first_attempt_at, now, self.policy, self.rand
+                )
             release()
             if decision.action in (Action.fail, Action.unknown):
-                log.warning("batch %s of broadcast %s: %s", claimed.batch.id,
-                            claimed.batch.broadcast_id, decision.reason)
+                log.warning(
+                    "batch %s of broadcast %s: %s",
+                    claimed.batch.id,
+                    claimed.batch.broadcast_id,
+                    decision.reason,
+                )
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._outcomes.append((Outcome(claimed, outcome, decision, now), done))
             self._recorded.set()
@@ -434,8 +464,9 @@ class DeliveryWorker:
             except sa.exc.SQLAlchemyError:
                 if pause is None:
                     # The leases expire and the batches are retried under the same keys.
-                    log.exception("could not record batches %s",
-                                  [item.claimed.batch.id for item in items])
+                    log.exception(
+                        "could not record batches %s", [item.claimed.batch.id for item in items]
+                    )
                     break
                 await asyncio.sleep(pause)
         for _, done in group:
@@ -450,8 +481,14 @@ class DeliveryWorker:
 
     def _claim_sync(self, limit: int, emergency_only: bool) -> list[Claimed]:
         with self.engine.begin() as connection:
-            return claim_batches(connection, self.owner, self.clock(), limit, self.lease,
-                                 emergency_only=emergency_only)
+            return claim_batches(
+                connection,
+                self.owner,
+                self.clock(),
+                limit,
+                self.lease,
+                emergency_only=emergency_only,
+            )
 
     def _record_sync(self, outcomes: list[Outcome]) -> None:
         with self.engine.begin() as connection:
@@ -461,14 +498,18 @@ class DeliveryWorker:
         with self.engine.begin() as connection:
             connection.execute(
                 sa.update(_BATCH)
-                .where(_BATCH.c.lease_owner == self.owner,
-                       _BATCH.c.status == BatchStatus.pending.value)
+                .where(
+                    _BATCH.c.lease_owner == self.owner, _BATCH.c.status == BatchStatus.pending.value
+                )
                 .values(lease_owner=None, lease_until=None)
             )
 
     def _pending_count(self) -> int:
         with self.engine.connect() as connection:
-            return int(connection.execute(
-                sa.select(sa.func.count()).select_from(_BATCH)
-                .where(_BATCH.c.status == BatchStatus.pending.value)
-            ).scalar_one())
+            return int(
+                connection.execute(
+                    sa.select(sa.func.count())
+                    .select_from(_BATCH)
+                    .where(_BATCH.c.status == BatchStatus.pending.value)
+                ).scalar_one()
+            )

@@ -83,9 +83,18 @@ def _order_actor(actor: Actor) -> orders.Actor:
 
 
 def _send(
-    session: Session, broadcast: Broadcast, settings: Settings, renderer: Renderer, now: datetime
+    request: Request,
+    session: Session,
+    broadcast: Broadcast,
+    settings: Settings,
+    renderer: Renderer,
+    now: datetime,
 ) -> dict[str, int]:
-    result = orders.dispatch_now(session, broadcast, settings, renderer, now)
+    # The worker sends each chunk of the order as soon as it is committed, while the rest
+    # is still being written, instead of at its next poll.
+    worker = request.app.state.worker
+    wake = worker.wake_from_thread if worker is not None else None
+    result = orders.dispatch_now(session, broadcast, settings, renderer, now, on_commit=wake)
     return {"recipients": result.recipients, "batches": result.batches}
 
 
@@ -145,7 +154,7 @@ def create_emergency(
         session.rollback()
         raise _refused(exc) from None
     session.commit()
-    sent = _send(session, broadcast, settings, renderer, now)
+    sent = _send(request, session, broadcast, settings, renderer, now)
     return {**emergency_public(session, emergency), **sent}
 
 
@@ -268,7 +277,7 @@ def confirm_draft(
         after={"emergency_id": emergency.id},
     )
     session.commit()
-    sent = _send(session, broadcast, settings, renderer, now)
+    sent = _send(request, session, broadcast, settings, renderer, now)
     return {**emergency_public(session, emergency), **sent}
 
 
@@ -330,7 +339,7 @@ def update_emergency(
         session.rollback()
         raise _refused(exc) from None
     session.commit()
-    sent = _send(session, broadcast, settings, renderer, now)
+    sent = _send(request, session, broadcast, settings, renderer, now)
     return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}
 
 
@@ -361,5 +370,5 @@ def lift_emergency(
         code = status.HTTP_409_CONFLICT if exc.field == "status" else 422
         raise HTTPException(code, {"message": exc.message, "field": exc.field}) from None
     session.commit()
-    sent = _send(session, broadcast, settings, renderer, now)
+    sent = _send(request, session, broadcast, settings, renderer, now)
     return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}

@@ -393,7 +393,13 @@ def emergency_render(
 
 
 def dispatch_now(
-    session: Session, broadcast: Broadcast, settings: Settings, renderer: Renderer, now: datetime
+    session: Session,
+    broadcast: Broadcast,
+    settings: Settings,
+    renderer: Renderer,
+    now: datetime,
+    *,
+    on_commit: Callable[[], None] | None = None,
 ) -> outbox.DispatchResult:
     """Write the order's batches now (emergency priority: the worker takes them first).
 
@@ -407,7 +413,9 @@ def dispatch_now(
     session.commit()
     session.refresh(broadcast)
     plan = plan_for(session, broadcast, settings, renderer, now)
-    return outbox.dispatch(session, broadcast, plan, now, chunk_batches=EMERGENCY_CHUNK_BATCHES)
+    return outbox.dispatch(
+        session, broadcast, plan, now, chunk_batches=EMERGENCY_CHUNK_BATCHES, on_commit=on_commit
+    )
 
 
 def with_free_text(messages: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:
