@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
-from broadcaster import jobs
+from broadcaster import jobs, schedule
 from broadcaster.api import ROUTERS
+from broadcaster.broadcasts import Broadcast
 from broadcaster.db import make_engine, pending_migrations, upgrade
+from broadcaster.dispatch_process import DispatchProcess
 from broadcaster.garbage import reply as garbage_reply
+from broadcaster.outbox import DispatchPlan
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 from broadcaster.worker import DeliveryWorker, freeze_long_lived_objects
@@ -39,6 +46,14 @@ def ensure_schema(engine: Engine, settings: Settings) -> None:
     )
 
 
+def _in(process: DispatchProcess) -> schedule.RunDispatch:
+    def run(session: Session, broadcast: Broadcast, plan: DispatchPlan, now: datetime) -> Any:
+        assert broadcast.id is not None
+        return process.dispatch(broadcast.id, now)
+
+    return run
+
+
 def create_app(
     settings: Settings, *, engine: Engine | None = None, background: bool = True
 ) -> FastAPI:
@@ -53,12 +68,18 @@ def create_app(
         scheduler = AsyncIOScheduler(timezone=settings.tz)
         app.state.scheduler = scheduler
         worker: DeliveryWorker | None = None
+        process: DispatchProcess | None = None
         if background:
             freeze_long_lived_objects()
             # Sending resumes first: batches a crash left behind go out before new work.
             worker = DeliveryWorker(engine, settings)
             await worker.start()
-            jobs.install(scheduler, engine, settings, renderer)
+            run_dispatch = schedule.in_this_process
+            if settings.scheduling.dispatch_process:
+                process = DispatchProcess(settings)
+                await asyncio.to_thread(process.warm_up)
+                run_dispatch = _in(process)
+            jobs.install(scheduler, engine, settings, renderer, run_dispatch)
             scheduler.start()
         app.state.worker = worker
         try:
@@ -68,6 +89,8 @@ def create_app(
                 scheduler.shutdown(wait=False)
             if worker is not None:
                 await worker.stop()
+            if process is not None:
+                await asyncio.to_thread(process.close)
 
     app = FastAPI(
         title="broadcaster",

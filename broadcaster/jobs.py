@@ -37,10 +37,14 @@ def _calendar_fetches(engine: Engine, settings: Settings) -> None:
 
 
 def install(
-    scheduler: BaseScheduler, engine: Engine, settings: Settings, renderer: Renderer
+    scheduler: BaseScheduler,
+    engine: Engine,
+    settings: Settings,
+    renderer: Renderer,
+    run_dispatch: schedule.RunDispatch = schedule.in_this_process,
 ) -> None:
     """Add every job (call before `scheduler.start()`); each runs once at start too."""
-    schedule.install(scheduler, engine, settings, renderer)
+    schedule.install(scheduler, engine, settings, renderer, run_dispatch)
     common: dict[str, Any] = {
         "replace_existing": True,
         "max_instances": 1,

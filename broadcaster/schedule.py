@@ -15,6 +15,7 @@ occurrence as a new row in the same transaction as the claim.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,10 +29,13 @@ from broadcaster.broadcasts import Broadcast, BroadcastStatus
 from broadcaster.clock import utcnow
 from broadcaster.db import table_of
 from broadcaster.dispatcher import HeldByQuietHours, ignores_quiet_hours, plan_for
-from broadcaster.outbox import dispatch
+from broadcaster.outbox import DispatchPlan, DispatchResult, dispatch
 from broadcaster.recurrence import RecurrenceError, next_time
 from broadcaster.render import MessageLimitError, Renderer, TemplateError
 from broadcaster.settings import Settings
+
+# Writes a claimed broadcast's outbox (in this process, or in the dispatch process).
+RunDispatch = Callable[[Session, Broadcast, DispatchPlan, datetime], DispatchResult]
 
 log = logging.getLogger(__name__)
 
@@ -157,13 +161,25 @@ def _late_reason(broadcast: Broadcast, settings: Settings, now: datetime) -> str
     )
 
 
+def in_this_process(
+    session: Session, broadcast: Broadcast, plan: DispatchPlan, now: datetime
+) -> DispatchResult:
+    return dispatch(session, broadcast, plan, now)
+
+
 def send_one(
-    engine: Engine, broadcast_id: int, settings: Settings, renderer: Renderer, now: datetime
+    engine: Engine,
+    broadcast_id: int,
+    settings: Settings,
+    renderer: Renderer,
+    now: datetime,
+    run_dispatch: RunDispatch = in_this_process,
 ) -> bool:
     """Send one due broadcast now, or expire it; True if this call dispatched it.
 
     Used by the tick and by whoever creates an emergency (to send it without waiting for a
-    tick). A broadcast someone else already claimed is left alone.
+    tick). A broadcast someone else already claimed is left alone. `run_dispatch` writes the
+    outbox (the service hands it to its dispatch process).
     """
     with Session(engine, expire_on_commit=False) as session:
         broadcast = session.get(Broadcast, broadcast_id)
@@ -201,7 +217,7 @@ def send_one(
         audit_change(session, broadcast, "broadcast.dispatch", actor=SYSTEM_ACTOR, now=now)
         session.commit()
         session.refresh(broadcast)
-        result = dispatch(session, broadcast, plan, now)
+        result = run_dispatch(session, broadcast, plan, now)
         log.info(
             "broadcast %s dispatched: %d recipients in %d batches, %d over cap",
             broadcast_id,
@@ -223,7 +239,13 @@ def due_ids(engine: Engine, now: datetime) -> list[int]:
     return [row for row in rows if row is not None]
 
 
-def dispatch_due(engine: Engine, settings: Settings, renderer: Renderer, now: datetime) -> int:
+def dispatch_due(
+    engine: Engine,
+    settings: Settings,
+    renderer: Renderer,
+    now: datetime,
+    run_dispatch: RunDispatch = in_this_process,
+) -> int:
     """Send everything due at `now`, expire what is too late; returns how many were sent.
 
     One broadcast's failure is logged and does not stop the others.
@@ -231,7 +253,7 @@ def dispatch_due(engine: Engine, settings: Settings, renderer: Renderer, now: da
     sent = 0
     for broadcast_id in due_ids(engine, now):
         try:
-            sent += send_one(engine, broadcast_id, settings, renderer, now)
+            sent += send_one(engine, broadcast_id, settings, renderer, now, run_dispatch)
         except Exception:
             log.exception("broadcast %s: dispatch failed; it will be retried", broadcast_id)
     return sent
@@ -269,12 +291,17 @@ def _plan_ignoring_quiet_hours(
     return plan_for(session, broadcast, loud, renderer, now)
 
 
-def tick(engine: Engine, settings: Settings, renderer: Renderer) -> int:
+def tick(
+    engine: Engine,
+    settings: Settings,
+    renderer: Renderer,
+    run_dispatch: RunDispatch = in_this_process,
+) -> int:
     """The scheduler's job: read the clock once, then run the plain functions."""
     from broadcaster.digest import dispatch_digests
 
     now = utcnow()
-    sent = dispatch_due(engine, settings, renderer, now)
+    sent = dispatch_due(engine, settings, renderer, now, run_dispatch)
     try:
         sent += dispatch_digests(engine, settings, renderer, now)
     except Exception:
@@ -282,7 +309,13 @@ def tick(engine: Engine, settings: Settings, renderer: Renderer) -> int:
     return sent
 
 
-def install(scheduler: Any, engine: Engine, settings: Settings, renderer: Renderer) -> None:
+def install(
+    scheduler: Any,
+    engine: Engine,
+    settings: Settings,
+    renderer: Renderer,
+    run_dispatch: RunDispatch = in_this_process,
+) -> None:
     """Wire the schedule into an APScheduler scheduler (call before `scheduler.start()`).
 
     Also resumes dispatches a crash interrupted. The job is an interval tick; rows are
@@ -296,7 +329,7 @@ def install(scheduler: Any, engine: Engine, settings: Settings, renderer: Render
         tick,
         "interval",
         seconds=settings.scheduling.tick_seconds,
-        args=(engine, settings, renderer),
+        args=(engine, settings, renderer, run_dispatch),
         id=JOB_ID,
         replace_existing=True,
         max_instances=1,

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from broadcaster.app import create_app
+from broadcaster.children import die_with_parent
 from broadcaster.db import make_engine, pending_migrations
 from broadcaster.sandbox.config import SandboxConfig
 from broadcaster.sandbox.testing import config_args, wait_until_up
@@ -57,7 +58,9 @@ def sandbox_process(settings: Settings) -> Iterator[str]:
     url = f"http://{host}:{port}"
     argv = [sys.executable, "-m", "broadcaster.sandbox", "--host", host, "--port", str(port)]
     process = subprocess.Popen(
-        [*argv, *config_args(sandbox_config(settings))], env=dict(os.environ)
+        [*argv, *config_args(sandbox_config(settings))],
+        env=dict(os.environ),
+        preexec_fn=die_with_parent,
     )
     try:
         wait_until_up(url, timeout=20)

@@ -86,6 +86,7 @@ class SchedulingSettings(Section):
     max_lateness_minutes: float = Field(default=30.0, ge=0)
     approval_required: bool = False
     tick_seconds: float = Field(default=1.0, gt=0)
+    dispatch_process: bool = True
 
 
 class ResidentSettings(Section):

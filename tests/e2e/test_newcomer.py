@@ -93,6 +93,16 @@ def service(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
         process.terminate()
         process.wait(timeout=15)
 
+    # Its sandbox (and dispatch process) do not outlive it, however it was stopped.
+    def sandbox_gone() -> bool:
+        try:
+            httpx.get(f"http://127.0.0.1:{sandbox_port}/_sandbox/totals", timeout=0.5)
+        except httpx.HTTPError:
+            return True
+        return False
+
+    _wait_for(sandbox_gone, timeout=10)
+
 
 def test_a_resident_enrolled_through_line_receives_a_department_notice(
     service: tuple[str, str, dict[str, str]],
