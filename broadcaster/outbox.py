@@ -1,12 +1,11 @@
 """The outbox: turn a broadcast's audience into committed batches before anything is sent.
 
-Recipients are read in primary-key pages (keyset on `resident.id`, so no sort of the
-whole audience happens before the first batch can go out, and nothing large is held in
-memory). Each recipient joins the buffer of its render context (the values of the fields
-the template reads); a buffer that reaches 500 becomes a batch. Each distinct context is
-rendered once. Batches and their Delivery rows are written in chunks, each chunk one
-transaction, so the worker can start sending the first batches while later ones are
-still being written.
+Recipients are read in windows of resident ids (so no sort of the whole audience happens
+before the first batch can go out, and nothing large is held in memory). Each recipient
+joins the buffer of its render context (the values of the fields the template reads); a
+buffer that reaches 500 becomes a batch. Each distinct context is rendered once. Batches
+and their Delivery rows are written in chunks, each chunk one transaction, so the worker
+can start sending the first batches while later ones are still being written.
 
 A crash mid-dispatch loses only what was not committed: a rerun reads only residents who
 have no Delivery row for this broadcast yet, and reuses the messages already rendered
@@ -156,7 +155,13 @@ def dispatch(
     session.commit()
     base = sa.select(
         resident.c.id, resident.c.line_user_id, over_cap.label("over_cap"), *context_columns
-    ).where(plan.audience, resident.c.id > sa.bindparam("last_id"))
+    ).where(
+        plan.audience,
+        # A window of ids bounded on both sides: with only `id > last`, SQLite may prefer an
+        # index on the audience's columns and sort the whole audience for every page.
+        resident.c.id > sa.bindparam("last_id"),
+        resident.c.id <= sa.bindparam("upto"),
+    )
     if resumed:
         # Only a resumed dispatch can meet residents already queued; a fresh one skips the
         # per-resident anti-join (the unique constraint still forbids a second row).
@@ -165,9 +170,9 @@ def dispatch(
                 delivery.c.broadcast_id == broadcast_id, delivery.c.resident_id == resident.c.id
             )
         )
-    base = base.order_by(resident.c.id)
-    pages = (base.limit(min(page_size, FIRST_PAGE_SIZE)), base.limit(page_size))
+    page = base.order_by(resident.c.id)
     read_page = _page_reader(session)
+    last_resident = _run(session, sa.select(sa.func.max(resident.c.id))).scalar() or 0
 
     if broadcast.status != BroadcastStatus.sending or broadcast.started_at is None:
         broadcast.status = BroadcastStatus.sending
@@ -204,12 +209,14 @@ def dispatch(
             rendered[context] = found
         return found
 
-    while True:
-        rows = read_page(pages[last_id > 0], last_id)
+    window = min(page_size, FIRST_PAGE_SIZE)
+    while last_id < last_resident:
+        upto = last_id + window
+        rows = read_page(page, last_id, upto)
         session.commit()
+        last_id, window = upto, page_size
         if not rows:
-            break
-        last_id = max(row[0] for row in rows)
+            continue
         # The hot loop: plain tuples and lists only (a million rows pass through here).
         for row in rows:
             if has_cap and row[2]:
@@ -246,7 +253,9 @@ def dispatch(
     return result
 
 
-def _page_reader(session: Session) -> Callable[[sa.Select[Any], int], Sequence[Sequence[Any]]]:
+def _page_reader(
+    session: Session,
+) -> Callable[[sa.Select[Any], int, int], Sequence[Sequence[Any]]]:
     """How a page of recipients is read: rows (id, line_user_id, over_cap, *context).
 
     On SQLite the page comes back as one JSON array built by SQLite: fetching 20,000 rows
@@ -254,12 +263,14 @@ def _page_reader(session: Session) -> Callable[[sa.Select[Any], int], Sequence[S
     more than reading them. Elsewhere the driver fetches the page in one go anyway.
     """
     if session.connection().dialect.name != "sqlite":
-        return lambda page, last_id: _run(session, page, {"last_id": last_id}).all()
+        return lambda page, last_id, upto: _run(
+            session, page, {"last_id": last_id, "upto": upto}
+        ).all()
 
-    def read(page: sa.Select[Any], last_id: int) -> Sequence[Sequence[Any]]:
+    def read(page: sa.Select[Any], last_id: int, upto: int) -> Sequence[Sequence[Any]]:
         rows = page.subquery()
         packed = sa.select(sa.func.json_group_array(sa.func.json_array(*rows.c)))
-        text = _run(session, packed, {"last_id": last_id}).scalar_one()
+        text = _run(session, packed, {"last_id": last_id, "upto": upto}).scalar_one()
         return json.loads(text) if text else []
 
     return read
