@@ -183,8 +183,15 @@ def validate_body(kind: str, body: Any) -> list[Problem]:
     if isinstance(messages, list):
         for index, message in enumerate(messages):
             problems.extend(_message(index, message))
+    checked = body
+    to = body.get("to")
+    if kind == "multicast" and isinstance(to, list) and 1 < len(to) <= MAX_RECIPIENTS:
+        # The SDK's model checks that each id is a string; `_recipients` below checks every
+        # id (and its form) anyway, so the model sees one: walking 500 ids through pydantic
+        # costs ~0.9 ms, a fifth of a core at LINE's 200 multicasts a second.
+        checked = {**body, "to": to[:1]}
     try:
-        model.parse_obj(body)
+        model.parse_obj(checked)
     except V1ValidationError as exc:
         # Per-message errors were reported with better paths above.
         problems.extend(
