@@ -133,7 +133,7 @@ def run(n: int, args: argparse.Namespace) -> dict[str, Any]:
             # Quiet hours off: the benchmark runs at whatever hour it is run.
             overrides={"data_dir": tmp, "database_url": f"sqlite:///{tmp}/bench.db",
                        "line.channel_access_token": "sandbox-token",
-                       "quiet_hours.enabled": False, "frequency.max_per_day": 0, "frequency.max_per_week": 0,
+                       "quiet_hours.enabled": False,
                        "line.max_in_flight": args.max_in_flight},
         )
         engine = make_engine(settings.resolved_database_url)

@@ -74,7 +74,7 @@ def create_app(
             # Sending resumes first: batches a crash left behind go out before new work.
             worker = DeliveryWorker(engine, settings)
             await worker.start()
-            run_dispatch = schedule.in_this_process
+            run_dispatch: schedule.RunDispatch = schedule.in_this_process
             if settings.scheduling.dispatch_process:
                 process = DispatchProcess(settings)
                 await asyncio.to_thread(process.warm_up)

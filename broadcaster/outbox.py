@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from broadcaster.batches import Batch, BatchStatus, Endpoint
 from broadcaster.broadcasts import FINISHED, Broadcast, BroadcastStatus
+from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
 from broadcaster.progress import finish_if_done
 from segments.residents import Resident
@@ -84,7 +85,7 @@ class _Chunk:
     renderings: int = 0
 
 
-def _run(session: Session, statement: Any, params: Any = None) -> sa.CursorResult[Any]:
+def _run(session: Session, statement: Any, params: Any = None) -> sa.CursorResult[*tuple[Any, ...]]:
     """Core execution inside the session's transaction (SQLModel deprecates `execute`)."""
     return session.connection().execute(statement, params)
 
@@ -94,7 +95,7 @@ def context_key(context: Context) -> str:
 
 
 def _columns(fields: Sequence[str]) -> list[sa.ColumnElement[Any]]:
-    table = Resident.__table__
+    table = table_of(Resident)
     missing = [name for name in fields if name not in table.c]  # type: ignore[attr-defined]
     if missing:
         raise ValueError(f"context field(s) not on Resident: {', '.join(missing)}")
@@ -103,7 +104,7 @@ def _columns(fields: Sequence[str]) -> list[sa.ColumnElement[Any]]:
 
 def _rendered_before(session: Session, broadcast_id: int) -> dict[str, list[dict[str, Any]]]:
     """Messages already rendered for each context, from this broadcast's batches."""
-    batch = Batch.__table__
+    batch = table_of(Batch)
     first = (
         sa.select(sa.func.min(batch.c.id))
         .where(batch.c.broadcast_id == broadcast_id, batch.c.context_key.is_not(None))
@@ -138,8 +139,8 @@ def dispatch(
         raise ValueError(f"broadcast {broadcast.id} is already {broadcast.status}")
     broadcast_id = broadcast.id
     context_columns = _columns(plan.context_fields)
-    resident = Resident.__table__
-    delivery = Delivery.__table__
+    resident = table_of(Resident)
+    delivery = table_of(Delivery)
     over_cap = (
         sa.case((plan.over_cap, sa.true()), else_=sa.false())
         if plan.over_cap is not None
@@ -359,8 +360,8 @@ def _write(
         ids = (
             _run(
                 session,
-                sa.insert(Batch.__table__).returning(
-                    Batch.__table__.c.id, sort_by_parameter_order=True
+                sa.insert(table_of(Batch)).returning(
+                    table_of(Batch).c.id, sort_by_parameter_order=True
                 ),
                 batch_rows,
             )
@@ -381,7 +382,7 @@ def _write(
         _insert_deliveries(session, others)
         result.recipients += len(others)
     if chunk.renderings:
-        table = Broadcast.__table__
+        table = table_of(Broadcast)
         _run(
             session,
             sa.update(table)
@@ -398,7 +399,7 @@ def _complete(
     session: Session, broadcast: Broadcast, now: datetime, result: DispatchResult
 ) -> None:
     """Record the totals (counted from the rows, so a resumed dispatch is right too)."""
-    delivery = Delivery.__table__
+    delivery = table_of(Delivery)
     assert broadcast.id is not None
     counts = dict(
         _run(
@@ -409,7 +410,7 @@ def _complete(
         ).all()
     )
     result.recipients_total = sum(counts.values())
-    table = Broadcast.__table__
+    table = table_of(Broadcast)
     _run(
         session,
         sa.update(table)
@@ -437,7 +438,7 @@ def resume_dispatches(
     Call once at start, before or alongside the worker. `plan_for(session, broadcast)`
     builds the same plan the first run used. Returns how many dispatches were resumed.
     """
-    table = Broadcast.__table__
+    table = table_of(Broadcast)
     with Session(engine, expire_on_commit=False) as session:
         ids = (
             _run(

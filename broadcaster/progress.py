@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from broadcaster.batches import Batch, BatchStatus
 from broadcaster.broadcasts import Broadcast, BroadcastStatus
+from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
 
 # A resident's delivery is settled in these states (nothing more will happen to it).
@@ -27,13 +28,13 @@ SETTLED = (
 )
 
 
-def _run(session: Session | Connection, statement: Any) -> sa.CursorResult[Any]:
+def _run(session: Session | Connection, statement: Any) -> sa.CursorResult[*tuple[Any, ...]]:
     connection = session if isinstance(session, Connection) else session.connection()
     return connection.execute(statement)
 
 
 def delivery_counts(session: Session | Connection, broadcast_id: int) -> dict[str, int]:
-    table = Delivery.__table__
+    table = table_of(Delivery)
     rows = _run(
         session,
         sa.select(table.c.status, sa.func.count())
@@ -46,7 +47,7 @@ def delivery_counts(session: Session | Connection, broadcast_id: int) -> dict[st
 
 
 def batch_counts(session: Session, broadcast_id: int) -> dict[str, int]:
-    table = Batch.__table__
+    table = table_of(Batch)
     rows = _run(
         session,
         sa.select(table.c.status, sa.func.count())
@@ -65,8 +66,8 @@ def finish_if_done(session: Session | Connection, broadcast_id: int, now: dateti
     its outcome is unknown. A conditional update, so of several workers only one
     finishes it. Returns whether this call finished it. The caller commits.
     """
-    batch = Batch.__table__
-    table = Broadcast.__table__
+    batch = table_of(Batch)
+    table = table_of(Broadcast)
     pending = _run(
         session,
         sa.select(batch.c.id)

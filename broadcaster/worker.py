@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from broadcaster.batches import Batch, BatchStatus
 from broadcaster.clock import as_utc, utcnow
+from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
 from broadcaster.progress import finish_if_done
 from broadcaster.retry import Action, Decision, RetryPolicy, decide, may_send
@@ -45,8 +46,8 @@ from broadcaster.transport import Accepted, DeliveryError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_BATCH = Batch.__table__
-_DELIVERY = Delivery.__table__
+_BATCH = table_of(Batch)
+_DELIVERY = table_of(Delivery)
 
 
 @dataclass(frozen=True, slots=True)
