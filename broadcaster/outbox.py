@@ -141,11 +141,6 @@ def dispatch(
     context_columns = _columns(plan.context_fields)
     resident = table_of(Resident)
     delivery = table_of(Delivery)
-    over_cap = (
-        sa.case((plan.over_cap, sa.true()), else_=sa.false())
-        if plan.over_cap is not None
-        else sa.false()
-    )
     resumed = (
         _run(
             session,
@@ -155,7 +150,7 @@ def dispatch(
     )
     session.commit()
     base = sa.select(
-        resident.c.id, resident.c.line_user_id, over_cap.label("over_cap"), *context_columns
+        resident.c.id, resident.c.line_user_id, *context_columns
     ).where(
         plan.audience,
         # A window of ids bounded on both sides: with only `id > last`, SQLite may prefer an
@@ -192,7 +187,14 @@ def dispatch(
     chunk_limit = min(chunk_batches, FIRST_CHUNK_BATCHES)
     last_id = 0
     has_context = bool(context_columns)
-    has_cap = plan.over_cap is not None
+    # Who is at the cap is read once, not with every page: as a subquery of each page it
+    # was evaluated again and again (1M recipients: 11 s -> 18 s).
+    capped: frozenset[int] = frozenset()
+    if plan.over_cap is not None:
+        capped = frozenset(
+            _run(session, sa.select(resident.c.id).where(plan.audience, plan.over_cap)).scalars()
+        )
+        session.commit()
 
     def messages_for(context: Context) -> list[dict[str, Any]] | str:
         """The rendered messages, or the error text when this context cannot be rendered."""
@@ -220,11 +222,11 @@ def dispatch(
             continue
         # The hot loop: plain tuples and lists only (a million rows pass through here).
         for row in rows:
-            if has_cap and row[2]:
+            if capped and row[0] in capped:
                 chunk.others.append((row[0], DeliveryStatus.skipped_cap.value, None))
                 result.skipped_over_cap += 1
                 continue
-            context: Context = tuple(row[3:]) if has_context else ()
+            context: Context = tuple(row[2:]) if has_context else ()
             buffer = buffers.get(context)
             if buffer is None:
                 messages = messages_for(context)
@@ -257,7 +259,7 @@ def dispatch(
 def _page_reader(
     session: Session,
 ) -> Callable[[sa.Select[Any], int, int], Sequence[Sequence[Any]]]:
-    """How a page of recipients is read: rows (id, line_user_id, over_cap, *context).
+    """How a page of recipients is read: rows (id, line_user_id, *context).
 
     On SQLite the page comes back as one JSON array built by SQLite: fetching 20,000 rows
     one by one releases and retakes the GIL for each, which beside a busy event loop costs
