@@ -21,7 +21,7 @@ from broadcaster.app import create_app
 from broadcaster.children import die_with_parent
 from broadcaster.db import make_engine, pending_migrations
 from broadcaster.sandbox.config import SandboxConfig
-from broadcaster.sandbox.testing import config_args, wait_until_up
+from broadcaster.sandbox.runner import config_args, wait_until_up
 from broadcaster.settings import Settings
 
 

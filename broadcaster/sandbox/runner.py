@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
+import httpx
 import uvicorn
 
 from broadcaster.sandbox.config import DEFAULT_RATE_LIMITS, FaultConfig, SandboxConfig
@@ -37,6 +40,59 @@ def uvicorn_config(
     )
 
 
+def config_args(config: SandboxConfig) -> list[str]:
+    """Command-line flags reproducing `config` for `python -m broadcaster.sandbox`."""
+    args = [
+        "--token",
+        config.channel_access_token,
+        "--secret",
+        config.channel_secret,
+        "--delay-ms",
+        str(config.delay_ms),
+        "--seed",
+        str(config.seed),
+    ]
+    if config.webhook_url:
+        args += ["--webhook-url", config.webhook_url]
+    if config.monthly_quota is not None:
+        args += ["--monthly-quota", str(config.monthly_quota)]
+    for name in DEFAULT_RATE_LIMITS:
+        flag = name.replace("/", "-")
+        if name in config.rate_limits:
+            args += [f"--{flag}-rate", repr(config.rate_limits[name])]
+        if name in config.bucket_capacity:
+            args += [f"--{flag}-capacity", repr(config.bucket_capacity[name])]
+    faults = asdict(config.faults)
+    for key, flag in (
+        ("error_500", "--fault-500"),
+        ("error_429", "--fault-429"),
+        ("slow", "--fault-slow"),
+        ("drop", "--fault-drop"),
+        ("lost_response", "--fault-lost-response"),
+    ):
+        args += [flag, repr(faults[key])]
+    args += ["--slow-ms", str(config.faults.slow_ms)]
+    if config.faults.script:
+        args += ["--script", ",".join(config.faults.script)]
+    for user_id in config.followers:
+        args += ["--follower", user_id]
+    return args
+
+
+def wait_until_up(url: str, timeout: float = 10.0) -> None:
+    """Poll the health route until it answers; raises TimeoutError naming the URL."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/_sandbox/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.02)
+    raise TimeoutError(f"sandbox at {url} did not answer within {timeout}s: {last}")
+
+
 def run(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8090) -> None:
     """Serve until interrupted (blocking)."""
     uvicorn.Server(uvicorn_config(config, host, port)).run()
@@ -65,8 +121,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SandboxConfig, str, i
     for name in DEFAULT_RATE_LIMITS:
         flag = name.replace("/", "-")
         line_rate = f"{DEFAULT_RATE_LIMITS[name]:g}"
-        parser.add_argument(f"--{flag}-rate", type=_rate, default=None, dest=f"rate_{name}",
-                            help=f"{name} requests per second (LINE: {line_rate})")
+        parser.add_argument(
+            f"--{flag}-rate",
+            type=_rate,
+            default=None,
+            dest=f"rate_{name}",
+            help=f"{name} requests per second (LINE: {line_rate})",
+        )
         parser.add_argument(f"--{flag}-capacity", type=float, default=None, dest=f"cap_{name}")
     parser.add_argument("--fault-500", type=float, default=0.0)
     parser.add_argument("--fault-429", type=float, default=0.0)

@@ -13,35 +13,19 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-from dataclasses import asdict
 from typing import Any
 
 import httpx
 import uvicorn
 
-from broadcaster.sandbox.config import DEFAULT_RATE_LIMITS, SandboxConfig
-from broadcaster.sandbox.runner import uvicorn_config
+from broadcaster.sandbox.config import SandboxConfig
+from broadcaster.sandbox.runner import config_args, uvicorn_config, wait_until_up
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, timeout: float = 10.0) -> None:
-    """Poll the health route until it answers; raises TimeoutError naming the URL."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/_sandbox/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.02)
-    raise TimeoutError(f"sandbox at {url} did not answer within {timeout}s: {last}")
 
 
 class _Control:
@@ -125,37 +109,6 @@ class SandboxThread(_Control):
         self.stop()
 
 
-def config_args(config: SandboxConfig) -> list[str]:
-    """Command-line flags reproducing `config` for `python -m broadcaster.sandbox`."""
-    args = [
-        "--token", config.channel_access_token,
-        "--secret", config.channel_secret,
-        "--delay-ms", str(config.delay_ms),
-        "--seed", str(config.seed),
-    ]
-    if config.webhook_url:
-        args += ["--webhook-url", config.webhook_url]
-    if config.monthly_quota is not None:
-        args += ["--monthly-quota", str(config.monthly_quota)]
-    for name in DEFAULT_RATE_LIMITS:
-        flag = name.replace("/", "-")
-        if name in config.rate_limits:
-            args += [f"--{flag}-rate", repr(config.rate_limits[name])]
-        if name in config.bucket_capacity:
-            args += [f"--{flag}-capacity", repr(config.bucket_capacity[name])]
-    faults = asdict(config.faults)
-    for key, flag in (("error_500", "--fault-500"), ("error_429", "--fault-429"),
-                      ("slow", "--fault-slow"), ("drop", "--fault-drop"),
-                      ("lost_response", "--fault-lost-response")):
-        args += [flag, repr(faults[key])]
-    args += ["--slow-ms", str(config.faults.slow_ms)]
-    if config.faults.script:
-        args += ["--script", ",".join(config.faults.script)]
-    for user_id in config.followers:
-        args += ["--follower", user_id]
-    return args
-
-
 class SandboxProcess(_Control):
     """A sandbox in its own Python process (`python -m broadcaster.sandbox`)."""
 
@@ -164,8 +117,14 @@ class SandboxProcess(_Control):
         self.port = free_port(host)
         self.url = f"http://{host}:{self.port}"
         self._argv = [
-            sys.executable, "-m", "broadcaster.sandbox", "--host", host,
-            "--port", str(self.port), *config_args(self.config),
+            sys.executable,
+            "-m",
+            "broadcaster.sandbox",
+            "--host",
+            host,
+            "--port",
+            str(self.port),
+            *config_args(self.config),
         ]
         self.process: subprocess.Popen[bytes] | None = None
         self._stderr: Any = None
