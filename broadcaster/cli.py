@@ -68,6 +68,10 @@ def sandbox(
     settings = settings_or_exit(config)
     sandbox_settings = settings.sandbox
     cfg = sandbox_config(settings, latency_ms=latency_ms, webhook_url=webhook_url)
+    where = f"http://{sandbox_settings.host}:{port or sandbox_settings.port}"
+    console.print(
+        f"LINE sandbox on {where}; what each user received: POST {where}/_sandbox/deliveries"
+    )
     run_sandbox(cfg, sandbox_settings.host, port or sandbox_settings.port)
 
 
