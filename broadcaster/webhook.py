@@ -39,16 +39,16 @@ from linebot.v3.webhooks import (
     UserSource,
 )
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
 from broadcaster.clock import utcnow
-from broadcaster.db import session_scope
+from broadcaster.db import session_scope, table_of
 from broadcaster.replies import Reply, send_replies
 from broadcaster.settings import Settings
 from broadcaster.webhook_events import claim_event
 from segments import enrollment, follow
-from segments.residents import Resident, ResidentInterest, mask_user_id
+from segments.residents import Resident, ResidentInterest, ResidentOptOut, mask_user_id
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,10 @@ router = APIRouter(tags=["line"])
 @router.post(
     "/line/webhook",
     summary="LINE webhook (signed by LINE with the channel secret)",
-    responses={400: {"description": "no signature or not a webhook body"},
-               401: {"description": "wrong signature"}},
+    responses={
+        400: {"description": "no signature or not a webhook body"},
+        401: {"description": "wrong signature"},
+    },
 )
 async def line_webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
     settings: Settings = request.app.state.settings
@@ -185,7 +187,8 @@ def _apply(
         if result is follow.FollowResult.stale:
             return []
         welcome = enrollment.welcome(
-            _choices(session, resident), options,
+            _choices(session, resident),
+            options,
             returning=result is follow.FollowResult.returning,
         )
         return _store(session, resident, welcome, now)
@@ -228,11 +231,18 @@ def _run_command(
 
 def _choices(session: Session, resident: Resident) -> enrollment.Choices:
     interests: frozenset[str] = frozenset()
+    opt_outs: frozenset[str] = frozenset()
     if resident.id is not None:
-        rows = session.exec(
-            select(ResidentInterest.interest).where(ResidentInterest.resident_id == resident.id)
+        interests = frozenset(
+            session.exec(
+                select(ResidentInterest.interest).where(ResidentInterest.resident_id == resident.id)
+            ).all()
         )
-        interests = frozenset(rows.all())
+        opt_outs = frozenset(
+            session.exec(
+                select(ResidentOptOut.category).where(ResidentOptOut.resident_id == resident.id)
+            ).all()
+        )
     return enrollment.Choices(
         district=resident.district,
         garbage_zone=resident.garbage_zone,
@@ -240,32 +250,46 @@ def _choices(session: Session, resident: Resident) -> enrollment.Choices:
         interests=interests,
         language=resident.language,
         step=resident.enrollment_step,
+        opt_outs=opt_outs,
     )
 
 
 def _store(
     session: Session, resident: Resident, outcome: enrollment.Outcome, now: datetime
 ) -> list[dict[str, Any]]:
-    """Apply the conversation's changes to the resident (and its interest rows)."""
+    """Apply the conversation's changes to the resident (and its interest and opt-out rows)."""
     for column, value in outcome.changes.items():
         setattr(resident, column, value)
-    if outcome.changes or outcome.interests is not None:
+    if outcome.changes or outcome.interests is not None or outcome.opt_outs is not None:
         resident.updated_at = now
     if outcome.interests is not None:
-        session.flush()
-        assert resident.id is not None
-        current = set(
-            session.exec(
-                select(ResidentInterest.interest).where(ResidentInterest.resident_id == resident.id)
-            ).all()
-        )
-        for gone in current - outcome.interests:
-            session.execute(
-                sa.delete(ResidentInterest).where(
-                    col(ResidentInterest.resident_id) == resident.id,
-                    col(ResidentInterest.interest) == gone,
-                )
-            )
-        for added in sorted(outcome.interests - current):
-            session.add(ResidentInterest(resident_id=resident.id, interest=added))
+        _replace_rows(session, resident, ResidentInterest, "interest", outcome.interests)
+    if outcome.opt_outs is not None:
+        _replace_rows(session, resident, ResidentOptOut, "category", outcome.opt_outs)
     return outcome.messages
+
+
+def _replace_rows(
+    session: Session,
+    resident: Resident,
+    model: type[ResidentInterest] | type[ResidentOptOut],
+    column: str,
+    wanted: frozenset[str],
+) -> None:
+    """Make the resident's rows of `model` exactly `wanted` (adding and deleting the
+    difference, so unchanged rows keep their identity)."""
+    session.flush()
+    assert resident.id is not None
+    table = table_of(model)
+    current = set(
+        session.connection()
+        .execute(sa.select(table.c[column]).where(table.c.resident_id == resident.id))
+        .scalars()
+    )
+    gone = current - wanted
+    if gone:
+        session.connection().execute(
+            sa.delete(table).where(table.c.resident_id == resident.id, table.c[column].in_(gone))
+        )
+    for added in sorted(wanted - current):
+        session.add(model(resident_id=resident.id, **{column: added}))

@@ -10,6 +10,11 @@ Postback data is a short query string, e.g. `set=district&v=中央`, `set=distri
 `set=interest&v=防災` (toggle), `set=interests&done=1`, `action=settings` (reopen). Every
 value is checked against the configured lists: a forged or stale value changes nothing and
 gets a polite reply.
+
+Apart from the questions, 「配信停止」 (or `action=stop`) opens a list of the message
+categories to toggle off and on (`set=stop&v=garbage`, `set=stops&done=1`): residents who
+are told less of what they don't want keep the account, and so the evacuation order,
+which no opt-out stops.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ MAX_POSTBACK_DATA = 300
 
 SETTINGS_TEXT = "配信設定"
 SETTINGS_ACTION = "settings"
+STOP_TEXT = "配信停止"
+STOP_ACTION = "stop"
+# Resident.enrollment_step while the stop list is open (not one of the questions).
+STOP_STEP = "stop"
 NEXT_LABEL = "次へ"
 DONE_LABEL = "完了"
 
@@ -42,6 +51,16 @@ LANGUAGE_LABELS = {
     "ko": "한국어",
     "vi": "Tiếng Việt",
     "pt": "Português",
+}
+# How the shipped message categories read to residents; a city's own show as configured.
+CATEGORY_LABELS = {
+    "general": "市からのお知らせ",
+    "garbage": "ごみ出し",
+    "childcare": "子育て",
+    "health": "健康・福祉",
+    "events": "イベント",
+    "tourism": "観光",
+    "benefits": "給付・支援",
 }
 REMINDER_LABELS = {
     ReminderTiming.eve.value: "前日19時",
@@ -78,6 +97,7 @@ class Options:
     zones: tuple[str, ...]
     interests: tuple[str, ...]
     languages: tuple[str, ...]
+    categories: tuple[str, ...] = ()
     reminders: tuple[str, ...] = tuple(t.value for t in ReminderTiming)
     reminder_labels: tuple[tuple[str, str], ...] = tuple(REMINDER_LABELS.items())
 
@@ -96,6 +116,7 @@ class Options:
             zones=tuple(residents.zones),
             interests=tuple(residents.interests),
             languages=tuple(residents.languages),
+            categories=tuple(residents.categories),
             reminders=tuple(garbage.timings),
             reminder_labels=tuple(labels.items()),
         )
@@ -107,6 +128,7 @@ class Options:
             "reminder": self.reminders,
             "language": self.languages,
             "interest": self.interests,
+            "stop": self.categories,
         }[key]
 
 
@@ -120,15 +142,18 @@ class Choices:
     interests: frozenset[str] = frozenset()
     language: str = "ja"
     step: str | None = None
+    opt_outs: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What to store and what to answer. `changes` maps Resident columns to new values
-    (`enrollment_step` included); `interests` is the complete new set, or None if unchanged."""
+    (`enrollment_step` included); `interests` and `opt_outs` are the complete new sets, or
+    None if unchanged."""
 
     changes: dict[str, Any] = field(default_factory=dict)
     interests: frozenset[str] | None = None
+    opt_outs: frozenset[str] | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -177,8 +202,13 @@ def welcome(choices: Choices, options: Options, *, returning: bool) -> Outcome:
         "友だち追加ありがとうございます。市からのお知らせをLINEでお届けします。\n"
         "はじめに、受け取るお知らせの設定をします（5つの質問）。"
     )
-    return _ask(Step.district, choices, options, changes={"enrollment_step": Step.district.value},
-                before=[intro])
+    return _ask(
+        Step.district,
+        choices,
+        options,
+        changes={"enrollment_step": Step.district.value},
+        before=[intro],
+    )
 
 
 def start(choices: Choices, options: Options) -> Outcome:
@@ -192,7 +222,9 @@ def handle_postback(choices: Choices, options: Options, data: str) -> Outcome | 
     fields = parse_postback(data)
     action = fields.get("action")
     if action is not None:
-        return start(choices, options) if action == SETTINGS_ACTION else None
+        if action == SETTINGS_ACTION:
+            return start(choices, options)
+        return ask_stops(choices, options) if action == STOP_ACTION else None
     key = fields.get("set")
     if key in _SINGLE:
         step, column = _SINGLE[key]
@@ -212,10 +244,26 @@ def handle_postback(choices: Choices, options: Options, data: str) -> Outcome | 
             return refused(choices, options)
         chosen = choices.interests ^ {value}
         updated = replace(choices, interests=chosen, step=Step.interests.value)
-        return _ask(Step.interests, updated, options,
-                    changes={"enrollment_step": Step.interests.value}, interests=chosen)
+        return _ask(
+            Step.interests,
+            updated,
+            options,
+            changes={"enrollment_step": Step.interests.value},
+            interests=chosen,
+        )
     if key == "interests" and fields.get("done") == "1":
         return _advance(Step.interests, choices, options, {})
+    if key == "stop":
+        if "page" in fields and fields["page"].isdigit():
+            return ask_stops(choices, options, page=int(fields["page"]))
+        value = fields.get("v")
+        if value not in options.categories:
+            return refused(choices, options)
+        stopped = choices.opt_outs ^ {value}
+        return ask_stops(replace(choices, opt_outs=stopped), options, opt_outs=stopped)
+    if key == "stops" and fields.get("done") == "1":
+        text = "配信停止の設定を保存しました。\n\n" + _summary_text(choices, options)
+        return Outcome(changes={"enrollment_step": None}, messages=[_text(text)])
     return refused(choices, options)
 
 
@@ -224,6 +272,8 @@ def handle_text(choices: Choices, options: Options, text: str) -> Outcome | None
     question. None: the text is not for the conversation."""
     if text == SETTINGS_TEXT:
         return start(choices, options)
+    if text == STOP_TEXT:
+        return ask_stops(choices, options)
     step = _current_step(choices)
     if step is None:
         return None
@@ -242,6 +292,43 @@ def refused(choices: Choices, options: Options) -> Outcome:
     return _ask(step, choices, options, before=[_text(apology + "もう一度お選びください。")])
 
 
+def ask_stops(
+    choices: Choices,
+    options: Options,
+    *,
+    page: int = 0,
+    opt_outs: frozenset[str] | None = None,
+) -> Outcome:
+    """The categories a resident may stop, each toggled by a tap (✓ = stopped)."""
+    items = [
+        _item(
+            ("✓" if value in choices.opt_outs else "") + category_label(value),
+            postback_data(set="stop", v=value),
+        )
+        for value in options.categories
+    ]
+    fixed = [_item(DONE_LABEL, postback_data(set="stops", done=1))]
+    text = (
+        "受け取りたくないお知らせを選んでください（選ぶと停止、もう一度選ぶと再開）。\n"
+        "避難情報など緊急のお知らせは、この設定にかかわらず届きます。\n"
+        f"停止中: {_stopped(choices, options)}\n選び終わったら「{DONE_LABEL}」を押してください。"
+    )
+    buttons = _paginate(items, page, fixed, next_data=lambda p: postback_data(set="stop", page=p))
+    return Outcome(
+        changes={"enrollment_step": STOP_STEP}, opt_outs=opt_outs, messages=[_text(text, buttons)]
+    )
+
+
+def category_label(category: str) -> str:
+    return CATEGORY_LABELS.get(category, category)
+
+
+def _stopped(choices: Choices, options: Options) -> str:
+    return (
+        "、".join(category_label(c) for c in options.categories if c in choices.opt_outs) or "なし"
+    )
+
+
 def summary(choices: Choices, options: Options) -> str:
     """The resident's current settings as shown at the end of the conversation."""
     return _summary_text(choices, options)
@@ -254,8 +341,9 @@ def _advance(step: Step, choices: Choices, options: Options, changes: dict[str, 
     index = STEPS.index(step)
     if index + 1 < len(STEPS):
         following = STEPS[index + 1]
-        return _ask(following, choices, options,
-                    changes={**changes, "enrollment_step": following.value})
+        return _ask(
+            following, choices, options, changes={**changes, "enrollment_step": following.value}
+        )
     text = "配信設定が完了しました。ありがとうございます。\n\n" + _summary_text(choices, options)
     return Outcome(
         changes={**changes, "enrollment_step": None},
@@ -277,14 +365,18 @@ def _ask(
     fixed: list[dict[str, Any]] = []
     if step is Step.interests:
         items = [
-            _item(("✓" if value in choices.interests else "") + value,
-                  postback_data(set="interest", v=value))
+            _item(
+                ("✓" if value in choices.interests else "") + value,
+                postback_data(set="interest", v=value),
+            )
             for value in options.interests
         ]
         fixed = [_item(DONE_LABEL, postback_data(set="interests", done=1))]
         chosen = "、".join(v for v in options.interests if v in choices.interests) or "なし"
-        text = (f"関心のある分野を選んでください（複数選べます）。{number}\n"
-                f"選んだ分野: {chosen}\n選び終わったら「{DONE_LABEL}」を押してください。")
+        text = (
+            f"関心のある分野を選んでください（複数選べます）。{number}\n"
+            f"選んだ分野: {chosen}\n選び終わったら「{DONE_LABEL}」を押してください。"
+        )
         key = "interest"
     else:
         key = next(k for k, (s, _) in _SINGLE.items() if s is step)
@@ -312,8 +404,7 @@ def _ask(
 def _page(step: Step, choices: Choices, options: Options, raw: str) -> Outcome:
     if not raw.isdigit():
         return refused(choices, options)
-    return _ask(step, choices, options, page=int(raw),
-                changes={"enrollment_step": step.value})
+    return _ask(step, choices, options, page=int(raw), changes={"enrollment_step": step.value})
 
 
 def _paginate(
@@ -326,7 +417,7 @@ def _paginate(
     size = room - 1
     pages = -(-len(items) // size)
     page %= pages
-    shown = items[page * size:(page + 1) * size]
+    shown = items[page * size : (page + 1) * size]
     return [*shown, _item(NEXT_LABEL, next_data((page + 1) % pages)), *fixed]
 
 
@@ -339,8 +430,10 @@ def _summary_text(choices: Choices, options: Options) -> str:
         f"収集地区: {choices.garbage_zone or '未設定'}\n"
         f"ごみ出し通知: {dict(options.reminder_labels).get(timing, timing)}\n"
         f"関心: {interests}\n"
-        f"言語: {LANGUAGE_LABELS.get(choices.language, choices.language)}\n\n"
-        f"変更するときは「{SETTINGS_TEXT}」と送ってください。"
+        f"言語: {LANGUAGE_LABELS.get(choices.language, choices.language)}\n"
+        f"停止中のお知らせ: {_stopped(choices, options)}\n\n"
+        f"変更するときは「{SETTINGS_TEXT}」、止めたいお知らせがあるときは"
+        f"「{STOP_TEXT}」と送ってください。"
     )
 
 

@@ -52,19 +52,35 @@ def test_full_enrollment_stores_choices_and_sandbox_records_japanese_replies(
     assert "選んだ分野: 子育て\n" in interests[-1]["text"]
     language = user.tap(interests, "完了")
     assert quick_labels(language) == [
-        "日本語", "やさしい日本語", "English", "中文", "한국어", "Tiếng Việt", "Português",
+        "日本語",
+        "やさしい日本語",
+        "English",
+        "中文",
+        "한국어",
+        "Tiếng Việt",
+        "Português",
     ]
     done = user.tap(language, "English")
     assert "配信設定が完了しました" in done[-1]["text"]
-    for line in ("地区: 北", "収集地区: B", "ごみ出し通知: 当日朝6時30分", "関心: 子育て",
-                 "言語: English"):
+    for line in (
+        "地区: 北",
+        "収集地区: B",
+        "ごみ出し通知: 当日朝6時30分",
+        "関心: 子育て",
+        "言語: English",
+    ):
         assert line in done[-1]["text"]
     assert quick_labels(done) == ["設定をやり直す"]
 
     resident = resident_of(engine, user.user_id)
     assert resident is not None
-    assert (resident.district, resident.garbage_zone, resident.reminder_timing, resident.language,
-            resident.enrollment_step) == ("北", "B", "morning", "en", None)
+    assert (
+        resident.district,
+        resident.garbage_zone,
+        resident.reminder_timing,
+        resident.language,
+        resident.enrollment_step,
+    ) == ("北", "B", "morning", "en", None)
     assert interests_of(engine, resident.id) == {"子育て"}
     # Every answer was a free reply, recorded by the sandbox for this user only.
     replies = sandbox.deliveries(user.user_id)
@@ -90,7 +106,11 @@ def test_unknown_postback_value_is_ignored_with_a_polite_reply(
     after = resident_of(engine, user.user_id)
     assert before is not None and after is not None
     assert (after.district, after.language, after.enrollment_step, after.updated_at) == (
-        None, "ja", "district", before.updated_at)
+        None,
+        "ja",
+        "district",
+        before.updated_at,
+    )
 
 
 def test_settings_text_reopens_the_conversation_keeping_choices(
@@ -127,3 +147,48 @@ def test_other_text_repeats_the_question_or_gives_help(
     assert "「配信設定」" in user.wait_reply()[0]["text"]
     with Session(engine) as session:
         assert len(session.exec(select(WebhookEvent)).all()) == 3
+
+
+def test_residents_stop_and_restart_categories_with_haishin_teishi(
+    make_user: Callable[[str], LineUser], engine: Engine, sandbox: SandboxThread
+) -> None:
+    from segments.residents import ResidentOptOut
+
+    user = make_user(line_user_id(7))
+    user.send("follow")
+    user.wait_reply()
+    user.send("message", text="配信停止")
+    menu = user.wait_reply()
+    assert "受け取りたくないお知らせ" in menu[-1]["text"]
+    assert "緊急のお知らせは、この設定にかかわらず届きます" in menu[-1]["text"]
+    assert quick_labels(menu)[:3] == ["市からのお知らせ", "ごみ出し", "子育て"]
+    menu = user.tap(menu, "ごみ出し")
+    menu = user.tap(menu, "イベント")
+    assert "✓ごみ出し" in quick_labels(menu) and "停止中: ごみ出し、イベント" in menu[-1]["text"]
+    menu = user.tap(menu, "✓イベント")  # restarted
+    done = user.tap(menu, "完了")
+    assert "停止中のお知らせ: ごみ出し" in done[-1]["text"]
+
+    resident = resident_of(engine, user.user_id)
+    assert resident is not None
+    with Session(engine) as session:
+        stopped = session.exec(
+            select(ResidentOptOut.category).where(ResidentOptOut.resident_id == resident.id)
+        ).all()
+    assert stopped == ["garbage"]
+    assert resident.enrollment_step is None
+
+
+def test_a_forged_category_stops_nothing(
+    make_user: Callable[[str], LineUser], engine: Engine, sandbox: SandboxThread
+) -> None:
+    from segments.residents import ResidentOptOut
+
+    user = make_user(line_user_id(8))
+    user.send("follow")
+    user.wait_reply()
+    user.send("postback", data="set=stop&v=emergency")
+    apology = user.wait_reply()
+    assert "受け付けられませんでした" in apology[0]["text"]
+    with Session(engine) as session:
+        assert session.exec(select(ResidentOptOut)).all() == []
