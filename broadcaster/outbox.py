@@ -23,7 +23,7 @@ from itertools import repeat
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlmodel import Session
 
 from broadcaster.batches import Batch, BatchStatus, Endpoint
 from broadcaster.broadcasts import FINISHED, Broadcast, BroadcastStatus

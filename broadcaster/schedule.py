@@ -29,7 +29,7 @@ from broadcaster.broadcasts import Broadcast, BroadcastStatus
 from broadcaster.clock import utcnow
 from broadcaster.db import table_of
 from broadcaster.dispatcher import HeldByQuietHours, ignores_quiet_hours, plan_for
-from broadcaster.outbox import DispatchPlan, DispatchResult, dispatch
+from broadcaster.outbox import DispatchPlan, DispatchResult, dispatch, resume_dispatches
 from broadcaster.recurrence import RecurrenceError, next_time
 from broadcaster.render import MessageLimitError, Renderer, TemplateError
 from broadcaster.settings import Settings
@@ -264,25 +264,19 @@ def resume_interrupted(
 ) -> int:
     """Finish dispatches a crash interrupted (sending, never fully dispatched). At start only:
     the outbox's rerun writes only what is missing."""
-    with Session(engine, expire_on_commit=False) as session:
-        stuck = session.exec(
-            select(Broadcast).where(
-                Broadcast.status == BroadcastStatus.sending,
-                col(Broadcast.dispatched_at).is_(None),
-            )
-        ).all()
-        for broadcast in stuck:
-            try:
-                plan = plan_for(session, broadcast, settings, renderer, now)
-            except HeldByQuietHours:
-                plan = _plan_ignoring_quiet_hours(session, broadcast, settings, renderer, now)
-            dispatch(session, broadcast, plan, now)
-    return len(stuck)
+
+    def plan(session: Session, broadcast: Broadcast) -> DispatchPlan:
+        try:
+            return plan_for(session, broadcast, settings, renderer, now)
+        except HeldByQuietHours:
+            return _plan_ignoring_quiet_hours(session, broadcast, settings, renderer, now)
+
+    return resume_dispatches(engine, plan, now)
 
 
 def _plan_ignoring_quiet_hours(
     session: Session, broadcast: Broadcast, settings: Settings, renderer: Renderer, now: datetime
-) -> Any:
+) -> DispatchPlan:
     # Part of it is already queued; finishing what was released before quiet hours began
     # is the lesser harm than a broadcast half sent until morning.
     loud = settings.model_copy(
