@@ -65,6 +65,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ensure_schema(engine, settings)
+        renderer.warm()
         scheduler = AsyncIOScheduler(timezone=settings.tz)
         app.state.scheduler = scheduler
         worker: DeliveryWorker | None = None

@@ -190,6 +190,9 @@ def check_request(
             template_name=request.template_name,
             template_text=request.template_text,
             parameters=dict(request.parameters),
+            # An emergency is never refused for its rendering: each context that fails
+            # is sent as plain text instead (emergency.orders.emergency_render).
+            trial=request.priority < Priority.emergency,
         )
     except MessageLimitError as exc:
         raise BroadcastRefused(f"LINE limits: {exc}", "messages") from None

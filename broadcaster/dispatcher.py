@@ -94,12 +94,14 @@ def renderer_for(
     """(context fields, render function) for the broadcast's messages."""
     if broadcast.kind == BroadcastKind.digest:
         return digest_render(broadcast, session, renderer)
+    emergency = is_emergency(broadcast)
     prepared = renderer.prepare(
         template_name=broadcast.template_name,
         template_text=broadcast.template_text,
         parameters=broadcast.parameters,
+        trial=not emergency,
     )
-    if is_emergency(broadcast):
+    if emergency:
         from broadcaster.emergency.orders import emergency_render
 
         return tuple(prepared.resident_fields), emergency_render(broadcast, prepared.render)

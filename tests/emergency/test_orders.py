@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -10,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broadcaster.departments import Department
+from broadcaster.render import TEMPLATES_DIR, Renderer
 from broadcaster.sandbox.testing import SandboxThread
 from broadcaster.settings import Settings
 from segments.residents import Resident, ResidentOptOut
@@ -79,6 +82,36 @@ def test_english_reader_gets_english_and_unknown_language_falls_back_to_japanese
     assert "Evacuation Instruction" in en[0]["text"]
     [ja] = received(sandbox, other.line_user_id)
     assert "避難指示" in ja[0]["text"]
+
+
+def test_an_order_whose_template_fails_for_one_language_still_reaches_everyone(
+    client: TestClient,
+    tokens: dict[str, str],
+    make_resident: Callable[..., Resident],
+    sandbox: SandboxThread,
+    deliver: Callable[[], None],
+    tmp_path: Path,
+) -> None:
+    """A normal notice is refused at creation when a trial render fails; an order is
+    not: the readers of the broken variant get the order as plain text."""
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, templates)
+    (templates / "evacuation.vi.j2").write_text("{{ level / 0 }}", encoding="utf-8")
+    settings = client.app.state.settings
+    client.app.state.renderer = Renderer(
+        templates, settings.residents.languages, districts=settings.residents.districts
+    )
+    japanese = make_resident(language="ja")
+    vietnamese = make_resident(language="vi")
+    response = client.post("/api/v1/emergencies", headers=auth(tokens["危機管理課"]), json=ORDER)
+    assert response.status_code == 201, response.text
+    assert response.json()["recipients"] == 2
+    deliver()
+    [ja] = received(sandbox, japanese.line_user_id)
+    assert "避難指示" in ja[0]["text"] and _locations(ja) == []
+    [vi] = received(sandbox, vietnamese.line_user_id)
+    fallback = "【警戒レベル4 避難指示 洪水】\n中央\n川の水位が上がっています"
+    assert vi == [{"type": "text", "text": fallback}]
 
 
 def test_emergency_ignores_opt_outs_but_not_blocks(
