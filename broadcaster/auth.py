@@ -7,15 +7,18 @@ so tokens cannot be used to learn what other departments plan.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+import sqlalchemy as sa
+from fastapi import BackgroundTasks, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
 
 from broadcaster.api.deps import SessionDep
 from broadcaster.clock import utcnow
-from broadcaster.departments import Role, find_by_token
+from broadcaster.db import table_of
+from broadcaster.departments import ApiToken, Role, find_by_token
 
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 _bearer = HTTPBearer(auto_error=False, description="A department's API token (bct_…)")
@@ -40,6 +43,7 @@ class Actor:
 def current_actor(
     request: Request,
     session: SessionDep,
+    background: BackgroundTasks,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
     if credentials is None:
@@ -57,14 +61,19 @@ def current_actor(
         )
     department, token = found
     now = utcnow()
-    # Staff want to know which tokens are still in use, not every request: a write per
-    # call would queue every API request (an evacuation order too) behind SQLite's lock.
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        token.last_used_at = now
-        session.add(token)
-        session.commit()
     assert department.id is not None and token.id is not None
+    # Staff want to know which tokens are still in use, not every request; and it is
+    # written after the answer, so no request (an evacuation order least of all) waits
+    # for SQLite's write lock to record it.
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        background.add_task(_record_use, request.app.state.engine, token.id, now)
     return Actor(department.id, department.name, Role(department.role), token.id)
+
+
+def _record_use(engine: Engine, token_id: int, now: datetime) -> None:
+    table = table_of(ApiToken)
+    with engine.begin() as connection:
+        connection.execute(sa.update(table).where(table.c.id == token_id).values(last_used_at=now))
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

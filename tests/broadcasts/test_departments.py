@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from freezegun import freeze_time
 from sqlmodel import Session, select
 
 from broadcaster.departments import ApiToken, hash_token
@@ -52,3 +53,19 @@ def test_only_admins_manage_departments(client, tokens):
             client.post("/api/v1/departments", json={"name": "x"}, headers=headers).status_code
             == 403
         )
+
+
+def test_the_token_list_shows_when_each_token_was_last_used(client, tokens, engine):
+    admin = auth(tokens["情報政策課"])
+    with freeze_time("2026-05-01T01:00:00Z"):
+        client.get("/api/v1/broadcasts", headers=auth(tokens["子育て支援課"]))
+    with freeze_time("2026-05-01T01:03:00Z"):  # within 5 minutes: not written again
+        client.get("/api/v1/broadcasts", headers=auth(tokens["子育て支援課"]))
+    listed = client.get("/api/v1/departments", headers=admin).json()
+    used = next(d for d in listed if d["name"] == "子育て支援課")["tokens"][0]["last_used_at"]
+    assert used == "2026-05-01T10:00:00+09:00"
+    with freeze_time("2026-05-01T01:06:00Z"):
+        client.get("/api/v1/broadcasts", headers=auth(tokens["子育て支援課"]))
+    listed = client.get("/api/v1/departments", headers=admin).json()
+    used = next(d for d in listed if d["name"] == "子育て支援課")["tokens"][0]["last_used_at"]
+    assert used == "2026-05-01T10:06:00+09:00"
