@@ -15,10 +15,11 @@ for a context (stored on its batches), so nobody is queued twice and little is r
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import repeat
 from typing import Any
 
@@ -26,7 +27,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from broadcaster.batches import Batch, BatchStatus, Endpoint
-from broadcaster.broadcasts import FINISHED, Broadcast, BroadcastStatus
+from broadcaster.broadcasts import FINISHED, Broadcast, BroadcastStatus, Priority
 from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
 from broadcaster.progress import finish_if_done
@@ -41,6 +42,10 @@ CHUNK_BATCHES = 20
 FIRST_CHUNK_BATCHES = 1
 # The first page is small for the same reason: reading 20,000 rows takes ~0.1 s.
 FIRST_PAGE_SIZE = 1_000
+# A normal dispatch waits while an emergency's outbox is being written (any process or
+# replica), at most this long: a crashed emergency dispatch must not hold it forever.
+EMERGENCY_WAIT_SECONDS = 10.0
+EMERGENCY_RECENT = timedelta(minutes=1)
 
 Render = Callable[[Mapping[str, Any]], list[dict[str, Any]]]
 Context = tuple[Any, ...]
@@ -323,6 +328,40 @@ def _queue_batches(
     _insert_deliveries(session, rows)
 
 
+def _emergency_being_written(session: Session, since: datetime) -> bool:
+    table = table_of(Broadcast)
+    found = _run(
+        session,
+        sa.select(table.c.id)
+        .where(
+            table.c.status == BroadcastStatus.sending.value,
+            table.c.dispatched_at.is_(None),
+            table.c.priority >= Priority.emergency,
+            table.c.started_at >= since,
+        )
+        .limit(1),
+    ).first()
+    session.commit()
+    return found is not None
+
+
+def _yield_to_emergencies(session: Session, broadcast: Broadcast, now: datetime) -> None:
+    """Before a normal chunk is written, let an emergency's outbox be written first.
+
+    The worker already sends emergency batches first, but they must exist: on SQLite
+    the two dispatches take turns for the one write lock, and a 10,000-row chunk of a
+    city-wide notice held it for ~30 ms at a time, doubling the time an evacuation order
+    took to be queued (and so to reach everyone).
+    """
+    if broadcast.priority >= Priority.emergency:
+        return
+    deadline = time.monotonic() + EMERGENCY_WAIT_SECONDS
+    while _emergency_being_written(session, now - EMERGENCY_RECENT):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
+
+
 def _write(
     session: Session,
     broadcast: Broadcast,
@@ -338,6 +377,7 @@ def _write(
     assert broadcast_id is not None
     if not chunk.batches and not chunk.others and not chunk.renderings:
         return
+    _yield_to_emergencies(session, broadcast, now)
     others: list[tuple[Any, ...]] = [
         (broadcast_id, None, resident_id, status, error)
         for resident_id, status, error in chunk.others

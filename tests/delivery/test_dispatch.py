@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -108,3 +110,41 @@ def test_a_rerun_after_an_interrupted_dispatch_queues_nobody_twice(
     assert len(ids) == len(set(ids)) == 1300
     assert stored is not None and stored.recipients_total == 1300
     assert sum(x.recipient_count for x in _batches(engine, b.id)) == 1300
+
+
+def test_a_normal_dispatch_waits_while_an_emergency_is_being_queued(
+    engine: Engine, residents, broadcast
+) -> None:
+    """On one SQLite file the two dispatches would take turns for the write lock; the
+    evacuation order must be queued first, whichever process is writing the notice."""
+    residents(1200)
+    now = datetime.now(UTC)
+    order = broadcast(priority=Priority.emergency, status=BroadcastStatus.sending.value,
+                      started_at=now)
+    notice = broadcast()
+    writing = threading.Thread(
+        target=dispatch_now, args=(engine, notice.id, text_plan(), now)
+    )
+    writing.start()
+    writing.join(0.5)
+    assert writing.is_alive() and _batches(engine, notice.id) == []
+    with Session(engine) as session:  # the order is queued
+        stored = session.get(Broadcast, order.id)
+        assert stored is not None
+        stored.dispatched_at = now
+        session.add(stored)
+        session.commit()
+    writing.join(10)
+    assert not writing.is_alive()
+    assert sum(batch.recipient_count for batch in _batches(engine, notice.id)) == 1200
+
+
+def test_an_emergency_dispatch_that_died_long_ago_holds_nobody(
+    engine: Engine, residents, broadcast
+) -> None:
+    residents(10)
+    now = datetime.now(UTC)
+    broadcast(priority=Priority.emergency, status=BroadcastStatus.sending.value,
+              started_at=now - timedelta(hours=1))
+    notice = broadcast()
+    assert dispatch_now(engine, notice.id, text_plan(), now).recipients_total == 10
