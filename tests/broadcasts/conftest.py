@@ -38,9 +38,6 @@ def client(settings: Settings, engine: Engine, renderer: Renderer) -> Iterator[T
     app = create_app(settings, engine=engine, background=False)
     app.state.renderer = renderer
     with TestClient(app) as test_client:
-        # FastAPI builds route dependants lazily; build them now, outside any freeze_time,
-        # or `date` annotations would resolve to freezegun's FakeDate.
-        test_client.get("/api/v1/__warm_up__")
         yield test_client
 
 

@@ -70,25 +70,23 @@ def test_approval_flow(tmp_path, engine, tokens, renderer):
     app = create_app(settings, engine=engine, background=False)
     app.state.renderer = renderer
     department, admin = auth(tokens["子育て支援課"]), auth(tokens["情報政策課"])
-    with TestClient(app) as client:
-        client.get("/api/v1/__warm_up__")
-        with freeze_time(NOW):
-            created = client.post("/api/v1/broadcasts", json=notice(), headers=department).json()
-            assert created["status"] == "awaiting_approval"
-            # Not due while waiting.
-            assert dispatch_due(engine, settings, renderer, jst(2026, 5, 1, 10, 0, 1)) == 0
-            url = f"/api/v1/broadcasts/{created['id']}"
-            assert client.post(f"{url}/approve", headers=department).status_code == 403
-            approved = client.post(f"{url}/approve", headers=admin).json()
-            assert approved["status"] == "scheduled"
-            assert approved["approved_by"].startswith("情報政策課")
-            assert client.post(f"{url}/approve", headers=admin).status_code == 409
-            # A department's edit sends it back for approval.
-            edited = client.patch(url, json={"title": "改題"}, headers=department).json()
-            assert edited["status"] == "awaiting_approval" and edited["approved_by"] is None
-            # An admin's own broadcast needs nobody's approval.
-            own = client.post("/api/v1/broadcasts", json=notice(), headers=admin).json()
-            assert own["status"] == "scheduled"
+    with TestClient(app) as client, freeze_time(NOW):
+        created = client.post("/api/v1/broadcasts", json=notice(), headers=department).json()
+        assert created["status"] == "awaiting_approval"
+        # Not due while waiting.
+        assert dispatch_due(engine, settings, renderer, jst(2026, 5, 1, 10, 0, 1)) == 0
+        url = f"/api/v1/broadcasts/{created['id']}"
+        assert client.post(f"{url}/approve", headers=department).status_code == 403
+        approved = client.post(f"{url}/approve", headers=admin).json()
+        assert approved["status"] == "scheduled"
+        assert approved["approved_by"].startswith("情報政策課")
+        assert client.post(f"{url}/approve", headers=admin).status_code == 409
+        # A department's edit sends it back for approval.
+        edited = client.patch(url, json={"title": "改題"}, headers=department).json()
+        assert edited["status"] == "awaiting_approval" and edited["approved_by"] is None
+        # An admin's own broadcast needs nobody's approval.
+        own = client.post("/api/v1/broadcasts", json=notice(), headers=admin).json()
+        assert own["status"] == "scheduled"
 
 
 @freeze_time(NOW)

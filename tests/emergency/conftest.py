@@ -48,8 +48,6 @@ def client(line_app_settings: Settings, engine: Engine) -> Iterator[TestClient]:
     """The API delivering to the sandbox (background off: tests run the worker)."""
     app = create_app(line_app_settings, engine=engine, background=False)
     with TestClient(app) as test_client:
-        # Build FastAPI's lazily made dependants now, outside any freeze_time (FakeDate).
-        test_client.get("/api/v1/__warm_up__")
         yield test_client
 
 
