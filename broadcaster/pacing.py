@@ -11,6 +11,10 @@ served before any normal waiter that has not yet taken its tokens (strict priori
 normal waiter can starve while emergencies keep arriving, which is the point). Within a
 lane waiters are served first come, first served, so several coroutines sharing one
 bucket never take more than `rate` tokens per second plus the initial `capacity`.
+
+While an emergency is being prepared (its batches not yet written) the normal lane can be
+held: the tokens normal sends would have used stay in the bucket, up to its capacity, and
+the emergency's first requests take them at once.
 """
 
 from __future__ import annotations
@@ -105,11 +109,24 @@ class AsyncTokenBucket:
         self._clock = clock
         self._emergency: deque[_Waiter] = deque()
         self._normal: deque[_Waiter] = deque()
+        self._held_until = 0.0
+
+    def hold_normal(self, seconds: float) -> None:
+        """Serve no normal waiter for `seconds`, or until `release_normal`."""
+        self._held_until = self._clock() + seconds
+
+    def release_normal(self) -> None:
+        self._held_until = 0.0
+        self._wake_head()
+
+    def _held(self, now: float) -> float:
+        """Seconds the normal lane stays held (0: not held)."""
+        return max(0.0, self._held_until - now)
 
     def _head(self) -> _Waiter | None:
         if self._emergency:
             return self._emergency[0]
-        if self._normal:
+        if self._normal and not self._held(self._clock()):
             return self._normal[0]
         return None
 
@@ -139,6 +156,8 @@ class AsyncTokenBucket:
                     if self.bucket.take(now, n):
                         return
                     delay = self.bucket.wait_time(now, n)
+                elif not self._emergency and self._normal and self._normal[0] is waiter:
+                    delay = self._held(self._clock()) or None  # wake when the hold ends
                 waiter.wake.clear()
                 try:
                     async with asyncio.timeout(delay):

@@ -69,6 +69,15 @@ class Pacer:
     async def acquire(self, endpoint: str, *, emergency: bool) -> None:
         await self.buckets[endpoint].acquire(emergency=emergency)
 
+    def hold_normal(self, seconds: float) -> None:
+        """An emergency is being prepared: keep the tokens for it (see pacing)."""
+        for bucket in self.buckets.values():
+            bucket.hold_normal(seconds)
+
+    def release_normal(self) -> None:
+        for bucket in self.buckets.values():
+            bucket.release_normal()
+
 
 class _CheckedMulticast(MulticastRequest):
     """A MulticastRequest assembled from parts already checked: the SDK validated its

@@ -39,7 +39,7 @@ from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
 from broadcaster.progress import finish_if_done
 from broadcaster.retry import Action, Decision, RetryPolicy, decide, may_send
-from broadcaster.sender import LineSender, OutgoingBatch
+from broadcaster.sender import LineSender, OutgoingBatch, Pacer
 from broadcaster.settings import Settings
 from broadcaster.transport import Accepted, DeliveryError
 
@@ -353,6 +353,27 @@ class DeliveryWorker:
         dispatching an evacuation order, say)."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
+
+    def hold_normal_sends(self, seconds: float) -> None:
+        """An emergency is about to be queued (callable from any thread): normal batches
+        take no LINE tokens for up to `seconds`, so the tokens that refill meanwhile are
+        there for the emergency's first requests, which then go at once instead of one
+        every 5 ms. `release_normal_sends` ends the hold when its batches are written."""
+        self._with_pacer(lambda pacer: pacer.hold_normal(seconds))
+
+    def release_normal_sends(self) -> None:
+        self._with_pacer(lambda pacer: pacer.release_normal())
+
+    def _with_pacer(self, call: Callable[[Pacer], None]) -> None:
+        """Run `call` on the sender's pacer, in the worker's loop (the pacer is not
+        thread-safe)."""
+
+        def run() -> None:
+            if self._sender is not None:
+                call(self._sender.pacer)
+
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(run)
 
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until no batch is pending (counting ones waiting for a retry) and nothing

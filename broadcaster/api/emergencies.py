@@ -6,6 +6,8 @@ in the request, so its batches are queued (ahead of everything else) when the an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -82,6 +84,27 @@ def _order_actor(actor: Actor) -> orders.Actor:
     return orders.Actor(actor.label, actor.department_id)
 
 
+# How long normal sends may be held for an order being queued: the hold ends as soon as
+# its batches are written; this only bounds a request that never gets there.
+HOLD_SECONDS = 10.0
+
+
+@contextmanager
+def _tokens_kept(request: Request) -> Iterator[None]:
+    """Normal sends take no LINE tokens while an order is prepared and queued, so the
+    tokens that refill meanwhile are there for its first requests (see
+    `DeliveryWorker.hold_normal_sends`)."""
+    worker = request.app.state.worker
+    if worker is None:
+        yield
+        return
+    worker.hold_normal_sends(HOLD_SECONDS)
+    try:
+        yield
+    finally:
+        worker.release_normal_sends()
+
+
 def _send(
     request: Request,
     session: Session,
@@ -144,17 +167,21 @@ def create_emergency(
     order = orders.OrderRequest(body.level, body.districts, body.kind, body.text, body.drill)
     renderer = get_renderer(request)
     now = utcnow()
-    try:
-        if body.dry_run:
+    if body.dry_run:
+        try:
             return orders.dry_run(session, order, settings)
-        emergency, broadcast = orders.issue_order(
-            session, _order_actor(actor), order, settings, renderer, now
-        )
-    except orders.OrderRefused as exc:
-        session.rollback()
-        raise _refused(exc) from None
-    session.commit()
-    sent = _send(request, session, broadcast, settings, renderer, now)
+        except orders.OrderRefused as exc:
+            raise _refused(exc) from None
+    with _tokens_kept(request):
+        try:
+            emergency, broadcast = orders.issue_order(
+                session, _order_actor(actor), order, settings, renderer, now
+            )
+        except orders.OrderRefused as exc:
+            session.rollback()
+            raise _refused(exc) from None
+        session.commit()
+        sent = _send(request, session, broadcast, settings, renderer, now)
     return {**emergency_public(session, emergency), **sent}
 
 
@@ -246,6 +273,20 @@ def confirm_draft(
     )
     renderer = get_renderer(request)
     now = utcnow()
+    with _tokens_kept(request):
+        return _confirm(request, session, settings, actor, draft, order, renderer, now)
+
+
+def _confirm(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    draft: EmergencyDraft,
+    order: orders.OrderRequest,
+    renderer: Renderer,
+    now: datetime,
+) -> dict[str, Any]:
     try:
         emergency, broadcast = orders.issue_order(
             session, _order_actor(actor), order, settings, renderer, now, draft_id=draft.id

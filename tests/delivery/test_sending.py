@@ -168,6 +168,35 @@ def test_an_emergency_overtakes_a_queued_normal_broadcast(
         assert session.get(Broadcast, normal.id).status == BroadcastStatus.sent  # type: ignore[union-attr]
 
 
+def test_while_an_order_is_being_queued_normal_batches_wait_and_the_order_does_not(
+    engine: Engine, tmp_path: Path, sandbox: SandboxThread, residents, broadcast
+) -> None:
+    """The disaster desk's request holds normal sends from its first moment (before its
+    batches exist) until they are written; the order itself is never held."""
+    settings = line_settings(tmp_path, sandbox.url)
+    residents(10)
+    normal = broadcast()
+    urgent = broadcast(priority=Priority.emergency, kind="emergency")
+
+    async def scenario() -> tuple[int, int, int]:
+        worker = DeliveryWorker(engine, settings, poll_interval=0.02)
+        await worker.start()
+        await asyncio.to_thread(worker.hold_normal_sends, 60)
+        await asyncio.to_thread(dispatch_now, engine, normal.id, text_plan("通常"))
+        await asyncio.sleep(0.5)
+        before_order = sandbox.totals()["accepted_requests"]
+        await asyncio.to_thread(dispatch_now, engine, urgent.id, text_plan("避難指示"))
+        await asyncio.sleep(0.5)
+        order_only = sandbox.totals()["accepted_requests"]
+        await asyncio.to_thread(worker.release_normal_sends)
+        await worker.wait_idle(10)
+        await worker.stop()
+        return before_order, order_only, sandbox.totals()["accepted_requests"]
+
+    assert asyncio.run(scenario()) == (0, 1, 2)
+    assert _batches(engine, urgent.id)[0].accepted_at < _batches(engine, normal.id)[0].accepted_at  # type: ignore[operator]
+
+
 def test_a_dead_workers_lease_expires_and_another_worker_sends_the_batch(
     engine: Engine, sandbox: SandboxThread, delivery_settings, residents, broadcast
 ) -> None:

@@ -135,3 +135,48 @@ def test_acquiring_more_than_capacity_is_refused() -> None:
 
     with pytest.raises(ValueError):
         asyncio.run(main())
+
+
+def test_tokens_kept_while_normal_sends_are_held_go_to_the_emergency_at_once() -> None:
+    """While an order is being queued, normal waiters get nothing and the tokens that
+    refill stay in the bucket (up to its capacity) for the order's first requests."""
+
+    async def main() -> list[str]:
+        clock = FakeClock()
+        bucket = AsyncTokenBucket(rate=1000, capacity=3, clock=clock)
+        while bucket.try_acquire():  # empty it, as a busy normal broadcast leaves it
+            pass
+        order: list[str] = []
+
+        async def take(name: str, emergency: bool) -> None:
+            await bucket.acquire(emergency=emergency)
+            order.append(name)
+
+        bucket.hold_normal(1.0)
+        normal = asyncio.create_task(take("normal", False))
+        clock.now += 0.010  # 10 ms of refill, capped at 3 tokens
+        await asyncio.sleep(0.01)
+        assert order == []  # held: the normal waiter took nothing
+        burst = [asyncio.create_task(take(f"emergency{i}", True)) for i in range(3)]
+        await asyncio.wait_for(asyncio.gather(*burst), 1)  # no clock advance needed
+        bucket.release_normal()
+        clock.now += 0.002
+        await asyncio.wait_for(normal, 1)
+        return order
+
+    order = asyncio.run(main())
+    assert order == ["emergency0", "emergency1", "emergency2", "normal"]
+
+
+def test_a_hold_ends_by_itself() -> None:
+    async def main() -> None:
+        clock = FakeClock()
+        bucket = AsyncTokenBucket(rate=1000, capacity=1, clock=clock)
+        bucket.hold_normal(0.005)
+        normal = asyncio.create_task(bucket.acquire())
+        await asyncio.sleep(0.01)
+        assert not normal.done()
+        clock.now += 0.005  # the hold is over: the waiter's own timer finds out
+        await asyncio.wait_for(normal, 1)
+
+    asyncio.run(main())
