@@ -37,7 +37,9 @@ MULTICAST_MAX = 500
 PAGE_SIZE = 20_000
 # Batches per committed chunk: small enough that the SQLite write lock is never held long
 # (20 batches = 10,000 delivery rows, ~30 ms), big enough that commits stay cheap. The
-# first chunk is a single batch so the worker can send within moments of dispatch start.
+# first chunk is a single batch so the worker can send within moments of dispatch start,
+# and each next one twice as big up to CHUNK_BATCHES, so commits soon become few (each one
+# on PostgreSQL waits for the disk) while the worker still gets batches from the start.
 CHUNK_BATCHES = 20
 FIRST_CHUNK_BATCHES = 1
 # The first page is small for the same reason: reading 20,000 rows takes ~0.1 s.
@@ -248,11 +250,11 @@ def dispatch(
                 if len(chunk.batches) >= chunk_limit:
                     _write(session, broadcast, chunk, rendered, now, result, on_commit)
                     chunk = _Chunk()
-                    chunk_limit = chunk_batches
+                    chunk_limit = min(chunk_batches, 2 * chunk_limit)
         if chunk.batches or len(chunk.others) >= page_size:
             _write(session, broadcast, chunk, rendered, now, result, on_commit)
             chunk = _Chunk()
-            chunk_limit = chunk_batches
+            chunk_limit = min(chunk_batches, 2 * chunk_limit)
     for context, (resident_ids, user_ids) in buffers.items():
         if resident_ids:
             chunk.batches.append((context, resident_ids, user_ids))
@@ -317,6 +319,20 @@ def _queue_batches(
                 (broadcast_id, batch_id, queued, json.dumps(resident_ids))
                 for batch_id, resident_ids in batches
             ],
+        )
+        return
+    if connection.dialect.name == "postgresql":
+        # The same idea on PostgreSQL: two arrays in one statement, unnested by the
+        # server, instead of a parameter set per row (50,000 rows: ~0.6 s -> ~0.1 s).
+        batch_column: list[int] = []
+        resident_column: list[int] = []
+        for batch_id, resident_ids in batches:
+            batch_column.extend(repeat(batch_id, len(resident_ids)))
+            resident_column.extend(resident_ids)
+        connection.exec_driver_sql(
+            f"INSERT INTO {Delivery.__tablename__} (broadcast_id, batch_id, resident_id, status) "
+            "SELECT %s, b, r, %s FROM unnest(%s::integer[], %s::integer[]) AS t(b, r)",
+            (broadcast_id, queued, batch_column, resident_column),
         )
         return
     rows: list[tuple[Any, ...]] = []

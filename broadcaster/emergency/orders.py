@@ -45,9 +45,6 @@ LIFT_FALLBACK_TEXT = """{% if drill %}【訓練】これは訓練です。
 CATEGORY = "general"
 # LINE takes at most 5 message objects per request: one order text and 4 shelters.
 MAX_SHELTERS = 4
-# Batches per committed chunk when dispatching an order: small, so the worker can send the
-# first ones while the rest are still being written.
-EMERGENCY_CHUNK_BATCHES = 2
 # LINE's location title and address are at most 100 characters each.
 LOCATION_TEXT_MAX = 100
 
@@ -413,9 +410,7 @@ def dispatch_now(
     session.commit()
     session.refresh(broadcast)
     plan = plan_for(session, broadcast, settings, renderer, now)
-    return outbox.dispatch(
-        session, broadcast, plan, now, chunk_batches=EMERGENCY_CHUNK_BATCHES, on_commit=on_commit
-    )
+    return outbox.dispatch(session, broadcast, plan, now, on_commit=on_commit)
 
 
 def with_free_text(messages: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from broadcaster.batches import Batch
 from broadcaster.broadcasts import Priority
+from broadcaster.deliveries import Delivery, DeliveryStatus
 from broadcaster.worker import claim_batches
+from segments.residents import Resident
 from tests.delivery.scenario import add_residents, dispatch_now, new_broadcast, text_plan
 
 NOW = datetime(2026, 4, 1, 9, tzinfo=UTC)
@@ -35,3 +39,32 @@ def test_a_batch_is_claimed_once_emergencies_first_and_expired_leases_are_taken_
     assert sorted(c.batch.id for c in later) == sorted(c.batch.id for c in first + second)
     assert {c.attempts for c in later} == {2}
     assert all(c.first_attempt_at == NOW for c in later)
+
+
+def test_each_recipient_has_one_queued_delivery_in_the_batch_that_names_them(
+    any_engine: Engine,
+) -> None:
+    """The outbox writes delivery rows with engine-specific bulk statements (json_each on
+    SQLite, unnest on PostgreSQL): both must say the same thing as the batches."""
+    ids = add_residents(any_engine, 1203, language=lambda n: "ja" if n % 3 else "en")
+    broadcast = new_broadcast(any_engine)
+    dispatch_now(any_engine, broadcast.id, text_plan(fields=("language",)), now=NOW)
+    batch, delivery, resident = Batch.__table__, Delivery.__table__, Resident.__table__
+    with any_engine.connect() as connection:
+        named = {
+            (batch_id, user)
+            for batch_id, users in connection.execute(
+                sa.select(batch.c.id, batch.c.recipients).where(
+                    batch.c.broadcast_id == broadcast.id
+                )
+            )
+            for user in users
+        }
+        queued = connection.execute(
+            sa.select(delivery.c.batch_id, resident.c.line_user_id, delivery.c.status)
+            .join(resident, resident.c.id == delivery.c.resident_id)
+            .where(delivery.c.broadcast_id == broadcast.id)
+        ).all()
+    assert len(queued) == len(ids) == len(named)
+    assert {(batch_id, user) for batch_id, user, _ in queued} == named
+    assert {status for _, _, status in queued} == {DeliveryStatus.queued.value}
