@@ -583,18 +583,6 @@ def upgrade() -> None:
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("accepted_at", broadcaster.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["batch_id"],
-            ["batch.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["broadcast_id"],
-            ["broadcast.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["resident_id"],
-            ["resident.id"],
-        ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("broadcast_id", "resident_id", name="uq_delivery_broadcast_resident"),
     )
