@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -19,6 +18,7 @@ from broadcaster.benefits.models import BenefitNotification, BenefitProgram
 from broadcaster.render import Renderer
 from broadcaster.sandbox.testing import SandboxThread
 from segments.residents import Resident, ResidentOptOut
+from tests.clock import freeze_time
 from tests.conftest import T0, auth, make_settings
 
 PROGRAM = {

@@ -3,12 +3,12 @@ every change is audited and the audit log cannot be changed over HTTP."""
 
 from __future__ import annotations
 
-from freezegun import freeze_time
 from sqlmodel import Session, select
 
 from broadcaster.audit import AuditEntry
 from broadcaster.batches import Batch
 from tests.broadcasts.conftest import notice
+from tests.clock import freeze_time
 from tests.conftest import auth
 
 NOW = "2026-05-01 09:00:00+09:00"

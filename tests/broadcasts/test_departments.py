@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from freezegun import freeze_time
 from sqlmodel import Session, select
 
 from broadcaster.departments import ApiToken, hash_token
+from tests.clock import freeze_time
 from tests.conftest import auth
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from freezegun import freeze_time
-
 from broadcaster.schedule import dispatch_due
 from tests.broadcasts.conftest import jst, notice
+from tests.clock import freeze_time
 from tests.conftest import auth
 
 NOW = "2026-05-01 09:00:00+09:00"

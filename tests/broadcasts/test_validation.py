@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from freezegun import freeze_time
 
 from tests.broadcasts.conftest import notice
+from tests.clock import freeze_time
 from tests.conftest import auth
 
 NOW = "2026-05-01 09:00:00+09:00"

@@ -25,8 +25,7 @@ from tests.delivery.scenario import line_settings
 
 @pytest.fixture(scope="session")
 def shared_sandbox() -> Iterator[SandboxThread]:
-    """One per test process (stopping a sandbox thread takes up to its 10 s join timeout,
-    so it is done once, not per module)."""
+    """One per test process; each test starts from a reset sandbox."""
     with SandboxThread(SandboxConfig()) as sandbox:
         yield sandbox
 

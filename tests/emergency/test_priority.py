@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -19,6 +18,7 @@ from broadcaster.sandbox.testing import SandboxThread
 from broadcaster.settings import Settings
 from broadcaster.worker import DeliveryWorker
 from segments.residents import Resident
+from tests.clock import freeze_time
 from tests.conftest import auth
 from tests.delivery.scenario import (
     add_residents,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -17,6 +16,7 @@ from broadcaster.garbage.reminders import ReminderSlot, reminders_due, schedule_
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 from segments.residents import Resident, ResidentOptOut
+from tests.clock import freeze_time
 from tests.conftest import ResidentFactory, make_settings
 from tests.garbage.conftest import Importer, allday, vcal
 
