@@ -1,7 +1,9 @@
 """The staff console (/console): Japanese, server-rendered, for people, not scripts.
 
-It signs in with the same department token as the API (kept in an HttpOnly cookie scoped
-to /console) and shows exactly what that token may see through the API.
+It signs in with the same department token as the API (kept in an HttpOnly, SameSite=
+strict cookie scoped to /console, so no other site can post its forms) and shows and
+changes exactly what that token may through the API: a new notice goes through the same
+checks (`create_broadcast`), and a refusal is shown on the form with nothing stored.
 """
 
 from __future__ import annotations
@@ -19,10 +21,21 @@ from sqlmodel import Session, col, select
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor
 from broadcaster.batches import Batch, BatchStatus
+from broadcaster.broadcasting import (
+    EDITABLE,
+    BroadcastConflict,
+    BroadcastRefused,
+    BroadcastRequest,
+    cancel_broadcast,
+    create_broadcast,
+)
 from broadcaster.broadcasts import Broadcast
-from broadcaster.clock import local
+from broadcaster.clock import local, utcnow
 from broadcaster.deliveries import Delivery
 from broadcaster.departments import Department, Role, find_by_token
+from broadcaster.quiet_hours import window_label
+from broadcaster.settings import Settings
+from segments.enrollment import category_label
 from segments.residents import Resident
 
 router = APIRouter(include_in_schema=False)
@@ -49,6 +62,17 @@ DELIVERY_LABELS = {
 }
 
 
+# What a refusal's `field` is called on the form.
+FIELD_LABELS = {
+    "title": "件名",
+    "category": "分類",
+    "template": "本文",
+    "messages": "本文（LINEの上限）",
+    "rule": "対象地区",
+    "send_at": "配信日時",
+}
+
+
 class NotSignedIn(Exception):
     """Raised by views when the cookie is missing or stale; answered with the login page."""
 
@@ -71,7 +95,13 @@ def _render(request: Request, name: str, actor: Actor | None, **context: Any) ->
     return templates.TemplateResponse(
         request,
         name,
-        {"actor": actor, "jst": jst, "status_labels": STATUS_LABELS, **context},
+        {
+            "actor": actor,
+            "jst": jst,
+            "status_labels": STATUS_LABELS,
+            "category_label": category_label,
+            **context,
+        },
     )
 
 
@@ -149,19 +179,36 @@ def broadcast_detail(
         actor = _actor(session, token)
     except NotSignedIn:
         return RedirectResponse("/console", status_code=303)
+    return _detail(request, session, actor, _visible(session, actor, broadcast_id))
+
+
+def _visible(session: Session, actor: Actor, broadcast_id: int) -> Broadcast:
+    """The broadcast, or 404 when it does not exist or belongs to another department."""
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None or not actor.may_see(broadcast.department_id):
         raise HTTPException(404, "配信が見つかりません")
-    counts = _delivery_counts(session, [broadcast_id]).get(broadcast_id, {})
+    return broadcast
+
+
+def _detail(
+    request: Request,
+    session: Session,
+    actor: Actor,
+    broadcast: Broadcast,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    assert broadcast.id is not None
+    counts = _delivery_counts(session, [broadcast.id]).get(broadcast.id, {})
     problems = session.exec(
         select(Batch)
         .where(
-            Batch.broadcast_id == broadcast_id,
+            Batch.broadcast_id == broadcast.id,
             col(Batch.status).in_([BatchStatus.failed, BatchStatus.unknown]),
         )
         .limit(50)
     ).all()
-    return _render(
+    response = _render(
         request,
         "broadcast.html",
         actor,
@@ -169,7 +216,136 @@ def broadcast_detail(
         counts=counts,
         delivery_labels=DELIVERY_LABELS,
         problems=problems,
+        cancellable=broadcast.status in EDITABLE,
+        error=error,
     )
+    response.status_code = status_code
+    return response
+
+
+@router.post("/console/broadcasts/{broadcast_id}/cancel", response_class=HTMLResponse)
+def cancel(
+    request: Request, broadcast_id: int, session: SessionDep, token: ConsoleCookie = None
+) -> Response:
+    try:
+        actor = _actor(session, token)
+    except NotSignedIn:
+        return RedirectResponse("/console", status_code=303)
+    broadcast = _visible(session, actor, broadcast_id)
+    try:
+        cancel_broadcast(session, broadcast, actor.label, utcnow())
+    except BroadcastConflict:
+        session.rollback()
+        label = STATUS_LABELS.get(broadcast.status, broadcast.status)
+        error = f"「{label}」の配信は取り消せません。"
+        return _detail(request, session, actor, broadcast, error, status_code=409)
+    session.commit()
+    return RedirectResponse(f"/console/broadcasts/{broadcast_id}", status_code=303)
+
+
+@router.get("/console/new", response_class=HTMLResponse)
+def new_broadcast(
+    request: Request, session: SessionDep, settings: SettingsDep, token: ConsoleCookie = None
+) -> Response:
+    try:
+        actor = _actor(session, token)
+    except NotSignedIn:
+        return RedirectResponse("/console", status_code=303)
+    return _form(request, actor, settings, NoticeForm())
+
+
+class NoticeForm:
+    """What the new-notice form holds (also what it shows again after a refusal)."""
+
+    def __init__(
+        self,
+        title: str = "",
+        category: str = "general",
+        text: str = "",
+        districts: list[str] | None = None,
+        send_at: str = "",
+        draft: bool = False,
+    ) -> None:
+        self.title, self.category, self.text = title, category, text
+        self.districts = districts or []
+        self.send_at, self.draft = send_at, draft
+
+
+def _form(
+    request: Request,
+    actor: Actor,
+    settings: Settings,
+    form: NoticeForm,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    response = _render(
+        request,
+        "new.html",
+        actor,
+        form=form,
+        error=error,
+        categories=[(c, category_label(c)) for c in settings.residents.categories],
+        districts=settings.residents.districts,
+        quiet_hours=window_label(settings.quiet_hours) if settings.quiet_hours.enabled else None,
+    )
+    response.status_code = status_code
+    return response
+
+
+@router.post("/console/new", response_class=HTMLResponse)
+def create_notice(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    title: Annotated[str, Form()] = "",
+    category: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+    districts: Annotated[list[str] | None, Form()] = None,
+    send_at: Annotated[str, Form()] = "",
+    draft: Annotated[bool, Form()] = False,
+    token: ConsoleCookie = None,
+) -> Response:
+    try:
+        actor = _actor(session, token)
+    except NotSignedIn:
+        return RedirectResponse("/console", status_code=303)
+    form = NoticeForm(title.strip(), category, text, districts, send_at.strip(), draft)
+    when: datetime | None = None
+    if form.send_at:
+        try:
+            when = datetime.fromisoformat(form.send_at)  # datetime-local: Asia/Tokyo
+        except ValueError:
+            return _form(
+                request, actor, settings, form, "配信日時の形式が正しくありません。", 422
+            )
+    notice = BroadcastRequest(
+        title=form.title,
+        category=form.category,
+        template_text=form.text,
+        rule={"field": "district", "op": "in", "value": form.districts} if form.districts else None,
+        send_at=when,
+        draft=form.draft,
+    )
+    try:
+        broadcast = create_broadcast(
+            session,
+            actor.label,
+            actor.department_id,
+            notice,
+            settings,
+            request.app.state.renderer,
+            utcnow(),
+            needs_approval=actor.role != Role.admin,
+        )
+    except BroadcastRefused as exc:
+        session.rollback()
+        where = FIELD_LABELS.get(exc.field, exc.field)
+        return _form(
+            request, actor, settings, form, f"登録できませんでした（{where}）：{exc.message}", 422
+        )
+    session.commit()
+    return RedirectResponse(f"/console/broadcasts/{broadcast.id}", status_code=303)
 
 
 @router.get("/console/residents", response_class=HTMLResponse)

@@ -1,9 +1,12 @@
+from datetime import UTC, datetime
+
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broadcaster.broadcasts import Broadcast
 from broadcaster.departments import Department
+from tests.clock import freeze_time
 from tests.conftest import T0
 
 
@@ -64,3 +67,68 @@ def test_resident_counts_by_district(
     _login(app_client, tokens["情報政策課"])
     page = app_client.get("/console/residents").text
     assert "友だち登録中 3 人" in page
+
+
+def _rows(engine: Engine) -> list[Broadcast]:
+    with Session(engine) as session:
+        return list(session.exec(select(Broadcast)).all())
+
+
+NOTICE = {
+    "title": "北地区 断水のお知らせ",
+    "category": "general",
+    "text": "{{ resident.district }}地区で5月2日に断水します。",
+    "districts": ["北"],
+    "send_at": "2026-05-01T15:00",
+}
+
+
+def test_a_department_queues_a_notice_from_the_console(
+    app_client: TestClient, engine: Engine, tokens: dict[str, str]
+) -> None:
+    _login(app_client, tokens["子育て支援課"])
+    form = app_client.get("/console/new").text
+    assert "新しいお知らせ" in form and "北" in form and "21:00–07:00 は配信できません" in form
+    with freeze_time("2026-05-01T01:00:00Z"):  # 10:00 JST
+        created = app_client.post("/console/new", data=NOTICE, follow_redirects=False)
+    assert created.status_code == 303
+    [row] = _rows(engine)
+    assert created.headers["location"] == f"/console/broadcasts/{row.id}"
+    assert row.status == "scheduled" and row.created_by.startswith("子育て支援課")
+    assert row.rule == {"field": "district", "op": "in", "value": ["北"]}
+    assert row.send_at.astimezone(UTC) == datetime(2026, 5, 1, 6, tzinfo=UTC)  # 15:00 JST
+    page = app_client.get(created.headers["location"]).text
+    assert "北地区 断水のお知らせ" in page and "予約済み" in page and "市からのお知らせ" in page
+
+
+def test_a_refused_notice_is_shown_on_the_form_in_japanese_and_nothing_is_stored(
+    app_client: TestClient, engine: Engine, tokens: dict[str, str]
+) -> None:
+    _login(app_client, tokens["子育て支援課"])
+    with freeze_time("2026-05-01T01:00:00Z"):
+        unknown = app_client.post(
+            "/console/new", data={**NOTICE, "text": "{{ resident.district }}の{{ shelter }}へ"}
+        )
+        at_night = app_client.post("/console/new", data={**NOTICE, "send_at": "2026-05-01T23:00"})
+        garbled = app_client.post("/console/new", data={**NOTICE, "send_at": "5月1日"})
+    assert unknown.status_code == 422
+    assert "登録できませんでした（本文）" in unknown.text and "shelter" in unknown.text
+    assert "の{{ shelter }}へ" in unknown.text  # what was typed is kept
+    assert at_night.status_code == 422 and "登録できませんでした（配信日時）" in at_night.text
+    assert garbled.status_code == 422 and "配信日時の形式が正しくありません" in garbled.text
+    assert _rows(engine) == []
+
+
+def test_a_department_cancels_its_own_scheduled_notice_only(
+    app_client: TestClient, engine: Engine, tokens: dict[str, str]
+) -> None:
+    own = _broadcast(engine, "子育て支援課", "乳幼児健診のお知らせ")
+    other = _broadcast(engine, "環境課", "粗大ごみ受付の変更")
+    _login(app_client, tokens["子育て支援課"])
+    assert "この配信を取り消す" in app_client.get(f"/console/broadcasts/{own}").text
+    cancelled = app_client.post(f"/console/broadcasts/{own}/cancel", follow_redirects=False)
+    assert cancelled.status_code == 303
+    again = app_client.post(f"/console/broadcasts/{own}/cancel")
+    assert again.status_code == 409 and "「取消」の配信は取り消せません" in again.text
+    assert app_client.post(f"/console/broadcasts/{other}/cancel").status_code == 404
+    assert {b.id: b.status for b in _rows(engine)} == {own: "cancelled", other: "scheduled"}
