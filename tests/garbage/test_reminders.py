@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -14,10 +15,13 @@ from broadcaster.dispatcher import plan_for
 from broadcaster.garbage.models import CollectionDay
 from broadcaster.garbage.reminders import ReminderSlot, reminders_due, schedule_reminders, slots
 from broadcaster.render import Renderer
+from broadcaster.sandbox.testing import SandboxThread
+from broadcaster.schedule import dispatch_due
 from broadcaster.settings import Settings
 from segments.residents import Resident, ResidentOptOut
 from tests.clock import freeze_time
 from tests.conftest import ResidentFactory, make_settings
+from tests.delivery.scenario import deliver_all, line_settings
 from tests.garbage.conftest import Importer, allday, vcal
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -179,3 +183,33 @@ def test_a_morning_reminder_goes_out_in_quiet_hours_but_honours_opt_outs(
         plan = plan_for(session, morning, settings, renderer, at_send_time)
         chosen = session.exec(select(Resident.id).where(plan.audience)).all()
     assert chosen == [wants.id]
+
+
+def test_the_eve_reminder_reaches_through_line_only_those_who_chose_the_eve(
+    engine: Engine,
+    tmp_path: Path,
+    renderer: Renderer,
+    load: Importer,
+    make_resident: ResidentFactory,
+    tokens: dict[str, str],
+) -> None:
+    """Calendar import -> reminder broadcast -> scheduler tick -> outbox -> worker ->
+    LINE (the sandbox, through the real SDK): one message naming both kinds."""
+    load(vcal(allday("b", "20260407", "燃やすごみ"), allday("r", "20260407", "資源ごみ")), IMPORTED)
+    eve = make_resident(reminder_timing="eve")
+    morning = make_resident(reminder_timing="morning")
+    other_zone = make_resident(reminder_timing="eve", garbage_zone="B")
+    with SandboxThread() as sandbox:
+        settings = line_settings(tmp_path, sandbox.url)
+        with freeze_time("2026-04-06 09:00:00"):  # 18:00 JST
+            schedule_reminders(engine, settings, renderer, utcnow())
+        assert dispatch_due(engine, settings, renderer, tokyo(2026, 4, 6, 19, 0, 5)) == 1
+        deliver_all(engine, settings)
+        [messages] = [m["messages"] for m in sandbox.deliveries(eve.line_user_id)]
+        assert received_nothing(sandbox, morning.line_user_id, other_zone.line_user_id)
+    [text] = [m["text"] for m in messages]
+    assert "明日" in text and "燃やすごみ・資源ごみ" in text
+
+
+def received_nothing(sandbox: SandboxThread, *user_ids: str) -> bool:
+    return all(sandbox.deliveries(user_id) == [] for user_id in user_ids)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,8 +11,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from broadcaster import webhook
+from broadcaster.clock import utcnow
+from broadcaster.garbage.importer import import_calendar
+from broadcaster.settings import Settings
 from segments.residents import Resident
 from tests.conftest import line_user_id
+from tests.garbage.conftest import allday, vcal
 from tests.webhook.conftest import LineUser
 from tests.webhook.test_enrollment import resident_of
 
@@ -50,3 +54,31 @@ def test_unknown_action_and_failing_command_answer_politely_and_keep_state(
     assert resident is not None  # the resident record survived the command's failure
     user.send("postback", data="action=nothing-like-this")
     assert "申し訳ありません" in user.wait_reply()[0]["text"]
+
+
+def test_gomi_answers_with_the_next_collection_days_of_the_residents_own_zone(
+    make_user: Callable[[str], LineUser], engine: Engine, line_settings: Settings
+) -> None:
+    """The shipped 「ごみ」 command, through LINE: a resident enrolled in zone B asks and
+    gets zone B's next days from the imported calendar by reply, not zone A's."""
+    today = datetime.now(line_settings.tz).date()
+    soon, later = today + timedelta(days=2), today + timedelta(days=5)
+    calendars = {
+        "B": vcal(allday("b1", f"{soon:%Y%m%d}", "燃やすごみ"),
+                  allday("b2", f"{later:%Y%m%d}", "資源ごみ")),
+        "A": vcal(allday("a1", f"{soon:%Y%m%d}", "粗大ごみ")),
+    }
+    with Session(engine) as session:
+        for zone, data in calendars.items():
+            import_calendar(session, data, settings=line_settings, now=utcnow(), actor="test",
+                            source="test", zone=zone)
+        session.commit()
+    user = make_user(line_user_id(32))
+    user.send("follow")
+    user.tap(user.tap(user.wait_reply(), "北"), "B")
+    user.send("message", text="ごみ")
+    [answer] = user.wait_reply()
+    lines = answer["text"].splitlines()
+    assert lines[0] == "B地区のごみ収集日"
+    assert lines[1].endswith("燃やすごみ") and lines[2].endswith("資源ごみ")
+    assert "粗大ごみ" not in answer["text"]
