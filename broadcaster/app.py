@@ -17,6 +17,7 @@ from sqlmodel import Session
 from broadcaster import jobs, schedule
 from broadcaster.api import ROUTERS
 from broadcaster.broadcasts import Broadcast
+from broadcaster.console import views as console
 from broadcaster.db import make_engine, pending_migrations, upgrade
 from broadcaster.dispatch_process import DispatchProcess
 from broadcaster.garbage import reply as garbage_reply
@@ -139,4 +140,5 @@ def create_app(
     app.state.worker = None
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix)
+    app.add_exception_handler(console.NotSignedIn, console.to_sign_in)
     return app

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Cookie, Form, HTTPException, Request
+from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session, col, select
@@ -74,7 +74,7 @@ FIELD_LABELS = {
 
 
 class NotSignedIn(Exception):
-    """Raised by views when the cookie is missing or stale; answered with the login page."""
+    """The console cookie is missing or no longer valid (see `to_sign_in`)."""
 
 
 def _actor(session: Session, token: str | None) -> Actor:
@@ -108,6 +108,19 @@ def _render(request: Request, name: str, actor: Actor | None, **context: Any) ->
 ConsoleCookie = Annotated[str | None, Cookie(alias=COOKIE)]
 
 
+def console_actor(session: SessionDep, token: ConsoleCookie = None) -> Actor:
+    """Who is signed in; raises NotSignedIn (answered by `to_sign_in`) when nobody is."""
+    return _actor(session, token)
+
+
+ConsoleActor = Annotated[Actor, Depends(console_actor)]
+
+
+async def to_sign_in(request: Request, exc: Exception) -> Response:
+    """The app's answer to NotSignedIn: back to the sign-in page."""
+    return RedirectResponse("/console", status_code=303)
+
+
 @router.get("/console", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep, token: ConsoleCookie = None) -> Response:
     try:
@@ -139,12 +152,8 @@ def logout() -> Response:
 
 @router.get("/console/broadcasts", response_class=HTMLResponse)
 def broadcasts(
-    request: Request, session: SessionDep, token: ConsoleCookie = None, status: str | None = None
+    request: Request, session: SessionDep, actor: ConsoleActor, status: str | None = None
 ) -> Response:
-    try:
-        actor = _actor(session, token)
-    except NotSignedIn:
-        return RedirectResponse("/console", status_code=303)
     query = (
         select(Broadcast, Department.name)
         .join(Department, col(Department.id) == Broadcast.department_id)
@@ -173,12 +182,8 @@ def broadcasts(
 
 @router.get("/console/broadcasts/{broadcast_id}", response_class=HTMLResponse)
 def broadcast_detail(
-    request: Request, broadcast_id: int, session: SessionDep, token: ConsoleCookie = None
+    request: Request, broadcast_id: int, session: SessionDep, actor: ConsoleActor
 ) -> Response:
-    try:
-        actor = _actor(session, token)
-    except NotSignedIn:
-        return RedirectResponse("/console", status_code=303)
     return _detail(request, session, actor, _visible(session, actor, broadcast_id))
 
 
@@ -225,12 +230,8 @@ def _detail(
 
 @router.post("/console/broadcasts/{broadcast_id}/cancel", response_class=HTMLResponse)
 def cancel(
-    request: Request, broadcast_id: int, session: SessionDep, token: ConsoleCookie = None
+    request: Request, broadcast_id: int, session: SessionDep, actor: ConsoleActor
 ) -> Response:
-    try:
-        actor = _actor(session, token)
-    except NotSignedIn:
-        return RedirectResponse("/console", status_code=303)
     broadcast = _visible(session, actor, broadcast_id)
     try:
         cancel_broadcast(session, broadcast, actor.label, utcnow())
@@ -244,13 +245,7 @@ def cancel(
 
 
 @router.get("/console/new", response_class=HTMLResponse)
-def new_broadcast(
-    request: Request, session: SessionDep, settings: SettingsDep, token: ConsoleCookie = None
-) -> Response:
-    try:
-        actor = _actor(session, token)
-    except NotSignedIn:
-        return RedirectResponse("/console", status_code=303)
+def new_broadcast(request: Request, settings: SettingsDep, actor: ConsoleActor) -> Response:
     return _form(request, actor, settings, NoticeForm())
 
 
@@ -298,18 +293,14 @@ def create_notice(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    actor: ConsoleActor,
     title: Annotated[str, Form()] = "",
     category: Annotated[str, Form()] = "",
     text: Annotated[str, Form()] = "",
     districts: Annotated[list[str] | None, Form()] = None,
     send_at: Annotated[str, Form()] = "",
     draft: Annotated[bool, Form()] = False,
-    token: ConsoleCookie = None,
 ) -> Response:
-    try:
-        actor = _actor(session, token)
-    except NotSignedIn:
-        return RedirectResponse("/console", status_code=303)
     form = NoticeForm(title.strip(), category, text, districts, send_at.strip(), draft)
     when: datetime | None = None
     if form.send_at:
@@ -350,12 +341,8 @@ def create_notice(
 
 @router.get("/console/residents", response_class=HTMLResponse)
 def residents(
-    request: Request, session: SessionDep, settings: SettingsDep, token: ConsoleCookie = None
+    request: Request, session: SessionDep, settings: SettingsDep, actor: ConsoleActor
 ) -> Response:
-    try:
-        actor = _actor(session, token)
-    except NotSignedIn:
-        return RedirectResponse("/console", status_code=303)
     by_state = dict(
         session.exec(
             select(Resident.follow_state, sa.func.count()).group_by(Resident.follow_state)

@@ -83,6 +83,16 @@ NOTICE = {
 }
 
 
+def test_without_signing_in_every_page_and_form_leads_to_the_sign_in(
+    app_client: TestClient, engine: Engine
+) -> None:
+    for path in ("/console/broadcasts", "/console/new", "/console/residents"):
+        page = app_client.get(path, follow_redirects=False)
+        assert (page.status_code, page.headers["location"]) == (303, "/console"), path
+    posted = app_client.post("/console/new", data=NOTICE, follow_redirects=False)
+    assert posted.status_code == 303 and _rows(engine) == []
+
+
 def test_a_department_queues_a_notice_from_the_console(
     app_client: TestClient, engine: Engine, tokens: dict[str, str]
 ) -> None:
