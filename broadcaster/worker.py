@@ -12,7 +12,8 @@ Several requests are in flight at once (settings.line.max_in_flight) so LINE's r
 not the round trip, sets the pace. Emergency batches are claimed first, may be claimed
 even when every slot is busy, and take tokens before normal batches.
 
-Database work runs on one helper thread, so a slow commit never stalls the event loop.
+Database work runs on helper threads (claims on one; results on another where the
+database takes writers side by side), so a slow commit never stalls the event loop.
 """
 
 from __future__ import annotations
@@ -299,6 +300,7 @@ class DeliveryWorker:
             else ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-rec")
         )
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._holds = 0  # orders being queued that hold normal sends (loop thread only)
         self._wake = asyncio.Event()
         self._slots = asyncio.Event()
         self._stopping = False
@@ -370,10 +372,22 @@ class DeliveryWorker:
         take no LINE tokens for up to `seconds`, so the tokens that refill meanwhile are
         there for the emergency's first requests, which then go at once instead of one
         every 5 ms. `release_normal_sends` ends the hold when its batches are written."""
-        self._with_pacer(lambda pacer: pacer.hold_normal(seconds))
+
+        def hold(pacer: Pacer) -> None:
+            self._holds += 1
+            pacer.hold_normal(seconds)
+
+        self._with_pacer(hold)
 
     def release_normal_sends(self) -> None:
-        self._with_pacer(lambda pacer: pacer.release_normal())
+        """One order is queued; normal sends resume once no other is being queued."""
+
+        def release(pacer: Pacer) -> None:
+            self._holds = max(0, self._holds - 1)
+            if self._holds == 0:
+                pacer.release_normal()
+
+        self._with_pacer(release)
 
     def _with_pacer(self, call: Callable[[Pacer], None]) -> None:
         """Run `call` on the sender's pacer, in the worker's loop (the pacer is not

@@ -182,10 +182,12 @@ def test_while_an_order_is_being_queued_normal_batches_wait_and_the_order_does_n
         worker = DeliveryWorker(engine, settings, poll_interval=0.02)
         await worker.start()
         await asyncio.to_thread(worker.hold_normal_sends, 60)
+        await asyncio.to_thread(worker.hold_normal_sends, 60)  # a second order at once
         await asyncio.to_thread(dispatch_now, engine, normal.id, text_plan("通常"))
         await asyncio.sleep(0.5)
         before_order = sandbox.totals()["accepted_requests"]
         await asyncio.to_thread(dispatch_now, engine, urgent.id, text_plan("避難指示"))
+        await asyncio.to_thread(worker.release_normal_sends)  # one of the two is queued
         await asyncio.sleep(0.5)
         order_only = sandbox.totals()["accepted_requests"]
         await asyncio.to_thread(worker.release_normal_sends)
