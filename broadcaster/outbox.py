@@ -45,7 +45,8 @@ FIRST_CHUNK_BATCHES = 1
 # The first page is small for the same reason: reading 20,000 rows takes ~0.1 s.
 FIRST_PAGE_SIZE = 1_000
 # A normal dispatch waits while an emergency's outbox is being written (any process or
-# replica), at most this long: a crashed emergency dispatch must not hold it forever.
+# replica), at most this long in all (not per chunk): a crashed emergency dispatch must
+# not hold it for long.
 EMERGENCY_WAIT_SECONDS = 10.0
 EMERGENCY_RECENT = timedelta(minutes=1)
 
@@ -192,6 +193,7 @@ def dispatch(
     buffers: dict[Context, tuple[list[int], list[str]]] = {}
     chunk = _Chunk()
     chunk_limit = min(chunk_batches, FIRST_CHUNK_BATCHES)
+    patience = time.monotonic() + EMERGENCY_WAIT_SECONDS
     last_id = 0
     has_context = bool(context_columns)
     # Who is at the cap is read once, not with every page: as a subquery of each page it
@@ -248,17 +250,17 @@ def dispatch(
                 chunk.batches.append((context, buffer[0], buffer[1]))
                 buffers[context] = ([], [])
                 if len(chunk.batches) >= chunk_limit:
-                    _write(session, broadcast, chunk, rendered, now, result, on_commit)
+                    _write(session, broadcast, chunk, rendered, now, result, on_commit, patience)
                     chunk = _Chunk()
                     chunk_limit = min(chunk_batches, 2 * chunk_limit)
         if chunk.batches or len(chunk.others) >= page_size:
-            _write(session, broadcast, chunk, rendered, now, result, on_commit)
+            _write(session, broadcast, chunk, rendered, now, result, on_commit, patience)
             chunk = _Chunk()
             chunk_limit = min(chunk_batches, 2 * chunk_limit)
     for context, (resident_ids, user_ids) in buffers.items():
         if resident_ids:
             chunk.batches.append((context, resident_ids, user_ids))
-    _write(session, broadcast, chunk, rendered, now, result, on_commit)
+    _write(session, broadcast, chunk, rendered, now, result, on_commit, patience)
     _complete(session, broadcast, now, result)
     return result
 
@@ -369,20 +371,22 @@ def _emergency_being_written(session: Session, since: datetime) -> bool:
     return found is not None
 
 
-def _yield_to_emergencies(session: Session, broadcast: Broadcast, now: datetime) -> None:
+def _yield_to_emergencies(
+    session: Session, broadcast: Broadcast, now: datetime, patience: float
+) -> None:
     """Before a normal chunk is written, let an emergency's outbox be written first.
 
     The worker already sends emergency batches first, but they must exist: on SQLite
     the two dispatches take turns for the one write lock, and a 10,000-row chunk of a
     city-wide notice held it for ~30 ms at a time, doubling the time an evacuation order
-    took to be queued (and so to reach everyone).
+    took to be queued (and so to reach everyone). `patience`: the monotonic time after
+    which this dispatch waits no more.
     """
     if broadcast.priority >= Priority.emergency:
         return
-    deadline = time.monotonic() + EMERGENCY_WAIT_SECONDS
-    while _emergency_being_written(session, now - EMERGENCY_RECENT):
-        if time.monotonic() > deadline:
-            return
+    while time.monotonic() < patience and _emergency_being_written(
+        session, now - EMERGENCY_RECENT
+    ):
         time.sleep(0.01)
 
 
@@ -393,7 +397,8 @@ def _write(
     rendered: Mapping[Context, list[dict[str, Any]] | str],
     now: datetime,
     result: DispatchResult,
-    on_commit: Callable[[], None] | None = None,
+    on_commit: Callable[[], None] | None,
+    patience: float,
 ) -> None:
     """One transaction: the chunk's batches (with retry keys) and all their deliveries;
     `on_commit` is told when they are committed (a worker waiting for work, say)."""
@@ -401,7 +406,7 @@ def _write(
     assert broadcast_id is not None
     if not chunk.batches and not chunk.others and not chunk.renderings:
         return
-    _yield_to_emergencies(session, broadcast, now)
+    _yield_to_emergencies(session, broadcast, now, patience)
     others: list[tuple[Any, ...]] = [
         (broadcast_id, None, resident_id, status, error)
         for resident_id, status, error in chunk.others
