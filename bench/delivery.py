@@ -42,13 +42,13 @@ sys.path.insert(0, str(REPO))
 from broadcaster.batches import Batch  # noqa: E402
 from broadcaster.broadcasts import Broadcast  # noqa: E402
 from broadcaster.db import make_engine  # noqa: E402
+from broadcaster.delivery.worker import DeliveryWorker, freeze_long_lived_objects  # noqa: E402
 from broadcaster.dispatch_process import DispatchProcess  # noqa: E402
 from broadcaster.models import metadata  # noqa: E402
 from broadcaster.pacing import floor_seconds  # noqa: E402
 from broadcaster.sandbox import SandboxConfig  # noqa: E402
 from broadcaster.sandbox.testing import SandboxProcess  # noqa: E402
 from broadcaster.settings import Settings, load_settings  # noqa: E402
-from broadcaster.worker import DeliveryWorker, freeze_long_lived_objects  # noqa: E402
 from tests.delivery.scenario import new_broadcast, user_id  # noqa: E402
 
 MULTICAST_RATE = 200.0

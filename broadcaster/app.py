@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -14,17 +14,20 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcaster import jobs, schedule
+from broadcaster import jobs, outbox, schedule
 from broadcaster.api import ROUTERS
 from broadcaster.broadcasts import Broadcast
+from broadcaster.clock import utcnow
 from broadcaster.console import views as console
 from broadcaster.db import make_engine, pending_migrations, upgrade
+from broadcaster.delivery.gate import EmergencyGate
+from broadcaster.delivery.lane import Dispatch, EmergencyLane
+from broadcaster.delivery.worker import DeliveryWorker, freeze_long_lived_objects
 from broadcaster.dispatch_process import DispatchProcess
 from broadcaster.garbage import reply as garbage_reply
 from broadcaster.outbox import DispatchPlan
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
-from broadcaster.worker import DeliveryWorker, freeze_long_lived_objects
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,31 @@ async def warm_routes(app: FastAPI) -> None:
     await app(scope, receive, send)
 
 
+def in_this_process(gate: EmergencyGate) -> schedule.RunDispatch:
+    """Write a scheduled broadcast's outbox here, yielding to emergencies at the gate."""
+
+    def run(session: Session, broadcast: Broadcast, plan: DispatchPlan, now: datetime) -> Any:
+        return outbox.dispatch(session, broadcast, plan, now, gate=gate)
+
+    return run
+
+
+def emergency_dispatch(
+    engine: Engine, settings: Settings, renderer: Callable[[], Renderer]
+) -> Dispatch:
+    """How the emergency lane writes an order's outbox: the one send path, in this
+    process, waking the worker as each chunk is committed. `renderer` gives the app's
+    renderer at the time of the order."""
+
+    def run(broadcast_id: int, on_commit: Callable[[], None] | None) -> bool:
+        def write(session: Session, broadcast: Broadcast, plan: DispatchPlan, now: datetime) -> Any:
+            return outbox.dispatch(session, broadcast, plan, now, on_commit=on_commit)
+
+        return schedule.send_one(engine, broadcast_id, settings, renderer(), utcnow(), write)
+
+    return run
+
+
 def _in(process: DispatchProcess) -> schedule.RunDispatch:
     def run(session: Session, broadcast: Broadcast, plan: DispatchPlan, now: datetime) -> Any:
         assert broadcast.id is not None
@@ -105,24 +133,33 @@ def create_app(
         app.state.scheduler = scheduler
         worker: DeliveryWorker | None = None
         process: DispatchProcess | None = None
+        lane: EmergencyLane | None = None
         if background:
             freeze_long_lived_objects()
+            gate = EmergencyGate()
             # Sending resumes first: batches a crash left behind go out before new work.
-            worker = DeliveryWorker(engine, settings)
+            worker = DeliveryWorker(engine, settings, gate=gate)
             await worker.start()
-            run_dispatch: schedule.RunDispatch = schedule.in_this_process
+            lane = EmergencyLane(
+                gate,
+                emergency_dispatch(engine, settings, lambda: app.state.renderer),
+                wake=worker.wake_from_thread,
+            )
+            app.state.emergency_lane = lane
+            run_dispatch = in_this_process(gate)
             if settings.scheduling.dispatch_process:
-                process = DispatchProcess(settings)
+                process = DispatchProcess(settings, gate)
                 await asyncio.to_thread(process.warm_up)
                 run_dispatch = _in(process)
             jobs.install(scheduler, engine, settings, renderer, run_dispatch)
             scheduler.start()
-        app.state.worker = worker
         try:
             yield
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            if lane is not None:
+                await asyncio.to_thread(lane.close)
             if worker is not None:
                 await worker.stop()
             if process is not None:
@@ -137,7 +174,12 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.renderer = renderer
-    app.state.worker = None
+    # Without background work an order's outbox is written in its request (API tests).
+    app.state.emergency_lane = EmergencyLane(
+        EmergencyGate(),
+        emergency_dispatch(engine, settings, lambda: app.state.renderer),
+        inline=True,
+    )
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix)
     app.add_exception_handler(console.NotSignedIn, console.to_sign_in)

@@ -35,6 +35,9 @@ class Batch(SQLModel, table=True):
         sa.Index("ix_batch_claim", "status", "priority", "next_attempt_at"),
         # "Is any batch of this broadcast still pending?" after every group of results.
         sa.Index("ix_batch_broadcast_status", "broadcast_id", "status"),
+        # The ledger's backlog: batches whose Delivery rows are still to be written.
+        sa.Index("ix_batch_unledgered", "broadcast_id", sqlite_where=sa.text("ledgered_at IS NULL"),
+                 postgresql_where=sa.text("ledgered_at IS NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -43,6 +46,9 @@ class Batch(SQLModel, table=True):
     endpoint: str = Field(default=Endpoint.multicast, max_length=16)
     messages: list[dict[str, Any]] = Field(sa_type=JSONType)
     recipients: list[str] = Field(sa_type=JSONType)
+    # The residents behind `recipients`, in the same order: the batch is the record of who
+    # it is for; their Delivery rows are derived from it later (see `ledger`).
+    resident_ids: list[int] = Field(default_factory=list, sa_type=JSONType)
     recipient_count: int
     retry_key: str = Field(max_length=36, unique=True)
     status: str = Field(default=BatchStatus.pending, max_length=16)
@@ -58,3 +64,5 @@ class Batch(SQLModel, table=True):
     # The render context (JSON of the plan's context values): a resumed dispatch reuses
     # this batch's messages for the same context instead of rendering again.
     context_key: str | None = Field(default=None, sa_type=sa.Text)
+    # When its Delivery rows were written (None: not yet; see `ledger`).
+    ledgered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

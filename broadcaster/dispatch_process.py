@@ -22,52 +22,54 @@ from sqlmodel import Session
 from broadcaster.broadcasts import Broadcast
 from broadcaster.children import die_with_parent
 from broadcaster.db import make_engine
+from broadcaster.delivery.gate import EmergencyGate
+from broadcaster.delivery.worker import freeze_long_lived_objects
 from broadcaster.dispatcher import plan_for
 from broadcaster.outbox import DispatchResult, dispatch
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
-from broadcaster.worker import freeze_long_lived_objects
 
 # Set once in the child by _start; a module global is the only state a pool worker keeps.
-_child: tuple[Engine, Settings, Renderer] | None = None
+_child: tuple[Engine, Settings, Renderer, EmergencyGate | None] | None = None
 
 
-def _start(settings: Settings) -> None:
+def _start(settings: Settings, gate: EmergencyGate | None) -> None:
     global _child
     die_with_parent()
     _child = (
         make_engine(settings.resolved_database_url),
         settings,
         Renderer.from_settings(settings),
+        gate,
     )
     freeze_long_lived_objects()
 
 
 def _dispatch(broadcast_id: int, now: datetime) -> DispatchResult:
     assert _child is not None, "the dispatch process was not started"
-    engine, settings, renderer = _child
+    engine, settings, renderer, gate = _child
     with Session(engine, expire_on_commit=False) as session:
         broadcast = session.get(Broadcast, broadcast_id)
         if broadcast is None:
             raise LookupError(f"no broadcast {broadcast_id}")
         # The plan is rebuilt here (it holds SQL expressions and a render function, which
         # do not cross processes); at the same `now` it is the plan the caller checked.
-        return dispatch(
-            session, broadcast, plan_for(session, broadcast, settings, renderer, now), now
-        )
+        plan = plan_for(session, broadcast, settings, renderer, now)
+        return dispatch(session, broadcast, plan, now, gate=gate)
 
 
 class DispatchProcess:
     """One long-lived child process that dispatches broadcasts by id."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, gate: EmergencyGate | None = None) -> None:
+        """`gate`: the service's emergency gate, which the child's dispatches yield to."""
         # spawn: a clean child (not a copy of the parent's threads and sockets) that is our
         # own, so it can be tied to our life.
         self._pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start,
-            initargs=(settings,),
+            initargs=(settings, gate),
         )
 
     def warm_up(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from broadcaster import frequency, quiet_hours
+from broadcaster import frequency, ledger, quiet_hours
 from broadcaster.benefits.models import BenefitNotification
 from broadcaster.broadcasts import Broadcast, BroadcastKind, Priority
 from broadcaster.deliveries import Delivery, DeliveryStatus
@@ -139,6 +139,12 @@ def plan_for(
         )
     )
 
+    # Caps and follow-ups read residents' Delivery rows: have the ledger write those of
+    # batches still being sent first (usually none, or the few of one broadcast).
+    if over_cap is not None:
+        ledger.catch_up(session, now)
+    elif broadcast.recipients_of is not None:
+        ledger.catch_up(session, now, [broadcast.recipients_of])
     fields, render = renderer_for(session, broadcast, renderer)
     return DispatchPlan(
         audience=audience_for(broadcast, settings),

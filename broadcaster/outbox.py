@@ -19,18 +19,19 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from itertools import repeat
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from broadcaster import ledger
 from broadcaster.batches import Batch, BatchStatus, Endpoint
 from broadcaster.broadcasts import FINISHED, Broadcast, BroadcastStatus, Priority
 from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
-from broadcaster.progress import finish_if_done
+from broadcaster.delivery.gate import EmergencyGate
+from broadcaster.progress import delivery_counts, finish_if_done
 from segments.residents import Resident
 
 MULTICAST_MAX = 500
@@ -44,11 +45,9 @@ CHUNK_BATCHES = 20
 FIRST_CHUNK_BATCHES = 1
 # The first page is small for the same reason: reading 20,000 rows takes ~0.1 s.
 FIRST_PAGE_SIZE = 1_000
-# A normal dispatch waits while an emergency's outbox is being written (any process or
-# replica), at most this long in all (not per chunk): a crashed emergency dispatch must
-# not hold it for long.
+# A normal dispatch waits while an emergency's outbox is being written (see
+# `delivery.gate`), at most this long in all, not per chunk.
 EMERGENCY_WAIT_SECONDS = 10.0
-EMERGENCY_RECENT = timedelta(minutes=1)
 
 Render = Callable[[Mapping[str, Any]], list[dict[str, Any]]]
 Context = tuple[Any, ...]
@@ -133,13 +132,15 @@ def dispatch(
     page_size: int = PAGE_SIZE,
     chunk_batches: int = CHUNK_BATCHES,
     on_commit: Callable[[], None] | None = None,
+    gate: EmergencyGate | None = None,
 ) -> DispatchResult:
     """Write the broadcast's batches and deliveries, committing as it goes.
 
     Marks the broadcast `sending` (recording `started_at`), sets `dispatched_at`,
     `recipients_total` and `skipped_over_cap` when done, and finishes the broadcast at
-    once if there is nothing to send. Safe to call again after a crash. Raises ValueError
-    for a context field that is not a Resident column, or a finished broadcast.
+    once if there is nothing to send. Safe to call again after a crash. A normal
+    broadcast waits at each chunk while `gate` says an emergency is being queued. Raises
+    ValueError for a context field that is not a Resident column, or a finished broadcast.
     """
     if broadcast.id is None:
         raise ValueError("the broadcast must be saved before it is dispatched")
@@ -149,13 +150,16 @@ def dispatch(
     context_columns = _columns(plan.context_fields)
     resident = table_of(Resident)
     delivery = table_of(Delivery)
-    resumed = (
-        _run(
-            session,
-            sa.select(delivery.c.id).where(delivery.c.broadcast_id == broadcast_id).limit(1),
-        ).first()
+    batch = table_of(Batch)
+    resumed = any(
+        _run(session, sa.select(table.c.id).where(table.c.broadcast_id == broadcast_id).limit(1))
+        .first()
         is not None
+        for table in (batch, delivery)
     )
+    if resumed:
+        # Every resident already in a batch gets its row, so the anti-join below sees them.
+        ledger.catch_up(session, now, [broadcast_id])
     session.commit()
     base = sa.select(
         resident.c.id, resident.c.line_user_id, *context_columns
@@ -194,6 +198,8 @@ def dispatch(
     chunk = _Chunk()
     chunk_limit = min(chunk_batches, FIRST_CHUNK_BATCHES)
     patience = time.monotonic() + EMERGENCY_WAIT_SECONDS
+    if broadcast.priority >= Priority.emergency:
+        gate = None  # an emergency never waits for another
     last_id = 0
     has_context = bool(context_columns)
     # Who is at the cap is read once, not with every page: as a subquery of each page it
@@ -250,17 +256,19 @@ def dispatch(
                 chunk.batches.append((context, buffer[0], buffer[1]))
                 buffers[context] = ([], [])
                 if len(chunk.batches) >= chunk_limit:
-                    _write(session, broadcast, chunk, rendered, now, result, on_commit, patience)
+                    _write(
+                        session, broadcast, chunk, rendered, now, result, on_commit, gate, patience
+                    )
                     chunk = _Chunk()
                     chunk_limit = min(chunk_batches, 2 * chunk_limit)
         if chunk.batches or len(chunk.others) >= page_size:
-            _write(session, broadcast, chunk, rendered, now, result, on_commit, patience)
+            _write(session, broadcast, chunk, rendered, now, result, on_commit, gate, patience)
             chunk = _Chunk()
             chunk_limit = min(chunk_batches, 2 * chunk_limit)
     for context, (resident_ids, user_ids) in buffers.items():
         if resident_ids:
             chunk.batches.append((context, resident_ids, user_ids))
-    _write(session, broadcast, chunk, rendered, now, result, on_commit, patience)
+    _write(session, broadcast, chunk, rendered, now, result, on_commit, gate, patience)
     _complete(session, broadcast, now, result)
     return result
 
@@ -289,105 +297,16 @@ def _page_reader(
     return read
 
 
-def _int_array(values: list[int]) -> str:
-    """A PostgreSQL array literal of integers."""
-    return "{" + ",".join(map(str, values)) + "}"
-
-
 def _insert_deliveries(session: Session, rows: list[tuple[Any, ...]]) -> None:
     """(broadcast_id, batch_id, resident_id, status, error) rows straight to the DBAPI's
-    executemany: the ORM/Core per-row parameter processing costs more than SQLite's insert."""
+    executemany: the ORM/Core per-row parameter processing costs more than the insert."""
     connection = session.connection()
     marks = "?, ?, ?, ?, ?" if connection.dialect.paramstyle == "qmark" else "%s, %s, %s, %s, %s"
-    table = Delivery.__tablename__
     connection.exec_driver_sql(
-        f"INSERT INTO {table} (broadcast_id, batch_id, resident_id, status, error) "
-        f"VALUES ({marks})",
+        f"INSERT INTO {Delivery.__tablename__} (broadcast_id, batch_id, resident_id, status, "
+        f"error) VALUES ({marks})",
         rows,  # type: ignore[arg-type]
     )
-
-
-def _queue_batches(
-    session: Session, broadcast_id: int, batches: list[tuple[int, list[int]]]
-) -> None:
-    """Queued deliveries for each (batch id, resident ids).
-
-    On SQLite each batch is one statement whose resident ids travel as one JSON array that
-    SQLite expands itself: a row-per-parameter executemany hands the GIL back and forth for
-    every row, and with the event loop busy sending, that cost more than the inserts did
-    (1M recipients: dispatch 8 s alone, 19 s beside the senders).
-    """
-    queued = DeliveryStatus.queued.value
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql(
-            f"INSERT INTO {Delivery.__tablename__} (broadcast_id, batch_id, resident_id, status) "
-            "SELECT ?, ?, value, ? FROM json_each(?)",
-            [
-                (broadcast_id, batch_id, queued, json.dumps(resident_ids))
-                for batch_id, resident_ids in batches
-            ],
-        )
-        return
-    if connection.dialect.name == "postgresql":
-        # The same idea on PostgreSQL: two arrays in one statement, unnested by the
-        # server, instead of a parameter set per row (50,000 rows: ~0.6 s -> ~0.1 s).
-        batch_column: list[int] = []
-        resident_column: list[int] = []
-        for batch_id, resident_ids in batches:
-            batch_column.extend(repeat(batch_id, len(resident_ids)))
-            resident_column.extend(resident_ids)
-        # Array literals joined here: the driver's element-by-element list dumping cost
-        # as much as the insert.
-        connection.exec_driver_sql(
-            f"INSERT INTO {Delivery.__tablename__} (broadcast_id, batch_id, resident_id, status) "
-            "SELECT %s, b, r, %s FROM unnest(%s::integer[], %s::integer[]) AS t(b, r)",
-            (broadcast_id, queued, _int_array(batch_column), _int_array(resident_column)),
-        )
-        return
-    rows: list[tuple[Any, ...]] = []
-    for batch_id, resident_ids in batches:
-        # zip over repeat() builds the row tuples in C: a generator costs ~2 us a row.
-        rows.extend(
-            zip(repeat(broadcast_id), repeat(batch_id), resident_ids, repeat(queued), repeat(None))
-        )
-    _insert_deliveries(session, rows)
-
-
-def _emergency_being_written(session: Session, since: datetime) -> bool:
-    table = table_of(Broadcast)
-    found = _run(
-        session,
-        sa.select(table.c.id)
-        .where(
-            table.c.status == BroadcastStatus.sending.value,
-            table.c.dispatched_at.is_(None),
-            table.c.priority >= Priority.emergency,
-            table.c.started_at >= since,
-        )
-        .limit(1),
-    ).first()
-    session.commit()
-    return found is not None
-
-
-def _yield_to_emergencies(
-    session: Session, broadcast: Broadcast, now: datetime, patience: float
-) -> None:
-    """Before a normal chunk is written, let an emergency's outbox be written first.
-
-    The worker already sends emergency batches first, but they must exist: on SQLite
-    the two dispatches take turns for the one write lock, and a 10,000-row chunk of a
-    city-wide notice held it for ~30 ms at a time, doubling the time an evacuation order
-    took to be queued (and so to reach everyone). `patience`: the monotonic time after
-    which this dispatch waits no more.
-    """
-    if broadcast.priority >= Priority.emergency:
-        return
-    while time.monotonic() < patience and _emergency_being_written(
-        session, now - EMERGENCY_RECENT
-    ):
-        time.sleep(0.01)
 
 
 def _write(
@@ -398,6 +317,7 @@ def _write(
     now: datetime,
     result: DispatchResult,
     on_commit: Callable[[], None] | None,
+    gate: EmergencyGate | None,
     patience: float,
 ) -> None:
     """One transaction: the chunk's batches (with retry keys) and all their deliveries;
@@ -406,7 +326,11 @@ def _write(
     assert broadcast_id is not None
     if not chunk.batches and not chunk.others and not chunk.renderings:
         return
-    _yield_to_emergencies(session, broadcast, now, patience)
+    if gate is not None:
+        # The worker sends emergency batches first, but they must exist: on SQLite two
+        # dispatches take turns for the one write lock, and a normal chunk holding it
+        # doubled the time an evacuation order took to be queued.
+        gate.wait_clear(max(0.0, patience - time.monotonic()))
     others: list[tuple[Any, ...]] = [
         (broadcast_id, None, resident_id, status, error)
         for resident_id, status, error in chunk.others
@@ -419,6 +343,7 @@ def _write(
                 "endpoint": (Endpoint.push if len(user_ids) == 1 else Endpoint.multicast).value,
                 "messages": rendered[context],
                 "recipients": user_ids,
+                "resident_ids": resident_ids,
                 "recipient_count": len(user_ids),
                 "retry_key": str(uuid.uuid4()),
                 "status": BatchStatus.pending.value,
@@ -426,7 +351,7 @@ def _write(
                 "created_at": now,
                 "context_key": context_key(context),
             }
-            for context, _, user_ids in chunk.batches
+            for context, resident_ids, user_ids in chunk.batches
         ]
         ids = (
             _run(
@@ -438,14 +363,6 @@ def _write(
             )
             .scalars()
             .all()
-        )
-        _queue_batches(
-            session,
-            broadcast_id,
-            [
-                (batch_id, resident_ids)
-                for batch_id, (_, resident_ids, _) in zip(ids, chunk.batches, strict=True)
-            ],
         )
         result.batches += len(ids)
         result.recipients += sum(len(resident_ids) for _, resident_ids, _ in chunk.batches)
@@ -470,16 +387,8 @@ def _complete(
     session: Session, broadcast: Broadcast, now: datetime, result: DispatchResult
 ) -> None:
     """Record the totals (counted from the rows, so a resumed dispatch is right too)."""
-    delivery = table_of(Delivery)
     assert broadcast.id is not None
-    counts = dict(
-        _run(
-            session,
-            sa.select(delivery.c.status, sa.func.count())
-            .where(delivery.c.broadcast_id == broadcast.id)
-            .group_by(delivery.c.status),
-        ).all()
-    )
+    counts = delivery_counts(session, broadcast.id)
     result.recipients_total = sum(counts.values())
     table = table_of(Broadcast)
     _run(

@@ -33,17 +33,42 @@ def _run(session: Session | Connection, statement: Any) -> sa.CursorResult[*tupl
     return connection.execute(statement)
 
 
-def delivery_counts(session: Session | Connection, broadcast_id: int) -> dict[str, int]:
-    table = table_of(Delivery)
-    rows = _run(
+def delivery_counts_of(
+    session: Session | Connection, broadcast_ids: list[int]
+) -> dict[int, dict[str, int]]:
+    """Residents by delivery status for each broadcast, every status present (0s).
+
+    Read from the batches (each counts its recipients under its own status, `pending`
+    as `queued`) plus the Delivery rows no batch carries (skipped, unrenderable,
+    digested): exact whether or not the ledger has written the batches' rows yet.
+    """
+    counts = {b: {status.value: 0 for status in DeliveryStatus} for b in broadcast_ids}
+    if not broadcast_ids:
+        return counts
+    delivery = table_of(Delivery)
+    batch = table_of(Batch)
+    unbatched = _run(
         session,
-        sa.select(table.c.status, sa.func.count())
-        .where(table.c.broadcast_id == broadcast_id)
-        .group_by(table.c.status),
+        sa.select(delivery.c.broadcast_id, delivery.c.status, sa.func.count())
+        .where(delivery.c.broadcast_id.in_(broadcast_ids), delivery.c.batch_id.is_(None))
+        .group_by(delivery.c.broadcast_id, delivery.c.status),
     ).all()
-    counts = {status.value: 0 for status in DeliveryStatus}
-    counts.update({str(status): int(n) for status, n in rows})
+    batched = _run(
+        session,
+        sa.select(batch.c.broadcast_id, batch.c.status, sa.func.sum(batch.c.recipient_count))
+        .where(batch.c.broadcast_id.in_(broadcast_ids))
+        .group_by(batch.c.broadcast_id, batch.c.status),
+    ).all()
+    for broadcast_id, status, n in unbatched:
+        counts[broadcast_id][str(status)] += int(n)
+    for broadcast_id, status, n in batched:
+        name = DeliveryStatus.queued.value if status == BatchStatus.pending.value else str(status)
+        counts[broadcast_id][name] += int(n or 0)
     return counts
+
+
+def delivery_counts(session: Session | Connection, broadcast_id: int) -> dict[str, int]:
+    return delivery_counts_of(session, [broadcast_id])[broadcast_id]
 
 
 def batch_counts(session: Session, broadcast_id: int) -> dict[str, int]:

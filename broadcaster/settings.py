@@ -33,6 +33,9 @@ class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     public_url: str = ""
+    # Names this replica's leases on batches; empty: the host name. Stable across restarts,
+    # so a restarted process takes back its dead predecessor's leases at once.
+    replica_id: str = Field(default="", max_length=40)
 
 
 class LineSettings(Section):

@@ -11,9 +11,11 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, status
 
+from broadcaster import ledger
 from broadcaster.api.deps import SessionDep
 from broadcaster.auth import CurrentActor
 from broadcaster.broadcasts import Broadcast
+from broadcaster.clock import utcnow
 from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
 from broadcaster.progress import broadcast_progress
@@ -47,6 +49,10 @@ def list_deliveries(
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
 ) -> dict[str, Any]:
     _visible(session, actor, broadcast_id)
+    # Rows of batches still being sent are written now (see `ledger`); later pages see
+    # them too, as their ids come after every row written before.
+    if ledger.catch_up(session, utcnow(), [broadcast_id]):
+        session.commit()
     delivery = table_of(Delivery)
     resident = table_of(Resident)
     query = (

@@ -6,8 +6,6 @@ in the request, so its batches are queued (ahead of everything else) when the an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -20,6 +18,7 @@ from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor, CurrentActor, DisasterDeskActor
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
+from broadcaster.delivery.lane import EmergencyLane
 from broadcaster.emergency import orders
 from broadcaster.emergency.models import DraftStatus, Emergency, EmergencyDraft
 from broadcaster.emergency.shelters import Shelter, set_open
@@ -84,41 +83,18 @@ def _order_actor(actor: Actor) -> orders.Actor:
     return orders.Actor(actor.label, actor.department_id)
 
 
-# How long normal sends may be held for an order being queued: the hold ends as soon as
-# its batches are written; this only bounds a request that never gets there.
-HOLD_SECONDS = 10.0
-
-
-@contextmanager
-def _tokens_kept(request: Request) -> Iterator[None]:
-    """Normal sends take no LINE tokens while an order is prepared and queued, so the
-    tokens that refill meanwhile are there for its first requests (see
-    `DeliveryWorker.hold_normal_sends`)."""
-    worker = request.app.state.worker
-    if worker is None:
-        yield
-        return
-    worker.hold_normal_sends(HOLD_SECONDS)
-    try:
-        yield
-    finally:
-        worker.release_normal_sends()
-
-
-def _send(
-    request: Request,
-    session: Session,
-    broadcast: Broadcast,
-    settings: Settings,
-    renderer: Renderer,
-    now: datetime,
-) -> dict[str, int]:
-    # The worker sends each chunk of the order as soon as it is committed, while the rest
-    # is still being written, instead of at its next poll.
-    worker = request.app.state.worker
-    wake = worker.wake_from_thread if worker is not None else None
-    result = orders.dispatch_now(session, broadcast, settings, renderer, now, on_commit=wake)
-    return {"recipients": result.recipients, "batches": result.batches}
+def _send(request: Request, session: Session, broadcast: Broadcast) -> dict[str, Any]:
+    """Hand the committed order to the emergency lane and answer at once: `dispatch` says
+    whether its outbox is already written ("done", an app without background work) or
+    being written ("queued"); `recipients` counts those queued so far."""
+    assert broadcast.id is not None
+    lane: EmergencyLane = request.app.state.emergency_lane
+    queued = lane.submit(broadcast.id)
+    counts = delivery_counts(session, broadcast.id)
+    return {
+        "dispatch": "done" if queued.done() else "queued",
+        "recipients": sum(counts.values()),
+    }
 
 
 def emergency_public(session: Session, emergency: Emergency) -> dict[str, Any]:
@@ -172,16 +148,15 @@ def create_emergency(
             return orders.dry_run(session, order, settings)
         except orders.OrderRefused as exc:
             raise _refused(exc) from None
-    with _tokens_kept(request):
-        try:
-            emergency, broadcast = orders.issue_order(
-                session, _order_actor(actor), order, settings, renderer, now
-            )
-        except orders.OrderRefused as exc:
-            session.rollback()
-            raise _refused(exc) from None
-        session.commit()
-        sent = _send(request, session, broadcast, settings, renderer, now)
+    try:
+        emergency, broadcast = orders.issue_order(
+            session, _order_actor(actor), order, settings, renderer, now
+        )
+    except orders.OrderRefused as exc:
+        session.rollback()
+        raise _refused(exc) from None
+    session.commit()
+    sent = _send(request, session, broadcast)
     return {**emergency_public(session, emergency), **sent}
 
 
@@ -273,8 +248,7 @@ def confirm_draft(
     )
     renderer = get_renderer(request)
     now = utcnow()
-    with _tokens_kept(request):
-        return _confirm(request, session, settings, actor, draft, order, renderer, now)
+    return _confirm(request, session, settings, actor, draft, order, renderer, now)
 
 
 def _confirm(
@@ -318,7 +292,7 @@ def _confirm(
         after={"emergency_id": emergency.id},
     )
     session.commit()
-    sent = _send(request, session, broadcast, settings, renderer, now)
+    sent = _send(request, session, broadcast)
     return {**emergency_public(session, emergency), **sent}
 
 
@@ -380,7 +354,7 @@ def update_emergency(
         session.rollback()
         raise _refused(exc) from None
     session.commit()
-    sent = _send(request, session, broadcast, settings, renderer, now)
+    sent = _send(request, session, broadcast)
     return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}
 
 
@@ -411,5 +385,5 @@ def lift_emergency(
         code = status.HTTP_409_CONFLICT if exc.field == "status" else 422
         raise HTTPException(code, {"message": exc.message, "field": exc.field}) from None
     session.commit()
-    sent = _send(request, session, broadcast, settings, renderer, now)
+    sent = _send(request, session, broadcast)
     return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}

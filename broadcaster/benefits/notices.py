@@ -24,10 +24,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from broadcaster import outbox
+from broadcaster import ledger, outbox
 from broadcaster.benefits.models import BenefitNotification, BenefitProgram
 from broadcaster.broadcasting import BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import Broadcast, BroadcastKind, BroadcastStatus
+from broadcaster.clock import utcnow
 from broadcaster.db import UTCDateTime
 from broadcaster.deliveries import Delivery
 from broadcaster.dispatcher import plan_for
@@ -207,6 +208,12 @@ def export_rows(
     session: Session, program: BenefitProgram, settings: Settings
 ) -> Iterator[Mapping[str, Any]]:
     """Every notified resident with the delivery outcome, for the city's reconciliation."""
+    notices = sa.select(col(BenefitNotification.broadcast_id)).where(
+        col(BenefitNotification.program_id) == program.id
+    )
+    # The reconciliation needs each resident's row, even of a notice still being sent.
+    broadcast_ids = list(session.connection().execute(notices.distinct()).scalars())
+    ledger.catch_up(session, utcnow(), broadcast_ids)
     query = (
         sa.select(
             col(BenefitNotification.resident_id),

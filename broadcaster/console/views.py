@@ -31,8 +31,8 @@ from broadcaster.broadcasting import (
 )
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import local, utcnow
-from broadcaster.deliveries import Delivery
 from broadcaster.departments import Department, Role, find_by_token
+from broadcaster.progress import delivery_counts_of
 from broadcaster.quiet_hours import window_label
 from broadcaster.settings import Settings
 from segments.enrollment import category_label
@@ -371,15 +371,8 @@ def residents(
 
 
 def _delivery_counts(session: Session, broadcast_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Delivery counts by status for each broadcast, in one grouped query."""
-    counts: dict[int, dict[str, int]] = {}
-    if not broadcast_ids:
-        return counts
-    rows = session.exec(
-        select(Delivery.broadcast_id, Delivery.status, sa.func.count())
-        .where(col(Delivery.broadcast_id).in_(broadcast_ids))
-        .group_by(col(Delivery.broadcast_id), col(Delivery.status))
-    ).all()
-    for broadcast_id, status, count in rows:
-        counts.setdefault(broadcast_id, {})[status] = count
-    return counts
+    """Delivery counts by status for each broadcast (zeros left out)."""
+    return {
+        broadcast_id: {status: n for status, n in counts.items() if n}
+        for broadcast_id, counts in delivery_counts_of(session, broadcast_ids).items()
+    }

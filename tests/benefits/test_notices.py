@@ -234,6 +234,7 @@ def test_a_notice_resumed_after_a_crash_reaches_only_the_residents_recorded_for_
     from broadcaster.broadcasts import Broadcast
     from broadcaster.deliveries import Delivery
     from broadcaster.schedule import resume_interrupted
+    from tests.delivery.scenario import ledgered
 
     settings = make_settings(tmp_path)
     told = make_resident(flags=["子育て世帯"])
@@ -253,6 +254,7 @@ def test_a_notice_resumed_after_a_crash_reaches_only_the_residents_recorded_for_
         session.commit()
     newcomer = make_resident(flags=["子育て世帯"])  # eligible, but not recorded for it
     assert resume_interrupted(engine, Renderer.from_settings(settings), settings, at) == 1
+    ledgered(engine)
     with Session(engine) as session:
         queued = session.exec(
             select(Delivery.resident_id).where(Delivery.broadcast_id == broadcast.id)

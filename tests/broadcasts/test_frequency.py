@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from broadcaster.broadcasts import Broadcast, Priority
 from broadcaster.deliveries import Delivery
+from tests.delivery.scenario import ledgered
 from broadcaster.frequency import day_bounds, week_bounds
 from broadcaster.schedule import dispatch_due
 from tests.broadcasts.conftest import TOKYO, jst
@@ -20,6 +21,7 @@ def engine(any_engine):
 
 
 def statuses(engine, broadcast_id) -> list[str]:
+    ledgered(engine)
     with Session(engine) as session:
         return list(
             session.exec(select(Delivery.status).where(Delivery.broadcast_id == broadcast_id))

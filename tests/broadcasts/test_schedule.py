@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from broadcaster.audit import AuditEntry
 from broadcaster.broadcasts import Broadcast, Priority
 from broadcaster.deliveries import Delivery
+from tests.delivery.scenario import ledgered
 from broadcaster.schedule import dispatch_due, send_one
 from tests.broadcasts.conftest import jst
 
@@ -115,5 +116,6 @@ def test_an_emergency_dispatched_by_its_creator_is_not_sent_twice(
     emergency = schedule(T, priority=Priority.emergency)
     assert send_one(engine, emergency, settings, renderer, T) is True
     assert dispatch_due(engine, settings, renderer, T + timedelta(seconds=1)) == 0
+    ledgered(engine)
     with Session(engine) as session:
         assert len(session.exec(select(Delivery)).all()) == 3

@@ -14,8 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from broadcaster.db import make_engine
+from broadcaster.delivery.worker import DeliveryWorker
 from broadcaster.outbox import resume_dispatches
-from broadcaster.worker import DeliveryWorker
 from tests.delivery.scenario import line_settings, text_plan
 
 

@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from broadcaster import ledger
 from broadcaster.broadcasts import Broadcast, BroadcastStatus
+from broadcaster.delivery.worker import DeliveryWorker
 from broadcaster.departments import Department
 from broadcaster.outbox import DispatchPlan, dispatch
 from broadcaster.settings import Settings, load_settings
-from broadcaster.worker import DeliveryWorker
 from segments.residents import FollowState, Resident
 
 T0 = datetime(2026, 4, 1, tzinfo=UTC)
@@ -136,3 +137,10 @@ def deliver_all(engine: Engine, settings: Settings, timeout: float = 30.0,
 
 def run_async(coro_fn: Callable[[], Any]) -> Any:
     return asyncio.run(coro_fn())
+
+
+def ledgered(engine: Engine) -> int:
+    """Have the ledger write every batch's delivery rows now (serve does it in the
+    background); returns how many it wrote."""
+    with engine.begin() as connection:
+        return ledger.catch_up(connection, datetime.now(UTC))

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from broadcaster import ledger
 from broadcaster.batches import Batch
 from broadcaster.broadcasts import Priority
 from broadcaster.deliveries import Delivery, DeliveryStatus
-from broadcaster.worker import claim_batches
+from broadcaster.delivery.worker import claim_batches
 from segments.residents import Resident
 from tests.delivery.scenario import add_residents, dispatch_now, new_broadcast, text_plan
 
@@ -37,18 +38,23 @@ def test_a_batch_is_claimed_once_emergencies_first_and_expired_leases_are_taken_
         assert claim_batches(connection, "b", NOW + timedelta(seconds=5), 10, LEASE) == []
         later = claim_batches(connection, "b", NOW + LEASE + timedelta(seconds=1), 10, LEASE)
     assert sorted(c.batch.id for c in later) == sorted(c.batch.id for c in first + second)
-    assert {c.attempts for c in later} == {2}
+    # Nothing was recorded for the expired claims: a claim is not an attempt.
+    assert {c.attempts for c in later} == {1}
     assert all(c.first_attempt_at == NOW for c in later)
 
 
 def test_each_recipient_has_one_queued_delivery_in_the_batch_that_names_them(
     any_engine: Engine,
 ) -> None:
-    """The outbox writes delivery rows with engine-specific bulk statements (json_each on
-    SQLite, unnest on PostgreSQL): both must say the same thing as the batches."""
+    """The ledger writes delivery rows from the batches with engine-specific statements
+    (json_each on SQLite, jsonb_array_elements_text on PostgreSQL): both must say the same
+    thing as the batches, and write nothing twice when asked again."""
     ids = add_residents(any_engine, 1203, language=lambda n: "ja" if n % 3 else "en")
     broadcast = new_broadcast(any_engine)
     dispatch_now(any_engine, broadcast.id, text_plan(fields=("language",)), now=NOW)
+    with any_engine.begin() as connection:
+        assert ledger.catch_up(connection, NOW) == 1203
+        assert ledger.catch_up(connection, NOW) == 0
     batch, delivery, resident = Batch.__table__, Delivery.__table__, Resident.__table__
     with any_engine.connect() as connection:
         named = {

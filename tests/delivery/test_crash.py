@@ -19,6 +19,7 @@ from broadcaster.broadcasts import Broadcast, BroadcastStatus
 from broadcaster.progress import broadcast_progress
 from broadcaster.sandbox import FaultConfig, SandboxConfig
 from broadcaster.sandbox.testing import SandboxProcess
+from tests.delivery.scenario import ledgered
 
 SCRIPT = Path(__file__).with_name("crash_worker.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -63,11 +64,13 @@ def test_killed_and_restarted_sender_serves_everyone_exactly_once(
         totals = sandbox.totals()
         assert sandbox.duplicates() == [] and totals["duplicates"] == 0
         assert totals["distinct_users"] == totals["recipients_served"] == 6000
+    assert ledgered(engine) == 6000
     with Session(engine) as session:
         progress = broadcast_progress(session, b.id)
         stored = session.get(Broadcast, b.id)
-        count = session.connection().execute(sa.text("SELECT count(*) FROM delivery")).scalar()
-    assert count == 6000
+        count, accepted = session.connection().execute(sa.text(
+            "SELECT count(*), sum(status = 'accepted') FROM delivery")).one()
+    assert count == accepted == 6000
     assert progress["deliveries"]["accepted"] == 6000
     assert progress["batches"]["pending"] == 0 and progress["batches"]["failed"] == 0
     assert stored is not None and stored.status == BroadcastStatus.sent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -14,8 +14,9 @@ from sqlmodel import Session
 from broadcaster.batches import Batch
 from broadcaster.broadcasts import Broadcast, BroadcastStatus, Priority
 from broadcaster.deliveries import Delivery, DeliveryStatus
+from broadcaster.delivery.gate import EmergencyGate
 from segments.residents import Resident
-from tests.delivery.scenario import dispatch_now, text_plan
+from tests.delivery.scenario import dispatch_now, ledgered, text_plan
 
 
 def _batches(engine: Engine, broadcast_id: int) -> list[Batch]:
@@ -62,6 +63,7 @@ def test_residents_over_the_cap_are_skipped_and_counted(
     b = broadcast()
     result = dispatch_now(engine, b.id, text_plan(over_cap=Resident.district == "北"))
     assert result.skipped_over_cap == 5
+    ledgered(engine)
     with Session(engine) as session:
         stored = session.get(Broadcast, b.id)
         assert stored is not None and stored.skipped_over_cap == 5
@@ -103,6 +105,7 @@ def test_a_rerun_after_an_interrupted_dispatch_queues_nobody_twice(
     calls.clear()
     dispatch_now(engine, b.id, type(plan)(plan.audience, plan.context_fields, render_then_crash))
     assert calls == ["en"], "the context rendered before the crash is reused"
+    ledgered(engine)
     with Session(engine) as session:
         ids = list(session.exec(sa.select(Delivery.resident_id).where(
             Delivery.broadcast_id == b.id)).scalars())  # type: ignore[call-overload]
@@ -112,39 +115,49 @@ def test_a_rerun_after_an_interrupted_dispatch_queues_nobody_twice(
     assert sum(x.recipient_count for x in _batches(engine, b.id)) == 1300
 
 
-def test_a_normal_dispatch_waits_while_an_emergency_is_being_queued(
+class WatchedGate(EmergencyGate):
+    """The real gate, telling the test when a dispatch starts waiting at it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = threading.Event()
+
+    def wait_clear(self, timeout: float) -> bool:
+        if self.closed:
+            self.waiting.set()
+        return super().wait_clear(timeout)
+
+
+def test_a_normal_dispatch_waits_at_the_gate_while_an_emergency_is_being_queued(
     engine: Engine, residents, broadcast
 ) -> None:
     """On one SQLite file the two dispatches would take turns for the write lock; the
     evacuation order must be queued first, whichever process is writing the notice."""
     residents(1200)
     now = datetime.now(UTC)
-    order = broadcast(priority=Priority.emergency, status=BroadcastStatus.sending.value,
-                      started_at=now)
     notice = broadcast()
+    gate = WatchedGate()
+    gate.entered()  # an order is being queued
     writing = threading.Thread(
-        target=dispatch_now, args=(engine, notice.id, text_plan(), now)
+        target=dispatch_now, args=(engine, notice.id, text_plan(), now), kwargs={"gate": gate}
     )
     writing.start()
-    writing.join(0.5)
-    assert writing.is_alive() and _batches(engine, notice.id) == []
-    with Session(engine) as session:  # the order is queued
-        stored = session.get(Broadcast, order.id)
-        assert stored is not None
-        stored.dispatched_at = now
-        session.add(stored)
-        session.commit()
-    writing.join(10)
+    try:
+        assert gate.waiting.wait(10), "the notice's dispatch never reached the gate"
+        assert _batches(engine, notice.id) == [], "nothing written while the gate is closed"
+    finally:
+        gate.left()  # the order is queued
+        writing.join(10)
     assert not writing.is_alive()
     assert sum(batch.recipient_count for batch in _batches(engine, notice.id)) == 1200
 
 
-def test_an_emergency_dispatch_that_died_long_ago_holds_nobody(
+def test_an_emergency_dispatch_never_waits_at_the_gate(
     engine: Engine, residents, broadcast
 ) -> None:
     residents(10)
-    now = datetime.now(UTC)
-    broadcast(priority=Priority.emergency, status=BroadcastStatus.sending.value,
-              started_at=now - timedelta(hours=1))
-    notice = broadcast()
-    assert dispatch_now(engine, notice.id, text_plan(), now).recipients_total == 10
+    gate = WatchedGate()
+    gate.entered()  # another order being queued
+    order = broadcast(priority=Priority.emergency)
+    result = dispatch_now(engine, order.id, text_plan(), datetime.now(UTC), gate=gate)
+    assert result.recipients_total == 10 and not gate.waiting.is_set()

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 from linebot.v3.messaging import ApiException
 
-from broadcaster.retry import Action, RetryPolicy, decide
-from broadcaster.transport import Accepted, DeliveryError, classify
+from broadcaster.delivery.answers import Accepted, DeliveryError, classify
+from broadcaster.delivery.retry import Action, RetryPolicy, decide
 
 T0 = datetime(2026, 4, 1, tzinfo=UTC)
 POLICY = RetryPolicy(max_attempts=5, backoff_base=1.0, backoff_max=8.0)

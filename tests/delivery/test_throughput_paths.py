@@ -1,5 +1,5 @@
-"""The fast paths keep the guarantees: requests built from a validated per-payload
-template carry exactly the batch's recipients, bad batches are still refused before any
+"""The fast paths keep the guarantees: bodies whose payload the SDK validated once carry
+exactly the batch's recipients, bad batches are still refused before any
 HTTP call, and results recorded in groups settle every batch and finish the broadcast."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from sqlmodel import Session
 from broadcaster.batches import Batch, BatchStatus
 from broadcaster.broadcasts import Broadcast, BroadcastStatus
 from broadcaster.deliveries import Delivery
+from broadcaster.delivery.answers import Accepted, DeliveryError
+from broadcaster.delivery.line import LineSender, OutgoingBatch
 from broadcaster.sandbox.testing import SandboxThread
-from broadcaster.sender import LineSender, OutgoingBatch
 from broadcaster.settings import Settings
-from broadcaster.transport import Accepted, DeliveryError
-from tests.delivery.scenario import deliver_all, dispatch_now, text_plan, user_id
+from tests.delivery.scenario import deliver_all, dispatch_now, ledgered, text_plan, user_id
 
 MESSAGES = [{"type": "text", "text": "断水のお知らせ"}]
 
@@ -31,8 +31,12 @@ def _batch(recipients: Any, *, batch_id: int = 1, messages: Any = None) -> Outgo
 
 def _with_sender(settings: Settings, body: Callable[[LineSender], Any]) -> Any:
     async def main() -> Any:
-        async with LineSender(settings) as sender:
+        sender = LineSender(settings)
+        await sender.open()
+        try:
             return await body(sender)
+        finally:
+            await sender.close()
 
     return asyncio.run(main())
 
@@ -44,11 +48,11 @@ def test_requests_from_one_template_carry_each_batchs_own_recipients(
     second = [user_id(n) for n in range(501, 731)]
 
     async def body(sender: LineSender) -> list[Any]:
-        one = sender.request_for(_batch(first))
-        two = sender.request_for(_batch(second, batch_id=2))
-        assert len(sender._templates) == 1, "one validation per payload"
-        assert one.to == first and two.to == second
-        assert two.to_dict()["customAggregationUnits"] == ["b7"]
+        one = sender.checked_body(_batch(first))
+        two = sender.checked_body(_batch(second, batch_id=2))
+        assert len(sender._validated) == 1, "one validation per payload"
+        assert one["to"] == first and two["to"] == second
+        assert two["customAggregationUnits"] == ["b7"]
         return [await sender.send(_batch(first)), await sender.send(_batch(second, batch_id=2))]
 
     outcomes = _with_sender(delivery_settings, body)
@@ -86,6 +90,7 @@ def test_results_recorded_in_groups_settle_every_batch_and_finish_the_broadcast(
     dispatch_now(engine, b.id, text_plan(), chunk_batches=3)
     # A long linger makes every result of the run land in a few shared transactions.
     deliver_all(engine, delivery_settings, record_linger=0.2)
+    assert ledgered(engine) == 500 * 12 + 3
     with Session(engine) as session:
         statuses = session.exec(sa.select(Batch.status).where(  # type: ignore[call-overload]
             Batch.broadcast_id == b.id)).scalars().all()

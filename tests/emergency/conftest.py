@@ -14,11 +14,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from broadcaster.app import create_app
+from broadcaster.delivery.worker import DeliveryWorker
 from broadcaster.emergency.shelters import Shelter
 from broadcaster.sandbox import SandboxConfig
 from broadcaster.sandbox.testing import SandboxThread
 from broadcaster.settings import Settings
-from broadcaster.worker import DeliveryWorker
 from tests.conftest import T0
 from tests.delivery.scenario import line_settings
 

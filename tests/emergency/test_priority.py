@@ -14,9 +14,9 @@ from sqlmodel import Session, select
 
 from broadcaster.batches import Batch
 from broadcaster.broadcasts import Broadcast, BroadcastKind
+from broadcaster.delivery.worker import DeliveryWorker
 from broadcaster.sandbox.testing import SandboxThread
 from broadcaster.settings import Settings
-from broadcaster.worker import DeliveryWorker
 from segments.residents import Resident
 from tests.clock import freeze_time
 from tests.conftest import auth

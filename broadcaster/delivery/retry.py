@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from broadcaster.delivery.answers import Accepted, DeliveryError
 from broadcaster.settings import LineSettings
-from broadcaster.transport import Accepted, DeliveryError
 
 # Never start an attempt this close to the moment LINE forgets the key: the request may
 # reach LINE after it did.

@@ -66,9 +66,7 @@ class DeliveryError(Exception):
         self.body = body
 
     def __repr__(self) -> str:
-        return (
-            f"DeliveryError({self.message!r}, permanent={self.permanent}, status={self.status})"
-        )
+        return f"DeliveryError({self.message!r}, permanent={self.permanent}, status={self.status})"
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -112,12 +110,17 @@ def classify(outcome: object) -> Accepted | DeliveryError:
     if isinstance(outcome, ApiException):
         status = int(outcome.status or 0)
         headers = outcome.headers
-        body = outcome.body if isinstance(outcome.body, str) else (
-            outcome.body.decode(errors="replace") if isinstance(outcome.body, bytes) else None
+        body = (
+            outcome.body
+            if isinstance(outcome.body, str)
+            else (
+                outcome.body.decode(errors="replace") if isinstance(outcome.body, bytes) else None
+            )
         )
         if status == 409:
             return Accepted(
-                409, _header(headers, "x-line-request-id"),
+                409,
+                _header(headers, "x-line-request-id"),
                 _header(headers, "x-line-accepted-request-id"),
             )
         text = _line_message(body)
@@ -126,21 +129,30 @@ def classify(outcome: object) -> Accepted | DeliveryError:
                 "LINE's monthly message quota is used up: nothing more can be sent this month "
                 "until the plan's limit is raised in LINE Official Account Manager "
                 f"(LINE said: {text})",
-                permanent=True, status=429, quota_exhausted=True, body=body,
+                permanent=True,
+                status=429,
+                quota_exhausted=True,
+                body=body,
             )
         if status == 429 or status >= 500:
-            return DeliveryError(f"LINE answered {status}: {text}", permanent=False,
-                                 status=status, body=body)
-        return DeliveryError(f"LINE refused the request ({status}): {text}", permanent=True,
-                             status=status, body=body)
+            return DeliveryError(
+                f"LINE answered {status}: {text}", permanent=False, status=status, body=body
+            )
+        return DeliveryError(
+            f"LINE refused the request ({status}): {text}", permanent=True, status=status, body=body
+        )
     if isinstance(outcome, (TimeoutError, asyncio.TimeoutError)):
-        return DeliveryError("no answer from LINE within the timeout", permanent=False,
-                             ambiguous=True)
+        return DeliveryError(
+            "no answer from LINE within the timeout", permanent=False, ambiguous=True
+        )
     if isinstance(outcome, aiohttp.ClientError):
         # ServerDisconnectedError, ClientConnectionError, ClientPayloadError...: the
         # request may or may not have reached LINE.
-        return DeliveryError(f"connection to LINE failed: {type(outcome).__name__}: {outcome}",
-                             permanent=False, ambiguous=True)
+        return DeliveryError(
+            f"connection to LINE failed: {type(outcome).__name__}: {outcome}",
+            permanent=False,
+            ambiguous=True,
+        )
     if isinstance(outcome, BaseException):
         raise outcome
     status = int(getattr(outcome, "status_code", 0))

@@ -1,19 +1,13 @@
-"""The delivery worker: claims due batches from the outbox and sends them to LINE.
-
-Claiming is one conditional UPDATE (… WHERE id IN (due batches, highest priority first)
-AND still claimable … RETURNING): on PostgreSQL the inner select takes `FOR UPDATE SKIP
-LOCKED`, so replicas never wait on each other; on SQLite the single writer makes the
-statement atomic. The returned rows are exactly what this worker won. A claim carries a
-lease; a worker that dies leaves leases that expire, and any worker takes those batches
-over. Because a batch keeps its retry key for life, a takeover that resends a request
-LINE already accepted gets 409, which counts as sent: nobody receives it twice.
+"""The delivery worker: claims due batches from the outbox and sends them through a Sender.
 
 Several requests are in flight at once (settings.line.max_in_flight) so LINE's rate limit,
 not the round trip, sets the pace. Emergency batches are claimed first, may be claimed
-even when every slot is busy, and take tokens before normal batches.
+even when every slot is busy, and take tokens before normal batches; while the emergency
+gate is closed (an order being queued) the sender holds its normal lane.
 
 Database work runs on helper threads (claims on one; results on another where the
 database takes writers side by side), so a slow commit never stalls the event loop.
+The worker only knows the `Sender` port: tests of this loop use `fake.FakeSender`.
 """
 
 from __future__ import annotations
@@ -21,211 +15,42 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import random
 import socket
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from broadcaster.batches import Batch, BatchStatus
-from broadcaster.clock import as_utc, utcnow
-from broadcaster.db import table_of
-from broadcaster.deliveries import Delivery, DeliveryStatus
-from broadcaster.progress import finish_if_done
-from broadcaster.retry import Action, Decision, RetryPolicy, decide, may_send
-from broadcaster.sender import LineSender, OutgoingBatch, Pacer
+from broadcaster.clock import utcnow
+from broadcaster.delivery.answers import Accepted, DeliveryError
+from broadcaster.delivery.claims import (
+    BATCH,
+    Claimed,
+    Outcome,
+    claim_batches,
+    pending_count,
+    record_outcomes,
+    release_leases,
+)
+from broadcaster.delivery.gate import EmergencyGate
+from broadcaster.delivery.line import LineSender
+from broadcaster.delivery.port import Sender
+from broadcaster.delivery.retry import Action, Decision, RetryPolicy, decide, may_send
 from broadcaster.settings import Settings
-from broadcaster.transport import Accepted, DeliveryError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_BATCH = table_of(Batch)
-_DELIVERY = table_of(Delivery)
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    batch: OutgoingBatch
-    attempts: int  # including the attempt this claim is for
-    first_attempt_at: datetime
-
-
-def _claimable(now: datetime) -> sa.ColumnElement[bool]:
-    t = _BATCH.c
-    return sa.and_(
-        t.status == BatchStatus.pending.value,
-        sa.or_(t.next_attempt_at.is_(None), t.next_attempt_at <= now),
-        sa.or_(t.lease_until.is_(None), t.lease_until < now),
-    )
-
-
-def claim_batches(
-    connection: Connection,
-    owner: str,
-    now: datetime,
-    limit: int,
-    lease: timedelta,
-    *,
-    emergency_only: bool = False,
-) -> list[Claimed]:
-    """Claim up to `limit` due batches (priority, then id) for `owner`; the caller commits.
-
-    Each claim counts an attempt and stamps `first_attempt_at` before any HTTP call, so a
-    crash after the request left still knows the key's age.
-    """
-    t = _BATCH.c
-    due = _claimable(now)
-    if emergency_only:
-        due = sa.and_(due, t.priority > 0)
-    candidates = sa.select(t.id).where(due).order_by(t.priority.desc(), t.id).limit(limit)
-    chosen: Any
-    if connection.dialect.name == "postgresql":
-        # Lock the chosen rows first: PostgreSQL may rescan a LIMIT subquery inside an
-        # UPDATE, which can claim more than `limit` rows.
-        chosen = connection.execute(candidates.with_for_update(skip_locked=True)).scalars().all()
-        if not chosen:
-            return []
-    else:
-        # One statement: SQLite's single writer makes select-and-update atomic.
-        chosen = candidates.scalar_subquery()
-    statement = (
-        sa.update(_BATCH)
-        .where(t.id.in_(chosen), _claimable(now))
-        .values(
-            lease_owner=owner,
-            lease_until=now + lease,
-            attempts=t.attempts + 1,
-            first_attempt_at=sa.func.coalesce(t.first_attempt_at, now),
-        )
-        .returning(
-            t.id,
-            t.broadcast_id,
-            t.endpoint,
-            t.messages,
-            t.recipients,
-            t.retry_key,
-            t.priority,
-            t.attempts,
-            t.first_attempt_at,
-        )
-    )
-    rows = connection.execute(statement).all()
-    claimed = [
-        Claimed(
-            OutgoingBatch(
-                r.id, r.broadcast_id, r.endpoint, r.messages, r.recipients, r.retry_key, r.priority
-            ),
-            r.attempts,
-            as_utc(r.first_attempt_at),
-        )
-        for r in rows
-    ]
-    claimed.sort(key=lambda c: (-c.batch.priority, c.batch.id))
-    return claimed
-
-
-def record_outcome(
-    connection: Connection,
-    owner: str,
-    claimed: Claimed,
-    outcome: Accepted | DeliveryError | None,
-    decision: Decision,
-    now: datetime,
-    *,
-    finish: bool = True,
-) -> bool:
-    """Store one attempt's result for the batch and its deliveries; the caller commits.
-
-    Guarded by the lease: a worker whose lease was taken over writes nothing (the new
-    owner's attempt, under the same retry key, decides). Returns whether it was written.
-    With `finish=False` the caller checks whether the broadcast is finished (once per
-    group of outcomes, see `record_outcomes`).
-    """
-    t = _BATCH.c
-    batch_id = claimed.batch.id
-    values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
-    delivery_status: DeliveryStatus | None = None
-    delivery_error: str | None = None
-    if decision.action is Action.accept:
-        assert isinstance(outcome, Accepted)
-        values.update(
-            status=BatchStatus.accepted.value,
-            accepted_at=now,
-            line_request_id=outcome.line_request_id,
-            next_attempt_at=None,
-        )
-        delivery_status = DeliveryStatus.accepted
-    elif decision.action is Action.retry:
-        values.update(next_attempt_at=decision.next_attempt_at, last_error=decision.reason)
-    else:
-        error = decision.reason
-        if isinstance(outcome, DeliveryError) and outcome.body and outcome.body not in error:
-            error = f"{error}\nLINE's answer: {outcome.body}"
-        status = BatchStatus.failed if decision.action is Action.fail else BatchStatus.unknown
-        values.update(status=status.value, last_error=error, next_attempt_at=None)
-        delivery_status = (
-            DeliveryStatus.failed if decision.action is Action.fail else DeliveryStatus.unknown
-        )
-        delivery_error = decision.reason[:1000]
-    done = connection.execute(
-        sa.update(_BATCH)
-        .where(t.id == batch_id, t.lease_owner == owner, t.status == BatchStatus.pending.value)
-        .values(**values)
-    )
-    if done.rowcount != 1:
-        return False
-    if delivery_status is not None:
-        connection.execute(
-            sa.update(_DELIVERY)
-            .where(
-                _DELIVERY.c.batch_id == batch_id, _DELIVERY.c.status == DeliveryStatus.queued.value
-            )
-            .values(
-                status=delivery_status.value,
-                accepted_at=now if delivery_status is DeliveryStatus.accepted else None,
-                error=delivery_error,
-            )
-        )
-        if finish:
-            finish_if_done(connection, claimed.batch.broadcast_id, now)
-    return True
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """One attempt's result waiting to be recorded."""
-
-    claimed: Claimed
-    outcome: Accepted | DeliveryError | None
-    decision: Decision
-    now: datetime
-
-
-def record_outcomes(connection: Connection, owner: str, outcomes: list[Outcome]) -> int:
-    """Store several attempts' results in the caller's transaction; returns how many were
-    written. Each broadcast that settled a batch is checked for being finished once, at
-    the latest of its outcomes' times, instead of once per batch."""
-    written = 0
-    settled: dict[int, datetime] = {}
-    for item in outcomes:
-        if record_outcome(
-            connection, owner, item.claimed, item.outcome, item.decision, item.now, finish=False
-        ):
-            written += 1
-            if item.decision.action is not Action.retry:
-                broadcast_id = item.claimed.batch.broadcast_id
-                settled[broadcast_id] = max(settled.get(broadcast_id, item.now), item.now)
-    for broadcast_id, now in settled.items():
-        finish_if_done(connection, broadcast_id, now)
-    return written
+# How long a closed gate holds normal sends at most (it is opened explicitly long before).
+HOLD_SECONDS = 10.0
+# Process-wide: a restart is a new boot under the same replica id.
+BOOT_ID = uuid.uuid4().hex[:8]
 
 
 def freeze_long_lived_objects() -> None:
@@ -237,16 +62,22 @@ def freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
-def default_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def replica_of(settings: Settings) -> str:
+    return settings.server.replica_id or socket.gethostname()[:40]
+
+
+def lease_owner(settings: Settings) -> str:
+    """`replica:boot`: stable for the replica, new for each start of its process."""
+    return f"{replica_of(settings)}:{BOOT_ID}"
 
 
 class DeliveryWorker:
     """Claims and sends batches until stopped. One per process (or per replica).
 
-    `owner` names this worker's leases; a worker restarted under the same owner takes its
-    own leases back at once instead of waiting for them to expire. `clock` is read for
-    every claim and result (tests move time with it).
+    `owner` names this worker's leases (`replica:boot`); at start it takes back the leases
+    of its replica's earlier boots at once (a process that restarted under the same
+    replica id is that replica's successor) instead of waiting for them to expire.
+    `clock` is read for every claim and result (tests move time with it).
 
     Throughput comes from three habits: claims are made a quarter of the slots at a time
     rather than one per finished request; a slot is freed as soon as LINE answers (the
@@ -263,6 +94,8 @@ class DeliveryWorker:
         engine: Engine,
         settings: Settings,
         *,
+        sender: Sender | None = None,
+        gate: EmergencyGate | None = None,
         owner: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         poll_interval: float = 0.1,
@@ -272,7 +105,9 @@ class DeliveryWorker:
     ) -> None:
         self.engine = engine
         self.settings = settings
-        self.owner = owner or default_owner()
+        self.owner = owner or lease_owner(settings)
+        self.sender: Sender = sender or LineSender(settings)
+        self.gate = gate
         self.clock = clock
         self.poll_interval = poll_interval
         self.record_linger = record_linger
@@ -300,13 +135,11 @@ class DeliveryWorker:
             else ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-rec")
         )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._holds = 0  # orders being queued that hold normal sends (loop thread only)
         self._wake = asyncio.Event()
         self._slots = asyncio.Event()
         self._stopping = False
         self._main: asyncio.Task[None] | None = None
         self._recorder: asyncio.Task[None] | None = None
-        self._sender: LineSender | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._sending = 0  # claimed batches whose request has not been answered yet
         self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
@@ -316,16 +149,34 @@ class DeliveryWorker:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Take back this owner's old leases and start the claim loop in the background."""
-        await self._in_db(self._release_own_leases)
+        """Take back this replica's old leases and start the claim loop in the background."""
+        await self._in_db(self._release_predecessors)
         self._stopping = False
         self._loop = asyncio.get_running_loop()
-        # Build the SDK client (SSL context, aiohttp session: ~0.1-0.3 s of CPU) now, so
-        # the first batch dispatched after start() is sent at once.
-        self._sender = LineSender(self.settings)
-        await self._sender.__aenter__()
+        # Open the sender (SDK client: SSL context, aiohttp session, ~0.1-0.3 s of CPU) now,
+        # so the first batch dispatched after start() is sent at once.
+        await self.sender.open()
+        if self.gate is not None:
+            self.gate.on_change(self._gate_changed)
+            if self.gate.closed:
+                self.sender.hold_normal(HOLD_SECONDS)
         self._recorder = asyncio.create_task(self._record_loop(), name="delivery-recorder")
         self._main = asyncio.create_task(self._run(), name="delivery-worker")
+
+    def _gate_changed(self, closed: bool) -> None:
+        """The gate closed or opened (from whichever thread queues the emergency)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        def apply() -> None:
+            if closed:
+                self.sender.hold_normal(HOLD_SECONDS)
+            else:
+                self.sender.release_normal()
+            self._wake.set()
+
+        loop.call_soon_threadsafe(apply)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming, let requests in flight finish (up to `grace` s), cancel the rest.
@@ -351,9 +202,7 @@ class DeliveryWorker:
             self._recorder = None
         if self._outcomes:  # received but not yet written: write them now
             await self._flush_outcomes()
-        if self._sender is not None:
-            await self._sender.__aexit__(None, None, None)
-            self._sender = None
+        await self.sender.close()
         self._db.shutdown(wait=True)
         self._recording.shutdown(wait=True)
 
@@ -367,39 +216,6 @@ class DeliveryWorker:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
-    def hold_normal_sends(self, seconds: float) -> None:
-        """An emergency is about to be queued (callable from any thread): normal batches
-        take no LINE tokens for up to `seconds`, so the tokens that refill meanwhile are
-        there for the emergency's first requests, which then go at once instead of one
-        every 5 ms. `release_normal_sends` ends the hold when its batches are written."""
-
-        def hold(pacer: Pacer) -> None:
-            self._holds += 1
-            pacer.hold_normal(seconds)
-
-        self._with_pacer(hold)
-
-    def release_normal_sends(self) -> None:
-        """One order is queued; normal sends resume once no other is being queued."""
-
-        def release(pacer: Pacer) -> None:
-            self._holds = max(0, self._holds - 1)
-            if self._holds == 0:
-                pacer.release_normal()
-
-        self._with_pacer(release)
-
-    def _with_pacer(self, call: Callable[[Pacer], None]) -> None:
-        """Run `call` on the sender's pacer, in the worker's loop (the pacer is not
-        thread-safe)."""
-
-        def run() -> None:
-            if self._sender is not None:
-                call(self._sender.pacer)
-
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(run)
-
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until no batch is pending (counting ones waiting for a retry) and nothing
         is in flight. Raises TimeoutError after `timeout` seconds."""
@@ -412,8 +228,7 @@ class DeliveryWorker:
     # -- the loop ----------------------------------------------------------------------
 
     async def _run(self) -> None:
-        sender = self._sender
-        assert sender is not None
+        sender = self.sender
         while not self._stopping:
             claimed = await self._claim()
             for item in claimed:
@@ -447,7 +262,7 @@ class DeliveryWorker:
             log.exception("claiming batches failed; retrying at the next poll")
             return []
 
-    async def _deliver(self, sender: LineSender, claimed: Claimed) -> None:
+    async def _deliver(self, sender: Sender, claimed: Claimed) -> None:
         released = False
 
         def release() -> None:
@@ -461,7 +276,9 @@ class DeliveryWorker:
         try:
             now = self.clock()
             outcome: Accepted | DeliveryError | None
-            if claimed.attempts > 1 and not may_send(claimed.first_attempt_at, now, self.policy):
+            # The key may have been used by an earlier claim (whose answer, if any, was lost):
+            # once LINE has forgotten it, a resend could deliver twice.
+            if not may_send(claimed.first_attempt_at, now, self.policy):
                 outcome = None
                 decision = Decision(
                     Action.unknown,
@@ -546,22 +363,19 @@ class DeliveryWorker:
         with self.engine.begin() as connection:
             record_outcomes(connection, self.owner, outcomes)
 
-    def _release_own_leases(self) -> None:
+    def _release_predecessors(self) -> None:
+        replica = self.owner.rsplit(":", 1)[0]
         with self.engine.begin() as connection:
-            connection.execute(
-                sa.update(_BATCH)
-                .where(
-                    _BATCH.c.lease_owner == self.owner, _BATCH.c.status == BatchStatus.pending.value
-                )
-                .values(lease_owner=None, lease_until=None)
+            released = release_leases(
+                connection,
+                sa.and_(
+                    BATCH.c.lease_owner.startswith(f"{replica}:", autoescape=True),
+                    BATCH.c.lease_owner != self.owner,
+                ),
             )
+        if released:
+            log.info("took back %d batch lease(s) of this replica's previous run", released)
 
     def _pending_count(self) -> int:
         with self.engine.connect() as connection:
-            return int(
-                connection.execute(
-                    sa.select(sa.func.count())
-                    .select_from(_BATCH)
-                    .where(_BATCH.c.status == BatchStatus.pending.value)
-                ).scalar_one()
-            )
+            return pending_count(connection)
