@@ -12,7 +12,7 @@ from typing import Any
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.engine import Engine
 
-from broadcaster import schedule
+from broadcaster import ledger, schedule
 from broadcaster.clock import utcnow
 from broadcaster.garbage.fetch import fetch_due
 from broadcaster.garbage.reminders import schedule_reminders
@@ -23,12 +23,20 @@ log = logging.getLogger(__name__)
 
 GARBAGE_REMINDERS_EVERY_MINUTES = 5
 CALENDAR_FETCH_EVERY_MINUTES = 15
+LEDGER_EVERY_SECONDS = 5
 
 
 def _garbage_reminders(engine: Engine, settings: Settings, renderer: Renderer) -> None:
     run = schedule_reminders(engine, settings, renderer, utcnow())
     for problem in run.problems:
         log.warning("garbage reminders: %s", problem)
+
+
+def _ledger(engine: Engine) -> None:
+    """Write finished broadcasts' delivery rows from their batches, a bounded run at a
+    time (see `ledger`); runs again at once while there is a backlog."""
+    while ledger.record_backlog(engine, utcnow()):
+        pass
 
 
 def _calendar_fetches(engine: Engine, settings: Settings) -> None:
@@ -51,6 +59,14 @@ def install(
         "coalesce": True,
         "next_run_time": utcnow(),
     }
+    scheduler.add_job(
+        _ledger,
+        "interval",
+        seconds=LEDGER_EVERY_SECONDS,
+        args=(engine,),
+        id="ledger",
+        **common,
+    )
     scheduler.add_job(
         _garbage_reminders,
         "interval",

@@ -8,10 +8,10 @@ from sqlmodel import Session, select
 
 from broadcaster.broadcasts import Broadcast, Priority
 from broadcaster.deliveries import Delivery
-from tests.delivery.scenario import ledgered
 from broadcaster.frequency import day_bounds, week_bounds
 from broadcaster.schedule import dispatch_due
 from tests.broadcasts.conftest import TOKYO, jst
+from tests.delivery.scenario import ledgered
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from sqlmodel import Session, select
 from broadcaster.audit import AuditEntry
 from broadcaster.broadcasts import Broadcast, Priority
 from broadcaster.deliveries import Delivery
-from tests.delivery.scenario import ledgered
 from broadcaster.schedule import dispatch_due, send_one
 from tests.broadcasts.conftest import jst
+from tests.delivery.scenario import ledgered
 
 T = jst(2026, 5, 1, 9)
 
