@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from broadcaster.delivery.answers import Accepted, DeliveryError
@@ -51,10 +51,11 @@ class FakeSender:
         self.answers.extend(answers)
 
     def fail_next(self, count: int, status: int = 500) -> None:
-        """The next `count` requests get a retryable LINE error."""
+        """The next `count` requests get LINE's error `status` (5xx and 429 retryable)."""
+        permanent = status < 500 and status != 429
         self.queue(
             *(
-                DeliveryError(f"LINE answered {status}", permanent=False, status=status)
+                DeliveryError(f"LINE answered {status}", permanent=permanent, status=status)
                 for _ in range(count)
             )
         )
@@ -80,8 +81,8 @@ class FakeSender:
             if self.answers
             else (self.script(batch, attempt) if self.script else None)
         )
-        if isinstance(chosen, BaseException):
-            raise chosen
+        if isinstance(chosen, BaseException) and not isinstance(chosen, DeliveryError):
+            raise chosen  # a bug in the sender, as the real one would let escape
         if chosen is None:
             chosen = Accepted(409 if batch.retry_key in self.accepted_keys else 200, None)
         if isinstance(chosen, Accepted):
@@ -110,16 +111,3 @@ class FakeSender:
             while len(self.requests) < count:
                 self._arrived.clear()
                 await self._arrived.wait()
-
-
-def accept_all() -> FakeSender:
-    return FakeSender()
-
-
-def failing(statuses: Iterable[int]) -> FakeSender:
-    """A fake whose first requests get these statuses (5xx/429 retryable, others not)."""
-    sender = FakeSender()
-    for status in statuses:
-        permanent = status < 500 and status != 429
-        sender.queue(DeliveryError(f"LINE answered {status}", permanent=permanent, status=status))
-    return sender

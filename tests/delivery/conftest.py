@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
+from broadcaster.batches import Batch
 from broadcaster.broadcasts import Broadcast
 from broadcaster.sandbox import SandboxConfig
 from broadcaster.sandbox.testing import SandboxThread
@@ -50,3 +52,16 @@ def broadcast(engine: Engine) -> Callable[..., Broadcast]:
         return new_broadcast(engine, **fields)
 
     return make
+
+
+@pytest.fixture
+def batches(engine: Engine) -> Callable[[int], list[Batch]]:
+    """A broadcast's batches, in id order, as stored now."""
+
+    def read(broadcast_id: int) -> list[Batch]:
+        with Session(engine) as session:
+            return list(session.exec(
+                select(Batch).where(Batch.broadcast_id == broadcast_id).order_by(col(Batch.id))
+            ).all())
+
+    return read
