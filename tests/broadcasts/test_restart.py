@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -24,42 +23,9 @@ from broadcaster.departments import Role, create_department
 from broadcaster.render import Renderer
 from broadcaster.sandbox.testing import SandboxProcess, free_port
 from tests.conftest import auth, make_settings
+from tests.serving import serve as _serve
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _serve(tmp_path: Path, port: int, sandbox_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "BROADCASTER_CONFIG": str(REPO / "config.toml"),
-        "BROADCASTER_DATA_DIR": str(tmp_path / "data"),
-        "BROADCASTER_SERVER_PORT": str(port),
-        "BROADCASTER_SCHEDULING_TICK_SECONDS": "0.2",
-        # The test runs at whatever hour it is; quiet hours have their own tests.
-        "BROADCASTER_QUIET_HOURS_ENABLED": "false",
-        "BROADCASTER_LINE_CHANNEL_ACCESS_TOKEN": "sandbox-token",
-        "BROADCASTER_LINE_CHANNEL_SECRET": "sandbox-secret",
-        "BROADCASTER_LINE_API_BASE_URL": sandbox_url,
-        "BROADCASTER_LOG_LEVEL": "warning",
-    }
-    with log.open("ab") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from broadcaster.cli import main; main()", "serve"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(log.read_text())
 
 
 def _wait_for(check, timeout: float = 20.0) -> None:

@@ -7,6 +7,7 @@ sent; the crash tests SIGKILL this process at various points and run it again.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +25,10 @@ async def main(db_url: str, sandbox_url: str) -> None:
     settings = line_settings(Path("/tmp"), sandbox_url, **{
         "line.request_timeout_seconds": 0.5, "rate_limits.multicast": 20.0,
         "line.max_in_flight": 4})
-    # A fixed owner: the restarted process takes its own leases back at once.
-    worker = DeliveryWorker(engine, settings, owner="crash-worker", poll_interval=0.02)
+    # One replica id, a new boot each run: the restarted process takes its dead
+    # predecessor's leases back at once.
+    worker = DeliveryWorker(engine, settings, owner=f"crash-worker:{os.getpid()}",
+                            poll_interval=0.02)
     await worker.start()
     plan = text_plan("断水のお知らせ", fields=("language",))
     await asyncio.to_thread(resume_dispatches, engine, lambda s, b: plan, datetime.now(UTC))
