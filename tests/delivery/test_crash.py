@@ -33,6 +33,11 @@ def _start(engine: Engine, sandbox: SandboxProcess, log: Path) -> subprocess.Pop
         )
 
 
+def _batch_count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.text("SELECT count(*) FROM batch")).scalar_one())
+
+
 @pytest.mark.slow
 def test_killed_and_restarted_sender_serves_everyone_exactly_once(
     engine: Engine, tmp_path: Path, residents, broadcast
@@ -43,9 +48,12 @@ def test_killed_and_restarted_sender_serves_everyone_exactly_once(
     config = SandboxConfig(rate_limits={"multicast": 20.0},
                            faults=FaultConfig(lost_response=0.3, slow=0.1, slow_ms=800))
     with SandboxProcess(config) as sandbox:
-        # Kill 1: right after start, typically while dispatch is still writing.
+        # Kill 1: while dispatch is writing the outbox (its first batches are there).
         process = _start(engine, sandbox, log)
-        time.sleep(1.0)
+        deadline = time.monotonic() + 30
+        while not _batch_count(engine):
+            assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+            time.sleep(0.01)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         # Kill 2 and 3: mid-send, with requests in flight and answers being lost.

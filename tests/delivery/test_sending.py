@@ -151,7 +151,9 @@ def test_an_emergency_overtakes_a_queued_normal_broadcast(
         async def scenario() -> None:
             worker = DeliveryWorker(engine, settings, poll_interval=0.02)
             await worker.start()
-            await asyncio.sleep(0.3)
+            async with asyncio.timeout(10):  # the notice is going out
+                while sandbox.totals()["accepted_requests"] < 2:
+                    await asyncio.sleep(0.01)
             await asyncio.to_thread(dispatch_now, engine, urgent.id, text_plan("避難指示"))
             await worker.wait_idle(30)
             await worker.stop()
