@@ -58,6 +58,7 @@ def test_cap_update_changes_the_same_draft_and_cancel_cancels_it(
             msg_type="Update",
             references=docs.cap_reference(),
             severity="Extreme",
+            certainty="Observed",
             description="〇〇川が氾濫しました。",
             sent="2026-06-30T15:00:00+09:00",
         ),
@@ -174,33 +175,6 @@ def test_jma_landslide_warning_serials_update_and_cancel_one_draft(
     assert cancelled["draft"]["id"] == draft["id"]
 
 
-def test_jma_weather_warnings_and_river_forecasts_map_to_levels(settings: Settings) -> None:
-    heavy_rain = parse_alert(
-        docs.jma(
-            title="気象警報・注意報（Ｈ２７）",
-            items=docs.warning_item("大雨警報", "03") + docs.warning_item("雷注意報", "14"),
-        ),
-        10_000,
-    )
-    assert (heavy_rain.kind, heavy_rain.level) == ("土砂災害", 3)
-    advisory_only = parse_alert(
-        docs.jma(title="気象警報・注意報（Ｈ２７）", items=docs.warning_item("大雨注意報", "10")),
-        10_000,
-    )
-    assert advisory_only.level is None and advisory_only.lifted
-    special = parse_alert(
-        docs.jma(title="気象警報・注意報（Ｈ２７）", items=docs.warning_item("大雨特別警報", "33")),
-        10_000,
-    )
-    assert special.level == 5
-    river = parse_alert(
-        docs.jma(title="指定河川洪水予報", items=docs.landslide_item("40", "氾濫危険情報")), 10_000
-    )
-    assert (river.kind, river.level) == ("洪水", 4)
-    lifted = parse_alert(docs.jma(items=docs.landslide_item("1", "解除")), 10_000)
-    assert lifted.lifted
-
-
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
@@ -209,7 +183,7 @@ def test_jma_weather_warnings_and_river_forecasts_map_to_levels(settings: Settin
         (docs.BILLION_LAUGHS, 422, "unsafe XML"),
         (b"<feed xmlns='http://www.w3.org/2005/Atom'/>", 422, "unsupported document"),
         (docs.cap(status="Bogus"), 422, "status"),
-        (docs.jma(title="地震情報"), 422, "not handled"),
+        ("<?xml version='1.0' encoding='Shift_JIS'?><alert/>".encode("cp932"), 422, "UTF-8"),
         (b"<x>" + b"a" * 1_000_001 + b"</x>", 413, "limit"),
     ],
 )
