@@ -107,7 +107,7 @@ def _get(client: httpx.Client, url: str, headers: dict[str, str], limit: int) ->
                 body.extend(chunk)
                 if len(body) > limit:
                     raise FeedError(f"{url} is larger than {limit} bytes")
-            return _Response(response.status, response.headers, bytes(body))
+            return _Response(response.status_code, response.headers, bytes(body))
     except httpx.HTTPError as exc:
         raise FeedError(f"cannot fetch {url}: {type(exc).__name__}: {exc}") from None
 
