@@ -20,13 +20,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from alembic import command  # noqa: E402
 from apscheduler.schedulers.background import BackgroundScheduler  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from broadcaster.app import create_app  # noqa: E402
-from alembic import command  # noqa: E402
-
 from broadcaster.db import alembic_config, make_engine  # noqa: E402
 from broadcaster.departments import Role, create_department  # noqa: E402
 from broadcaster.emergency import feeds  # noqa: E402
@@ -60,7 +59,9 @@ def one_run(interval: float | None, n: int) -> float:
                 while server.requests[FEED_PATH] == 0:
                     time.sleep(0.005)
                 appeared = time.monotonic()
-                server.add(f"surge{n}", tg.H27, tg.weather(tg.H27, tg.item(tg.kind("高潮警報", "08"))))
+                server.add(
+                    f"surge{n}", tg.H27, tg.weather(tg.H27, tg.item(tg.kind("高潮警報", "08")))
+                )
                 while not client.get(
                     "/api/v1/emergencies/drafts", headers={"Authorization": f"Bearer {token}"}
                 ).json()["drafts"]:

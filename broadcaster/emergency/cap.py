@@ -62,9 +62,7 @@ DEFAULT_RULES: tuple[CapRule, ...] = (
 )
 
 
-def classify(
-    info: Element | None, rules: Sequence[CapRule]
-) -> tuple[int | None, bool, bool]:
+def classify(info: Element | None, rules: Sequence[CapRule]) -> tuple[int | None, bool, bool]:
     """(level, information, ignored) for an <info> by the first rule matching it."""
     if info is None:
         return None, True, False

@@ -127,7 +127,9 @@ def must_hold(
     their follow-ups are never held."""
     if not is_routine(broadcast):
         return None
-    return hold_for(targets(session, broadcast, all_districts), holding_orders(session, now), all_districts)
+    return hold_for(
+        targets(session, broadcast, all_districts), holding_orders(session, now), all_districts
+    )
 
 
 def releasable(

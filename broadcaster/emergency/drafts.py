@@ -20,7 +20,6 @@ from sqlmodel import Session, col, select
 from broadcaster.emergency import cap
 from broadcaster.emergency.alert import CAP_NS, JMA_NS, AlertStatus, MessageType, ParsedAlert
 from broadcaster.emergency.areas import AreaMap
-from broadcaster.settings import Settings
 from broadcaster.emergency.models import (
     AlertRecord,
     DraftStatus,
@@ -29,6 +28,7 @@ from broadcaster.emergency.models import (
     EmergencyDraft,
     EmergencyStatus,
 )
+from broadcaster.settings import Settings
 
 Outcome = Literal[
     "draft_created",
@@ -309,9 +309,7 @@ def _create(
     return draft
 
 
-def _update(
-    draft: EmergencyDraft, alert: ParsedAlert, proposal: _Proposal, now: datetime
-) -> str:
+def _update(draft: EmergencyDraft, alert: ParsedAlert, proposal: _Proposal, now: datetime) -> str:
     draft.history = [*draft.history, _event(alert, "updated", now)]
     draft.updated_at = now
     if draft.status != DraftStatus.open:

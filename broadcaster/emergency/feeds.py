@@ -117,9 +117,7 @@ def poll_feeds(
 ) -> list[PollOutcome]:
     """The scheduler job: every configured feed polled, new entries fetched and applied.
     One feed's failure never stops the others."""
-    return [
-        poll_feed(engine, settings, feed, now, client) for feed in settings.emergency.feeds
-    ]
+    return [poll_feed(engine, settings, feed, now, client) for feed in settings.emergency.feeds]
 
 
 def poll_feed(

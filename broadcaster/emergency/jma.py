@@ -92,6 +92,7 @@ def _weather(body: Element | None, landslide: bool) -> Iterator[_Warning]:
             name = text_of(kind, "met:Name", NS)
             code = text_of(kind, "met:Code", NS)
             status = text_of(kind, "met:Status", NS)
+            row: levels.Correspondence | None
             if landslide:
                 row = _landslide_row(name, code)
                 active = code == "3"
@@ -227,7 +228,9 @@ def parse(root: Element) -> ParsedAlert:
     )
     if msg_type is MessageType.alert and serial is not None and serial > 1:
         msg_type = MessageType.update
-    top = max((e for e in entries if e.active and e.level), key=lambda e: e.level or 0, default=None)
+    top = max(
+        (e for e in entries if e.active and e.level), key=lambda e: e.level or 0, default=None
+    )
     return ParsedAlert(
         source="jma",
         identifier=f"{title}|{event_id}|{info_type}|{serial_raw}|{report_time}"[:256],

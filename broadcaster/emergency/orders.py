@@ -154,7 +154,9 @@ def order_parameters(
     the names of districts and shelters per language, and the free text per language."""
     shelters = open_shelters(session, settings.residents.districts, emergency.kind)
     return {
-        **wording(settings, note or emergency.text, notes if notes is not None else emergency.texts),
+        **wording(
+            settings, note or emergency.text, notes if notes is not None else emergency.texts
+        ),
         "level": emergency.level,
         "level_label": level_label(emergency.level),
         "hazard": HAZARDS.get(emergency.kind, emergency.kind),

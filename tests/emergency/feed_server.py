@@ -66,7 +66,7 @@ class FeedServer:
 
 def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             with server.lock:
                 server.requests[self.path] += 1
                 faults = server.faults.get(self.path)

@@ -87,7 +87,9 @@ def landslide(kind_name: str, code: str, *, area: tuple[str, str] = OURS, **fiel
     return report("土砂災害警戒情報", "", body, **fields)
 
 
-def river(kind_name: str, code: str, cities: tuple[tuple[str, str], ...] = (OURS,), **fields: str) -> bytes:
+def river(
+    kind_name: str, code: str, cities: tuple[tuple[str, str], ...] = (OURS,), **fields: str
+) -> bytes:
     """VXKO: the level is the Headline's Information item; cities are CityCode elements."""
     head = (
         '<Information type="指定河川洪水予報（河川）"><Item>'

@@ -15,7 +15,6 @@ from broadcaster.emergency.alert import AlertError, AlertStatus, parse_alert
 from broadcaster.emergency.areas import AreaMap
 from broadcaster.emergency.drafts import apply_alert
 from broadcaster.sandbox.testing import SandboxThread
-from broadcaster.settings import Settings
 from segments.residents import Resident
 from tests.conftest import T0, auth, make_settings
 from tests.emergency import documents as docs

@@ -48,9 +48,7 @@ def _routine(engine: Engine, rule: dict[str, Any], **fields: Any) -> Broadcast:
 
 
 def _order(client: TestClient, token: str, **fields: Any) -> dict[str, Any]:
-    response = client.post(
-        "/api/v1/emergencies", headers=auth(token), json={**ORDER, **fields}
-    )
+    response = client.post("/api/v1/emergencies", headers=auth(token), json={**ORDER, **fields})
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -147,21 +145,31 @@ def test_rule_reach_is_read_from_the_rule() -> None:
         DISTRICTS
     )
     narrowed = rule_without(north, ["北"])
-    assert narrowed == {
-        "all": [north, {"not": {"field": "district", "op": "in", "value": ["北"]}}]
-    }
+    assert narrowed == {"all": [north, {"not": {"field": "district", "op": "in", "value": ["北"]}}]}
 
 
 def test_hold_for_is_pure_and_covers_every_blocking_order() -> None:
     orders = [
-        Emergency(id=1, level=3, kind="洪水", districts=["北"], department_id=1,
-                  created_by="d", created_at=T0),
-        Emergency(id=2, level=5, kind="土砂災害", districts=["南"], department_id=1,
-                  created_by="d", created_at=T0),
+        Emergency(
+            id=1,
+            level=3,
+            kind="洪水",
+            districts=["北"],
+            department_id=1,
+            created_by="d",
+            created_at=T0,
+        ),
+        Emergency(
+            id=2,
+            level=5,
+            kind="土砂災害",
+            districts=["南"],
+            department_id=1,
+            created_by="d",
+            created_at=T0,
+        ),
     ]
     hold = hold_for({"北", "南"}, orders, DISTRICTS)
     assert hold is not None
     assert (hold.emergency_ids, hold.districts, hold.whole) == ((1, 2), ("北", "南"), True)
     assert "警戒レベル5 緊急安全確保（土砂災害）" in hold.reason
-
-

@@ -78,7 +78,9 @@ def test_a_telegram_outside_our_areas_is_recorded_as_such(
     tmp_path: Path, engine: Engine, server: FeedServer
 ) -> None:
     settings = feed_settings(tmp_path, server)
-    server.add("neighbour", tg.H27, tg.weather(tg.H27, tg.item(tg.kind("高潮警報", "08"), tg.NEIGHBOUR)))
+    server.add(
+        "neighbour", tg.H27, tg.weather(tg.H27, tg.item(tg.kind("高潮警報", "08"), tg.NEIGHBOUR))
+    )
     poll(engine, settings)
     [record] = records(engine)
     assert record.outcome == "outside_city"
@@ -103,10 +105,14 @@ def test_a_failed_telegram_is_retried_then_reported(
     [third] = poll(engine, settings)
     assert (third.fetched, third.failed) == (0, 0)  # failed for good: not tried again
     with Session(engine) as session:
-        row = session.get(AlertFeedEntry, next(
-            e.entry_id for e in session.exec(select(AlertFeedEntry)).all()
-            if e.link.endswith("broken.xml")
-        ))
+        row = session.get(
+            AlertFeedEntry,
+            next(
+                e.entry_id
+                for e in session.exec(select(AlertFeedEntry)).all()
+                if e.link.endswith("broken.xml")
+            ),
+        )
         assert row is not None and row.status == "failed" and "HTTP 500" in (row.last_error or "")
         [status] = feeds.feed_status(session, settings)
     assert status["entries"] == {"done": 2, "failed": 1}

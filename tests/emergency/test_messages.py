@@ -71,9 +71,12 @@ def test_an_update_is_marked_in_every_language(
         first, update = received(sandbox, resident.line_user_id)
         assert UPDATE_MARKS[lang] not in first[0]["text"], lang
         assert update[0]["text"].startswith(UPDATE_MARKS[lang]), (lang, update[0]["text"])
-    titles = [b["title"] for b in client.get(
-        f"/api/v1/emergencies/{emergency['id']}", headers=auth(tokens["危機管理課"])
-    ).json()["broadcasts"]]
+    titles = [
+        b["title"]
+        for b in client.get(
+            f"/api/v1/emergencies/{emergency['id']}", headers=auth(tokens["危機管理課"])
+        ).json()["broadcasts"]
+    ]
     assert titles[1].startswith("【更新】")
 
 
@@ -113,7 +116,9 @@ def test_a_drill_is_marked_once(
     emergency = _order(client, tokens, drill=True)
     deliver()
     [messages] = received(sandbox, resident.line_user_id)
-    assert messages[0]["text"].startswith("【訓練】") and "【訓練】【訓練】" not in messages[0]["text"]
+    assert (
+        messages[0]["text"].startswith("【訓練】") and "【訓練】【訓練】" not in messages[0]["text"]
+    )
     assert "【訓練】" not in emergency["broadcasts"][0]["title"]
 
 
