@@ -82,8 +82,6 @@ class ParsedAlert:
     level: int | None
     areas: tuple[Area, ...]
     serial: int | None = None
-    # All warnings of the thread were lifted (JMA 解除); not a cancellation of an error.
-    lifted: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
     # Per-area warnings (JMA): the draft is made from those in our areas only.
     entries: tuple[Entry, ...] = ()

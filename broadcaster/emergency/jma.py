@@ -177,8 +177,9 @@ def _entries(kind: str, root: Element, head: Element) -> tuple[Entry, ...]:
     report_type = f"{kind}{':' + river if river else ''}"
     entries: list[Entry] = []
     for w in warnings:
-        if w.row is None and w.active:
+        if w.row is None and (w.active or w.name != "発表警報・注意報はなし"):
             continue  # a warning no municipality acts on (暴風, 雷, 乾燥, ...)
+        # "発表警報・注意報はなし": nothing of any kind is in force in that area any more.
         kinds = [w.row.kind] if w.row is not None else list(WEATHER_KINDS)
         for disaster_kind in kinds:
             entries.append(
@@ -192,6 +193,16 @@ def _entries(kind: str, root: Element, head: Element) -> tuple[Entry, ...]:
                 )
             )
     return tuple(dict.fromkeys(entries))
+
+
+def _not_acted_on(
+    title: str, kind: str | None, entries: tuple[Entry, ...], msg_type: MessageType
+) -> str | None:
+    if kind is None:
+        return f"JMA report {title!r} is not one we act on ({HANDLED})"
+    if not entries and msg_type is not MessageType.cancel:
+        return f"JMA report {title!r} names no warning a municipality acts on (暴風, 雷, ...)"
+    return None
 
 
 def parse(root: Element) -> ParsedAlert:
@@ -249,6 +260,6 @@ def parse(root: Element) -> ParsedAlert:
         notes=(CREDIT,),
         entries=entries,
         information=kind == "rain_record",
-        not_acted_on=None if kind else f"JMA report {title!r} is not one we act on ({HANDLED})",
+        not_acted_on=_not_acted_on(title, kind, entries, msg_type),
         report_type=title,
     )

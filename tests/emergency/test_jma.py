@@ -276,3 +276,26 @@ def test_the_level_table_names_its_source_and_uses_shelter_kinds() -> None:
         "レベル5高潮特別警報", "高潮", 5
     )
     assert levels.correspondence("暴風警報", "05") is None
+
+
+def test_warnings_no_municipality_acts_on_are_recorded_and_lift_nothing(
+    session: Session,
+) -> None:
+    storm_only = apply(session, tg.weather(tg.H27, tg.item(tg.kind("暴風警報", "05"))))
+    assert (storm_only.outcome, storm_only.draft) == ("not_acted_on", None)
+    surge = apply(
+        session,
+        tg.weather(tg.H27, tg.item(tg.kind("高潮警報", "08")), report_time=at(15)),
+        minutes=1,
+    )
+    assert surge.draft is not None
+    storm_lifted = tg.weather(
+        tg.H27,
+        tg.item(
+            tg.kind("高潮警報", "08", status="継続") + tg.kind("暴風警報", "05", status="解除")
+        ),
+        report_time=at(16),
+    )
+    kept = apply(session, storm_lifted, minutes=100)
+    assert kept.outcome == "draft_updated"
+    assert kept.draft is not None and kept.draft.status == DraftStatus.open
