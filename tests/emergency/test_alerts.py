@@ -18,6 +18,7 @@ from broadcaster.sandbox.testing import SandboxThread
 from segments.residents import Resident
 from tests.conftest import T0, auth, make_settings
 from tests.emergency import documents as docs
+from tests.emergency import telegrams as tg
 from tests.emergency.conftest import received
 
 XML = {"Content-Type": "application/xml"}
@@ -210,3 +211,24 @@ def test_alert_for_areas_we_do_not_serve_makes_no_draft(
 ) -> None:
     body = docs.cap(area="<areaDesc>隣の町</areaDesc>")
     assert post(client, tokens["危機管理課"], body).json()["outcome"] == "outside_city"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        tg.weather(tg.H27, tg.item(tg.kind("高潮警報", "08"))),
+        tg.weather(tg.R06, tg.item(tg.kind("レベル４土砂災害危険警報"))),
+        tg.weather("気象警報・注意報（Ｒ０６）（大雨）", tg.item(tg.kind("レベル３大雨警報"))),
+        tg.river("氾濫警戒情報", "30"),
+        tg.tsunami((("600", "津波警報", "51"),)),
+    ],
+    ids=["VPWW54", "VPWW56", "VPWW55", "VXKO", "VTSE41"],
+)
+def test_real_shaped_jma_telegrams_are_accepted_over_http(
+    client: TestClient, tokens: dict[str, str], body: bytes
+) -> None:
+    response = post(client, tokens["危機管理課"], body)
+    assert response.status_code == 201, response.text
+    assert response.json()["outcome"] in ("draft_created", "outside_city")
+    if b"<Code>600</Code>" not in body:  # the tsunami region is not mapped in config.toml
+        assert response.json()["draft"]["level"] in (3, 4)

@@ -299,3 +299,55 @@ def test_warnings_no_municipality_acts_on_are_recorded_and_lift_nothing(
     kept = apply(session, storm_lifted, minutes=100)
     assert kept.outcome == "draft_updated"
     assert kept.draft is not None and kept.draft.status == DraftStatus.open
+
+
+@pytest.mark.parametrize(
+    ("issue", "cancel"),
+    [
+        (
+            tg.weather(tg.H27, tg.item(tg.kind("高潮警報", "08"))),
+            tg.weather(tg.H27, tg.item(tg.kind("高潮警報", "08")), info_type="取消"),
+        ),
+        (
+            tg.weather(tg.R06, tg.item(tg.kind("レベル４土砂災害危険警報"))),
+            tg.weather(tg.R06, tg.item(tg.kind("レベル４土砂災害危険警報")), info_type="取消"),
+        ),
+        (tg.landslide("警戒", "3"), tg.landslide("警戒", "3", info_type="取消")),
+        (tg.river("氾濫警戒情報", "30"), tg.river("氾濫警戒情報", "30", info_type="取消")),
+        (
+            tg.tsunami((("600", "津波注意報", "62"),)),
+            tg.tsunami((("600", "津波注意報", "62"),), info_type="取消"),
+        ),
+    ],
+    ids=["H27", "R06", "VXWW50", "VXKO", "VTSE41"],
+)
+def test_cancellation_withdraws_the_draft_of_every_type(
+    session: Session, issue: bytes, cancel: bytes
+) -> None:
+    made = apply(session, issue)
+    assert made.outcome == "draft_created"
+    withdrawn = apply(session, cancel, minutes=5)
+    assert withdrawn.outcome == "draft_cancelled"
+    assert withdrawn.draft is not None and made.draft is not None
+    assert withdrawn.draft.id == made.draft.id
+
+
+def test_a_tsunami_correction_updates_the_draft(session: Session) -> None:
+    made = apply(session, tg.tsunami((("600", "津波注意報", "62"),)))
+    corrected = apply(
+        session,
+        tg.tsunami((("600", "大津波警報", "52"),), info_type="訂正", report_time=at(14, 12)),
+        minutes=2,
+    )
+    assert corrected.outcome == "draft_updated"
+    assert corrected.draft is not None and made.draft is not None
+    assert corrected.draft.id == made.draft.id
+    assert corrected.draft.title.endswith("津波警報・注意報・予報a")
+
+
+@pytest.mark.parametrize("status", ["訓練", "試験"])
+def test_exercise_telegrams_of_the_new_types_make_drill_drafts(
+    session: Session, status: str
+) -> None:
+    result = apply(session, tg.river("氾濫危険情報", "40", status=status))
+    assert result.draft is not None and result.draft.drill
