@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from broadcaster import ledger, schedule
 from broadcaster.clock import utcnow
+from broadcaster.emergency import feeds as alert_feeds
 from broadcaster.garbage.fetch import fetch_due
 from broadcaster.garbage.reminders import schedule_reminders
 from broadcaster.render import Renderer
@@ -75,6 +76,8 @@ def install(
         id="garbage-reminders",
         **common,
     )
+    # Alert feeds (JMA Atom): emergency.feeds; the job lives with the feeds.
+    alert_feeds.install(scheduler, engine, settings)
     if settings.garbage.sources:
         scheduler.add_job(
             _calendar_fetches,

@@ -3,7 +3,8 @@
 The body is the XML document itself. It is read with a size limit (413 beyond
 `emergency.max_alert_bytes`, checked while reading, so a huge body is never held), parsed
 with defusedxml (DTDs and entities refused), and never sends anything: it makes, updates or
-cancels a draft the disaster desk confirms.
+cancels a draft the disaster desk confirms. Every document is recorded with its outcome,
+a refused one too (with the reason), so the desk sees a feed it missed.
 """
 
 from __future__ import annotations
@@ -20,29 +21,29 @@ from broadcaster.api.emergencies import draft_public
 from broadcaster.auth import CurrentActor, DisasterDeskActor
 from broadcaster.clock import utcnow
 from broadcaster.emergency.alert import AlertError, ParsedAlert, parse_alert
-from broadcaster.emergency.areas import AreaMap
-from broadcaster.emergency.drafts import apply_alert
+from broadcaster.emergency.drafts import receive, record_refusal
+from broadcaster.emergency.feeds import feed_status
 from broadcaster.emergency.models import AlertRecord
 from broadcaster.settings import Settings
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
 
+class _TooLarge(Exception):
+    def __init__(self, message: str, data: bytes) -> None:
+        super().__init__(message)
+        self.data = data
+
+
 async def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise HTTPException(
-            413,
-            f"alert document is {declared} bytes; the limit is {limit}",
-        )
+        raise _TooLarge(f"alert document is {declared} bytes; the limit is {limit}", b"")
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limit:
-            raise HTTPException(
-                413,
-                f"alert document is over the limit of {limit} bytes",
-            )
+            raise _TooLarge(f"alert document is over the limit of {limit} bytes", b"")
     return bytes(body)
 
 
@@ -55,44 +56,62 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 async def receive_alert(
     request: Request, settings: SettingsDep, actor: DisasterDeskActor
 ) -> dict[str, Any]:
-    data = await _read_limited(request, settings.emergency.max_alert_bytes)
+    engine = request.app.state.engine
     try:
-        alert = parse_alert(data, settings.emergency.max_alert_bytes)
-    except AlertError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
-    return await run_in_threadpool(_store, request.app.state.engine, settings, alert, data)
-
-
-def _store(engine: Engine, settings: Settings, alert: ParsedAlert, data: bytes) -> dict[str, Any]:
-    areas = AreaMap(settings.emergency.area_districts, settings.residents.districts)
-    with Session(engine, expire_on_commit=False) as session:
-        result = apply_alert(
-            session,
-            alert,
-            data.decode("utf-8", errors="replace"),
-            areas,
-            settings.emergency.exercise_alerts,
-            utcnow(),
+        data = await _read_limited(request, settings.emergency.max_alert_bytes)
+    except _TooLarge as exc:
+        await run_in_threadpool(_refuse, engine, exc.data, str(exc))
+        raise HTTPException(413, str(exc)) from None
+    try:
+        alert = parse_alert(
+            data, settings.emergency.max_alert_bytes, settings.emergency.cap_rules or None
         )
+    except AlertError as exc:
+        await run_in_threadpool(_refuse, engine, data, str(exc))
+        raise HTTPException(exc.status, str(exc)) from None
+    return await run_in_threadpool(store_alert, engine, settings, alert, data)
+
+
+def _refuse(engine: Engine, data: bytes, reason: str) -> None:
+    with Session(engine) as session:
+        record_refusal(session, data, reason, utcnow())
         session.commit()
-        return {
-            "alert_id": result.record.id,
-            "source": alert.source,
-            "status": alert.raw_status,
-            "msg_type": alert.msg_type.value,
-            "outcome": result.outcome,
-            "draft": draft_public(result.draft) if result.draft else None,
-        }
 
 
-@router.get("", summary="Alerts received, newest first (without the raw document)")
+def store_alert(
+    engine: Engine, settings: Settings, alert: ParsedAlert, data: bytes
+) -> dict[str, Any]:
+    result = receive(engine, settings, alert, data, utcnow())
+    return {
+        "alert_id": result.record.id,
+        "source": alert.source,
+        "status": alert.raw_status,
+        "msg_type": alert.msg_type.value,
+        "outcome": result.outcome,
+        "reason": result.record.reason,
+        "draft": draft_public(result.draft) if result.draft else None,
+    }
+
+
+@router.get("", summary="Alerts received, newest first, with their outcome (no raw document)")
 def list_alerts(
     session: SessionDep,
     actor: CurrentActor,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    outcome: Annotated[
+        str | None, Query(description="only this outcome, e.g. refused, not_acted_on")
+    ] = None,
 ) -> dict[str, Any]:
-    rows = session.exec(select(AlertRecord).order_by(col(AlertRecord.id).desc()).limit(limit)).all()
+    query = select(AlertRecord).order_by(col(AlertRecord.id).desc()).limit(limit)
+    if outcome:
+        query = query.where(AlertRecord.outcome == outcome)
+    rows = session.exec(query).all()
     return {"alerts": [r.model_dump(mode="json", exclude={"raw"}) for r in rows]}
+
+
+@router.get("/feeds", summary="Polled alert feeds: last success, last error, entries fetched")
+def list_feeds(session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> dict[str, Any]:
+    return {"feeds": feed_status(session, settings)}
 
 
 @router.get("/{alert_id}", summary="One alert as received, with its raw document")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, func, select
 
@@ -20,6 +20,7 @@ from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
 from broadcaster.delivery.lane import EmergencyLane
 from broadcaster.emergency import orders
+from broadcaster.emergency.dry_run import dry_run
 from broadcaster.emergency.models import DraftStatus, Emergency, EmergencyDraft
 from broadcaster.emergency.shelters import Shelter, set_open
 from broadcaster.progress import delivery_counts
@@ -45,8 +46,17 @@ class OrderIn(BaseModel):
     districts: list[str]
     kind: str = Field(description="disaster kind: 洪水, 土砂災害, 地震, 津波, 高潮, ...")
     text: str = Field(default="", max_length=2000)
+    texts: dict[str, Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=dict,
+        description="free text per resident language (en, zh, ...); others get `text` "
+        "(Japanese) under a note saying so",
+    )
     drill: bool = Field(default=False, description="訓練: every message starts with 【訓練】")
-    dry_run: bool = False
+    hold_routine: bool = Field(
+        default=True,
+        description="disaster mode: hold routine broadcasts to these districts while active",
+    )
+    dry_run: bool = Field(default=False, description="count and warn only (answers 200)")
 
 
 class UpdateIn(BaseModel):
@@ -54,6 +64,7 @@ class UpdateIn(BaseModel):
 
     level: int | None = None
     text: str = Field(default="", max_length=2000)
+    texts: dict[str, Annotated[str, Field(max_length=2000)]] = Field(default_factory=dict)
     open_shelters: list[int] = Field(default_factory=list, description="shelter ids to open")
 
 
@@ -61,6 +72,13 @@ class LiftIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(default="", max_length=2000)
+    texts: dict[str, Annotated[str, Field(max_length=2000)]] = Field(default_factory=dict)
+
+
+class RoutineHoldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hold: bool = Field(description="false: routine broadcasts to its districts go out")
 
 
 class ConfirmIn(BaseModel):
@@ -113,7 +131,9 @@ def emergency_public(session: Session, emergency: Emergency) -> dict[str, Any]:
         "kind": emergency.kind,
         "districts": emergency.districts,
         "text": emergency.text,
+        "texts": emergency.texts,
         "drill": emergency.drill,
+        "hold_routine": emergency.hold_routine,
         "status": emergency.status,
         "draft_id": emergency.draft_id,
         "created_by": emergency.created_by,
@@ -132,22 +152,38 @@ def emergency_public(session: Session, emergency: Emergency) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201, summary="Send an evacuation order now (or count a dry run)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Send an evacuation order now (201), or count and warn for a dry run (200)",
+)
 def create_emergency(
     body: OrderIn,
     request: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     actor: DisasterDeskActor,
 ) -> dict[str, Any]:
-    order = orders.OrderRequest(body.level, body.districts, body.kind, body.text, body.drill)
+    order = orders.OrderRequest(
+        body.level,
+        body.districts,
+        body.kind,
+        body.text,
+        body.drill,
+        texts=body.texts,
+        hold_routine=body.hold_routine,
+    )
     renderer = get_renderer(request)
     now = utcnow()
     if body.dry_run:
         try:
-            return orders.dry_run(session, order, settings)
+            counted = dry_run(session, order, settings)
         except orders.OrderRefused as exc:
             raise _refused(exc) from None
+        # A dry run creates nothing: 200, not 201 Created.
+        response.status_code = status.HTTP_200_OK
+        return counted
     try:
         emergency, broadcast = orders.issue_order(
             session, _order_actor(actor), order, settings, renderer, now
@@ -349,6 +385,7 @@ def update_emergency(
             now,
             level=body.level,
             text=body.text,
+            texts=body.texts,
         )
     except orders.OrderRefused as exc:
         session.rollback()
@@ -379,6 +416,7 @@ def lift_emergency(
             renderer,
             now,
             text=(body or LiftIn()).text,
+            texts=(body or LiftIn()).texts,
         )
     except orders.OrderRefused as exc:
         session.rollback()
@@ -387,3 +425,32 @@ def lift_emergency(
     session.commit()
     sent = _send(request, session, broadcast)
     return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}
+
+
+@router.post(
+    "/{emergency_id}/routine-hold",
+    summary="Disaster mode: hold (or stop holding) routine broadcasts to its districts",
+)
+def set_routine_hold(
+    emergency_id: int,
+    body: RoutineHoldIn,
+    session: SessionDep,
+    actor: DisasterDeskActor,
+) -> dict[str, Any]:
+    emergency = _emergency(session, emergency_id)
+    before = emergency.hold_routine
+    emergency.hold_routine = body.hold
+    session.add(emergency)
+    audit.record(
+        session,
+        at=utcnow(),
+        actor=actor.label,
+        action="emergency.routine_hold",
+        entity="emergency",
+        entity_id=emergency.id,
+        department_id=actor.department_id,
+        before={"hold_routine": before},
+        after={"hold_routine": body.hold},
+    )
+    session.commit()
+    return emergency_public(session, emergency)

@@ -7,14 +7,20 @@ parsing. Every refusal is an AlertError whose `str()` is one line a person can a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from broadcaster.settings import CapRule
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 JMA_NS = "http://xml.kishou.go.jp/jmaxml1/"
@@ -47,6 +53,19 @@ class Area:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One area's warning in a JMA report: what it is, whether it is in force, and the
+    thread (report type + area + kind) that follows it across reports without EventID."""
+
+    area: Area
+    name: str
+    kind: str | None
+    level: int | None
+    active: bool
+    thread: str
+
+
+@dataclass(frozen=True)
 class ParsedAlert:
     source: Literal["cap", "jma"]
     identifier: str
@@ -63,17 +82,46 @@ class ParsedAlert:
     level: int | None
     areas: tuple[Area, ...]
     serial: int | None = None
-    # All warnings of the thread were lifted (JMA 解除); not a cancellation of an error.
-    lifted: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Per-area warnings (JMA): the draft is made from those in our areas only.
+    entries: tuple[Entry, ...] = ()
+    # A notice for the desk, not a proposed order (CAP rule "information", 記録的短時間大雨情報).
+    information: bool = False
+    # Set when the document is understood but is nothing a municipality acts on.
+    not_acted_on: str | None = None
+    # Control/Title (JMA) or event (CAP): what the desk's list shows.
+    report_type: str = ""
+
+
+DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def check_utf8(data: bytes) -> None:
+    """JMA and CAP feeds are UTF-8; anything else is refused rather than guessed at."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise AlertError("alert document is UTF-16; only UTF-8 is accepted")
+    declared = DECLARED_ENCODING.match(data[:200])
+    if declared and declared.group(1).decode().lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise AlertError(
+            f"alert document declares encoding {declared.group(1).decode()}; "
+            "only UTF-8 is accepted (JMA and CAP feeds are UTF-8)"
+        )
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AlertError(
+            f"alert document is not valid UTF-8 (byte {exc.start}); only UTF-8 is accepted"
+        ) from None
 
 
 def parse_xml(data: bytes, max_bytes: int) -> Element:
-    """The root element; AlertError 413 when too large, 422 when unsafe or malformed."""
+    """The root element; AlertError 413 when too large, 422 when not UTF-8, unsafe or
+    malformed."""
     if len(data) > max_bytes:
         raise AlertError(f"alert document is {len(data)} bytes; the limit is {max_bytes}", 413)
     if not data.strip():
         raise AlertError("alert document is empty")
+    check_utf8(data)
     try:
         root: Element = fromstring(
             data, forbid_dtd=True, forbid_entities=True, forbid_external=True
@@ -87,13 +135,16 @@ def parse_xml(data: bytes, max_bytes: int) -> Element:
     return root
 
 
-def parse_alert(data: bytes, max_bytes: int) -> ParsedAlert:
-    """Detect the feed by the root element's namespace and parse it."""
+def parse_alert(
+    data: bytes, max_bytes: int, cap_rules: Sequence[CapRule] | None = None
+) -> ParsedAlert:
+    """Detect the feed by the root element's namespace and parse it; CAP is mapped to a
+    level with `cap_rules` (the shipped table when None)."""
     from broadcaster.emergency import cap, jma
 
     root = parse_xml(data, max_bytes)
     if root.tag == f"{{{CAP_NS}}}alert":
-        return cap.parse(root)
+        return cap.parse(root, cap.DEFAULT_RULES if cap_rules is None else cap_rules)
     if root.tag == f"{{{JMA_NS}}}Report":
         return jma.parse(root)
     raise AlertError(

@@ -36,6 +36,10 @@ class AreaMap:
         self._mapping = {key: tuple(targets) for key, targets in mapping.items()}
         self._order = {district: index for index, district in enumerate(districts)}
 
+    def position(self, district: str) -> int:
+        """Where the district comes in the configured order (for listing)."""
+        return self._order.get(district, len(self._order))
+
     def match(self, areas: Iterable[Area]) -> AreaMatch:
         """Districts (in configured order) the areas cover, and the areas that matched none."""
         found: set[str] = set()

@@ -3,10 +3,16 @@
 Update and Cancel name the alerts they follow in `references` ("sender,identifier,sent"
 triples separated by spaces); the thread of an alert is keyed by sender + identifier of the
 first alert, so an update finds the draft its original made.
+
+The level is read from the <info>'s category, urgency, severity and certainty through a
+table (`emergency.cap_rules`, else DEFAULT_RULES): severity alone never makes an
+evacuation order, so an AMBER alert (Safety/Rescue) or a homeland-security advisory
+(Security) becomes a notice for the desk, not a 警戒レベル4 draft.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from xml.etree.ElementTree import Element
 
 from broadcaster.emergency.alert import (
@@ -20,20 +26,71 @@ from broadcaster.emergency.alert import (
     parse_datetime,
     text_of,
 )
+from broadcaster.settings import CapRule
 
 NS = {"cap": CAP_NS}
 MSG_TYPES = {"Alert": MessageType.alert, "Update": MessageType.update, "Cancel": MessageType.cancel}
 STATUSES = {"Actual", "Exercise", "System", "Test", "Draft"}
-# A prefill only: the disaster desk confirms the level.
-LEVEL_BY_SEVERITY = {"Extreme": 5, "Severe": 4, "Moderate": 3}
 CATEGORY_KINDS = {"Fire": "大規模な火事", "Geo": "地震"}
+# Natural and infrastructure hazards: the categories an evacuation order answers.
+HAZARDS = ["Met", "Geo", "Fire", "Env", "Infra"]
+# A prefill only: the disaster desk confirms the level. Rows follow the Cabinet Office's
+# levels (5 緊急安全確保: happening now; 4 避難指示: expected soon; 3 高齢者等避難).
+DEFAULT_RULES: tuple[CapRule, ...] = (
+    CapRule(
+        category=HAZARDS,
+        urgency=["Immediate"],
+        severity=["Extreme"],
+        certainty=["Observed"],
+        level=5,
+    ),
+    CapRule(
+        category=HAZARDS,
+        urgency=["Immediate", "Expected"],
+        severity=["Extreme", "Severe"],
+        certainty=["Observed", "Likely"],
+        level=4,
+    ),
+    CapRule(
+        category=HAZARDS,
+        urgency=["Immediate", "Expected", "Future"],
+        severity=["Extreme", "Severe", "Moderate"],
+        certainty=["Observed", "Likely", "Possible"],
+        level=3,
+    ),
+    CapRule(level="information"),
+)
+
+
+def classify(info: Element | None, rules: Sequence[CapRule]) -> tuple[int | None, bool, bool]:
+    """(level, information, ignored) for an <info> by the first rule matching it."""
+    if info is None:
+        return None, True, False
+    categories = {c.text.strip() for c in info.findall("cap:category", NS) if c.text}
+    values = {
+        name: text_of(info, f"cap:{name}", NS) for name in ("urgency", "severity", "certainty")
+    }
+    for rule in rules:
+        if rule.category and not categories & set(rule.category):
+            continue
+        if any(
+            getattr(rule, name) and value not in getattr(rule, name)
+            for name, value in values.items()
+        ):
+            continue
+        if rule.level == "ignore":
+            return None, False, True
+        if rule.level == "information":
+            return None, True, False
+        return rule.level, False, False
+    return None, True, False
 
 
 def thread_key(sender: str, identifier: str) -> str:
     return f"cap:{sender}:{identifier}"
 
 
-def parse(root: Element) -> ParsedAlert:
+def parse(root: Element, rules: Sequence[CapRule] = DEFAULT_RULES) -> ParsedAlert:
     """Raises AlertError naming the first missing or wrong element."""
     values = {
         name: text_of(root, f"cap:{name}", NS)
@@ -61,6 +118,7 @@ def parse(root: Element) -> ParsedAlert:
     instruction = text_of(info, "cap:instruction", NS)
     category = text_of(info, "cap:category", NS)
     kind = kind_from_words(event, headline, description) or CATEGORY_KINDS.get(category)
+    level, information, ignored = classify(info, rules or DEFAULT_RULES)
     areas: list[Area] = []
     if info is not None:
         for area in info.findall("cap:area", NS):
@@ -81,8 +139,13 @@ def parse(root: Element) -> ParsedAlert:
         title=headline or event,
         text="\n".join(t for t in (description, instruction) if t),
         kind=kind,
-        level=LEVEL_BY_SEVERITY.get(text_of(info, "cap:severity", NS)),
+        level=level,
         areas=tuple(areas),
+        information=information,
+        not_acted_on=f"CAP {category or '?'} alert {event!r}: the CAP rules say ignore"
+        if ignored
+        else None,
+        report_type=event or headline,
     )
 
 

@@ -30,8 +30,13 @@ class Emergency(SQLModel, table=True):
     kind: str = Field(max_length=32)
     districts: list[str] = Field(sa_type=JSONType)
     text: str = Field(default="", sa_type=sa.Text)
+    # The desk's free text per resident language (ja is `text`).
+    texts: dict[str, str] = Field(default_factory=dict, sa_type=JSONType)
     drill: bool = Field(default=False, index=True)
     status: str = Field(default=EmergencyStatus.active, max_length=16)
+    # Disaster mode: while active (level >= 3), routine broadcasts to its districts are held
+    # unless the desk turned that off for this order (`disaster_mode.must_hold`).
+    hold_routine: bool = Field(default=True)
     # The original order's broadcast: follow-ups go to its recipients.
     broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id")
     # The draft it was confirmed from (no foreign key: drafts point back at emergencies).
@@ -61,6 +66,9 @@ class EmergencyDraft(SQLModel, table=True):
     title: str = Field(default="", max_length=500)
     level: int | None = None
     kind: str | None = Field(default=None, max_length=32)
+    # A notice for the desk (記録的短時間大雨情報, a CAP alert mapped to "information"):
+    # no level is proposed; the desk may still choose one and send.
+    information: bool = False
     districts: list[str] = Field(default_factory=list, sa_type=JSONType)
     unmapped_areas: list[str] = Field(default_factory=list, sa_type=JSONType)
     text: str = Field(default="", sa_type=sa.Text)
@@ -99,6 +107,43 @@ class AlertRecord(SQLModel, table=True):
     sent_at: datetime = Field(sa_type=UTCDateTime)
     status: str = Field(max_length=16)
     msg_type: str = Field(max_length=16)
-    outcome: str = Field(max_length=32)
+    # Control/Title (JMA) or the event (CAP); empty for a refused document.
+    title: str = Field(default="", max_length=200)
+    outcome: str = Field(max_length=32, index=True)
+    # Why it was refused, not acted on or outside the city, in one line.
+    reason: str | None = Field(default=None, sa_type=sa.Text)
     draft_id: int | None = Field(default=None, foreign_key="emergency_draft.id")
     raw: str = Field(sa_type=sa.Text)
+
+
+class AlertFeed(SQLModel, table=True):
+    """One polled Atom feed: its validators for conditional requests and its health. A
+    failed poll changes only the error fields, so the last good state stays."""
+
+    __tablename__ = "alert_feed"
+
+    url: str = Field(primary_key=True, max_length=1000)
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    last_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    last_error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    consecutive_failures: int = 0
+
+
+class AlertFeedEntry(SQLModel, table=True):
+    """A feed entry we fetched (or tried to): JMA blocks clients that fetch twice."""
+
+    __tablename__ = "alert_feed_entry"
+
+    entry_id: str = Field(primary_key=True, max_length=1000)
+    feed_url: str = Field(max_length=1000, index=True)
+    link: str = Field(max_length=1000)
+    title: str = Field(default="", max_length=200)
+    status: str = Field(default="pending", max_length=16)  # pending | done | failed | skipped
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    record_id: int | None = Field(default=None, foreign_key="alert_record.id")
+    seen_at: datetime = Field(sa_type=UTCDateTime)
+    fetched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from broadcaster import outbox
 from broadcaster.broadcasting import BroadcastRefused, BroadcastRequest, create_broadcast
@@ -28,7 +27,6 @@ from broadcaster.emergency.shelters import DISASTER_KINDS, Shelter, open_shelter
 from broadcaster.render import Renderer
 from broadcaster.schedule import claim
 from broadcaster.settings import Settings
-from segments.residents import FollowState, Resident
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +63,11 @@ class OrderRequest:
     kind: str
     text: str = ""
     drill: bool = False
+    # The desk's free text per resident language; a language without one shows `text`
+    # (Japanese) under a note saying so.
+    texts: Mapping[str, str] = field(default_factory=dict)
+    # Disaster mode: hold routine broadcasts to these districts while the order is active.
+    hold_routine: bool = True
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,18 @@ def check_order(order: OrderRequest, settings: Settings) -> None:
     if order.kind not in DISASTER_KINDS:
         raise OrderRefused(
             f"unknown disaster kind {order.kind!r}; one of: {', '.join(DISASTER_KINDS)}", "kind"
+        )
+    check_texts(order.texts, settings)
+
+
+def check_texts(texts: Mapping[str, str], settings: Settings) -> None:
+    """Raises OrderRefused for free text in a language residents cannot choose."""
+    unknown = [lang for lang in texts if lang not in settings.residents.languages]
+    if unknown:
+        raise OrderRefused(
+            f"texts: unknown language(s) {', '.join(unknown)}; "
+            f"known: {', '.join(settings.residents.languages)}",
+            "texts",
         )
 
 
@@ -132,28 +147,43 @@ def order_parameters(
     *,
     update: bool = False,
     note: str = "",
+    notes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What the evacuation template is given: level, hazard, drill, issued_time (JST),
-    shelters_by_district (every configured district, so any resident's lookup works)."""
+    shelters_by_district (every configured district, so any resident's lookup works),
+    the names of districts and shelters per language, and the free text per language."""
     shelters = open_shelters(session, settings.residents.districts, emergency.kind)
     return {
+        **wording(
+            settings, note or emergency.text, notes if notes is not None else emergency.texts
+        ),
         "level": emergency.level,
         "level_label": level_label(emergency.level),
         "hazard": HAZARDS.get(emergency.kind, emergency.kind),
         "disaster_kind": emergency.kind,
         "districts": list(emergency.districts),
         "issued_time": f"{now.astimezone(settings.tz):%H:%M}",
-        "text": note or emergency.text,
         "drill": emergency.drill,
         "update": update,
         "shelters_by_district": shelter_parameters(shelters, settings.residents.districts),
     }
 
 
+def wording(settings: Settings, text: str, texts: Mapping[str, str]) -> dict[str, Any]:
+    """Parameters every evacuation template reads for its language's words."""
+    return {
+        "text": text,
+        "texts": {lang: value for lang, value in texts.items() if value},
+        "district_names": settings.emergency.district_names,
+        "shelter_names": settings.emergency.shelter_names,
+    }
+
+
 def _title(emergency: Emergency, what: str) -> str:
-    mark = DRILL_MARK if emergency.drill else ""
+    # No 【訓練】 here: the broadcast's drill flag is shown with the title wherever it is
+    # listed, and a mark in the title too read 【訓練】【訓練】.
     areas = "・".join(emergency.districts)
-    return f"{mark}{what} {level_label(emergency.level)} {emergency.kind} ({areas})"[:200]
+    return f"{what} {level_label(emergency.level)} {emergency.kind} ({areas})"[:200]
 
 
 def _create(
@@ -215,7 +245,9 @@ def issue_order(
         kind=order.kind,
         districts=list(dict.fromkeys(order.districts)),
         text=order.text,
+        texts=dict(order.texts),
         drill=order.drill,
+        hold_routine=order.hold_routine,
         department_id=actor.department_id,
         created_by=actor.label,
         created_at=now,
@@ -247,22 +279,29 @@ def issue_update(
     *,
     level: int | None = None,
     text: str = "",
+    texts: Mapping[str, str] | None = None,
 ) -> Broadcast:
-    """An update (level changed, a shelter opened, new text) to the original's recipients."""
+    """An update (level changed, a shelter opened, new text) to the original's recipients;
+    every language's message opens with its 【更新】 mark."""
     if emergency.status != EmergencyStatus.active:
         raise OrderRefused(f"emergency {emergency.id} is already lifted", "status")
     if level is not None:
         if level not in LEVEL_LABELS:
             raise OrderRefused(f"level must be 3, 4 or 5 (got {level})", "level")
         emergency.level = level
+    check_texts(texts or {}, settings)
     if text:
         emergency.text = text
+    if texts:
+        emergency.texts = {**emergency.texts, **texts}
     session.add(emergency)
     request = _emergency_request(
         emergency,
-        _title(emergency, "避難情報 更新"),
+        _title(emergency, "【更新】避難情報"),
         ORDER_TEMPLATE,
-        order_parameters(session, emergency, settings, now, update=True, note=text),
+        order_parameters(
+            session, emergency, settings, now, update=True, note=text, notes=texts or {}
+        ),
         recipients_of=emergency.broadcast_id,
         parent_id=emergency.broadcast_id,
     )
@@ -278,10 +317,12 @@ def lift(
     now: datetime,
     *,
     text: str = "",
+    texts: Mapping[str, str] | None = None,
 ) -> Broadcast:
     """解除: tells the original's recipients the order is lifted; the emergency is closed."""
     if emergency.status != EmergencyStatus.active:
         raise OrderRefused(f"emergency {emergency.id} is already lifted", "status")
+    check_texts(texts or {}, settings)
     emergency.status = EmergencyStatus.lifted
     emergency.lifted_at = now
     session.add(emergency)
@@ -292,8 +333,8 @@ def lift(
         "districts": list(emergency.districts),
         "hazard": HAZARDS.get(emergency.kind, emergency.kind),
         "issued_time": f"{now.astimezone(settings.tz):%H:%M}",
-        "text": text,
         "drill": emergency.drill,
+        **wording(settings, text, texts or {}),
     }
     # The lift must go out even before a city writes its own evacuation_lifted template.
     template = LIFT_TEMPLATE if LIFT_TEMPLATE in renderer.templates() else None
@@ -306,38 +347,6 @@ def lift(
         parent_id=emergency.broadcast_id,
     )
     return _create(session, actor, emergency, request, settings, renderer, now)
-
-
-def dry_run(session: Session, order: OrderRequest, settings: Settings) -> dict[str, Any]:
-    """Who the order would reach, per district and per language; changes nothing."""
-    check_order(order, settings)
-    rows = (
-        session.connection()
-        .execute(
-            sa.select(col(Resident.district), col(Resident.language), sa.func.count())
-            .where(
-                col(Resident.follow_state) == FollowState.following,
-                col(Resident.district).in_(list(order.districts)),
-            )
-            .group_by(col(Resident.district), col(Resident.language))
-        )
-        .all()
-    )
-    per_district: dict[str, dict[str, Any]] = {
-        d: {"total": 0, "languages": {}} for d in dict.fromkeys(order.districts)
-    }
-    for district, language, count in rows:
-        entry = per_district[str(district)]
-        entry["total"] += int(count)
-        entry["languages"][language] = int(count)
-    shelters = open_shelters(session, list(order.districts), order.kind)
-    for district, entry in per_district.items():
-        entry["open_shelters"] = len(shelters.get(district, []))
-    return {
-        "dry_run": True,
-        "total": sum(e["total"] for e in per_district.values()),
-        "districts": per_district,
-    }
 
 
 def mark_drill(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -374,6 +383,7 @@ def emergency_render(
     order sent by the API, by the scheduler or by a resumed dispatch reads the same."""
     drill = broadcast.drill
     note = str(broadcast.parameters.get("text") or "")
+    translations = tuple(str(t) for t in (broadcast.parameters.get("texts") or {}).values())
 
     def hardened(context: Mapping[str, Any]) -> list[dict[str, Any]]:
         try:
@@ -383,7 +393,7 @@ def emergency_render(
                 "emergency broadcast %s: template failed; sending plain text", broadcast.id
             )
             messages = fallback_messages(broadcast)
-        messages = with_free_text(messages, note)
+        messages = with_free_text(messages, note, translations)
         return mark_drill(messages) if drill else messages
 
     return hardened
@@ -413,9 +423,13 @@ def dispatch_now(
     return outbox.dispatch(session, broadcast, plan, now, on_commit=on_commit)
 
 
-def with_free_text(messages: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:
-    """The desk's free text, added to the first text message if the template left it out."""
-    if not note or any(note in str(m.get("text", "")) for m in messages):
+def with_free_text(
+    messages: list[dict[str, Any]], note: str, translations: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The desk's free text, added to the first text message if the template left it out
+    (a template that shows the resident's language's text instead has not)."""
+    shown = [t for t in (note, *translations) if t]
+    if not note or any(t in str(m.get("text", "")) for m in messages for t in shown):
         return messages
     out = [dict(m) for m in messages]
     for message in out:

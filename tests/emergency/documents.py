@@ -13,6 +13,9 @@ def cap(
     msg_type: str = "Alert",
     references: str = "",
     severity: str = "Severe",
+    urgency: str = "Immediate",
+    certainty: str = "Likely",
+    category: str = "Met",
     event: str = "洪水",
     area: str = "<areaDesc>山間部</areaDesc>",
     description: str = "〇〇川が氾濫危険水位に達しました。",
@@ -30,11 +33,11 @@ def cap(
   {refs}
   <info>
     <language>ja-JP</language>
-    <category>Met</category>
+    <category>{category}</category>
     <event>{event}</event>
-    <urgency>Immediate</urgency>
+    <urgency>{urgency}</urgency>
     <severity>{severity}</severity>
-    <certainty>Likely</certainty>
+    <certainty>{certainty}</certainty>
     <headline>{event}に関する避難情報</headline>
     <description>{description}</description>
     <instruction>危険な場所から避難してください。</instruction>

@@ -15,10 +15,10 @@ from broadcaster.emergency.alert import AlertError, AlertStatus, parse_alert
 from broadcaster.emergency.areas import AreaMap
 from broadcaster.emergency.drafts import apply_alert
 from broadcaster.sandbox.testing import SandboxThread
-from broadcaster.settings import Settings
 from segments.residents import Resident
 from tests.conftest import T0, auth, make_settings
 from tests.emergency import documents as docs
+from tests.emergency import telegrams as tg
 from tests.emergency.conftest import received
 
 XML = {"Content-Type": "application/xml"}
@@ -58,6 +58,7 @@ def test_cap_update_changes_the_same_draft_and_cancel_cancels_it(
             msg_type="Update",
             references=docs.cap_reference(),
             severity="Extreme",
+            certainty="Observed",
             description="〇〇川が氾濫しました。",
             sent="2026-06-30T15:00:00+09:00",
         ),
@@ -174,33 +175,6 @@ def test_jma_landslide_warning_serials_update_and_cancel_one_draft(
     assert cancelled["draft"]["id"] == draft["id"]
 
 
-def test_jma_weather_warnings_and_river_forecasts_map_to_levels(settings: Settings) -> None:
-    heavy_rain = parse_alert(
-        docs.jma(
-            title="気象警報・注意報（Ｈ２７）",
-            items=docs.warning_item("大雨警報", "03") + docs.warning_item("雷注意報", "14"),
-        ),
-        10_000,
-    )
-    assert (heavy_rain.kind, heavy_rain.level) == ("土砂災害", 3)
-    advisory_only = parse_alert(
-        docs.jma(title="気象警報・注意報（Ｈ２７）", items=docs.warning_item("大雨注意報", "10")),
-        10_000,
-    )
-    assert advisory_only.level is None and advisory_only.lifted
-    special = parse_alert(
-        docs.jma(title="気象警報・注意報（Ｈ２７）", items=docs.warning_item("大雨特別警報", "33")),
-        10_000,
-    )
-    assert special.level == 5
-    river = parse_alert(
-        docs.jma(title="指定河川洪水予報", items=docs.landslide_item("40", "氾濫危険情報")), 10_000
-    )
-    assert (river.kind, river.level) == ("洪水", 4)
-    lifted = parse_alert(docs.jma(items=docs.landslide_item("1", "解除")), 10_000)
-    assert lifted.lifted
-
-
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
@@ -209,7 +183,7 @@ def test_jma_weather_warnings_and_river_forecasts_map_to_levels(settings: Settin
         (docs.BILLION_LAUGHS, 422, "unsafe XML"),
         (b"<feed xmlns='http://www.w3.org/2005/Atom'/>", 422, "unsupported document"),
         (docs.cap(status="Bogus"), 422, "status"),
-        (docs.jma(title="地震情報"), 422, "not handled"),
+        ("<?xml version='1.0' encoding='Shift_JIS'?><alert/>".encode("cp932"), 422, "UTF-8"),
         (b"<x>" + b"a" * 1_000_001 + b"</x>", 413, "limit"),
     ],
 )
@@ -237,3 +211,24 @@ def test_alert_for_areas_we_do_not_serve_makes_no_draft(
 ) -> None:
     body = docs.cap(area="<areaDesc>隣の町</areaDesc>")
     assert post(client, tokens["危機管理課"], body).json()["outcome"] == "outside_city"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        tg.weather(tg.H27, tg.item(tg.kind("高潮警報", "08"))),
+        tg.weather(tg.R06, tg.item(tg.kind("レベル４土砂災害危険警報"))),
+        tg.weather("気象警報・注意報（Ｒ０６）（大雨）", tg.item(tg.kind("レベル３大雨警報"))),
+        tg.river("氾濫警戒情報", "30"),
+        tg.tsunami((("600", "津波警報", "51"),)),
+    ],
+    ids=["VPWW54", "VPWW56", "VPWW55", "VXKO", "VTSE41"],
+)
+def test_real_shaped_jma_telegrams_are_accepted_over_http(
+    client: TestClient, tokens: dict[str, str], body: bytes
+) -> None:
+    response = post(client, tokens["危機管理課"], body)
+    assert response.status_code == 201, response.text
+    assert response.json()["outcome"] in ("draft_created", "outside_city")
+    if b"<Code>600</Code>" not in body:  # the tsunami region is not mapped in config.toml
+        assert response.json()["draft"]["level"] in (3, 4)

@@ -67,14 +67,16 @@ def test_a_killed_service_resumes_an_order_at_once_and_nobody_gets_it_twice(
         finally:
             stop(first)
         killed_at = time.time()
-        restarted = time.monotonic()
         second = serve(tmp_path, port, sandbox.url, log, **overrides)
+        up_at = time.time()  # serving: the worker started before the API answered
         try:
             deadline = time.monotonic() + 60
             while not any(r["at"] > killed_at for r in _order_requests(engine, sandbox)):
                 assert time.monotonic() < deadline, log.read_text()[-2000:]
                 time.sleep(0.05)
-            resumed_after = time.monotonic() - restarted
+            resumed_after = min(
+                r["at"] for r in _order_requests(engine, sandbox) if r["at"] > killed_at
+            ) - up_at
             with Session(engine) as session:
                 while session.connection().execute(sa.text(
                         "SELECT count(*) FROM batch WHERE status = 'pending'")).scalar():
@@ -86,7 +88,7 @@ def test_a_killed_service_resumes_an_order_at_once_and_nobody_gets_it_twice(
         totals = sandbox.totals()
         requests = _order_requests(engine, sandbox)
     # The 30 s leases of the killed process were taken back at start, not waited out.
-    assert resumed_after < 15, f"resumed {resumed_after:.1f} s after the restart"
+    assert resumed_after < 10, f"resumed {resumed_after:.1f} s after serving again"
     assert sandbox_duplicates_free(totals)
     assert totals["distinct_users"] == RESIDENTS
     with engine.connect() as connection:

@@ -25,9 +25,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "evacuation": {
         "level": 4, "hazard": "landslide", "issued_time": "14:30", "drill": False,
         "text": "奥沢川沿いでは特に注意してください。", "shelters_by_district": SHELTERS,
+        "update": False, "texts": {}, "district_names": {}, "shelter_names": {},
     },
     "evacuation_lifted": {
         "level": 4, "hazard": "landslide", "issued_time": "18:00", "drill": False, "text": "",
+        "texts": {}, "district_names": {},
     },
     "garbage_reminder": {
         "collection_date": "2026-04-07", "kinds": ["燃やすごみ", "ペットボトル"], "timing": "eve",
