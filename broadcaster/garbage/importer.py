@@ -184,6 +184,46 @@ def import_calendar(
     )
 
 
+def import_5374(
+    session: Session,
+    files: Mapping[str, bytes],
+    *,
+    settings: Settings,
+    now: datetime,
+    actor: str,
+    source: str,
+    zone_column: str | None = None,
+    dry_run: bool = False,
+    strict: bool = False,
+    department_id: int | None = None,
+) -> ImportResult:
+    """Replace the future days of every zone in a 5374 data set (area_days.csv, with
+    center.csv and remarks.csv when given), exactly as an iCal import does."""
+    from broadcaster.garbage.data5374 import read_5374
+
+    start, end = window(settings, now)
+    parsed = read_5374(
+        files,
+        start=start,
+        end=end,
+        table=kind_table(settings),
+        zones=settings.residents.zones,
+        zone_aliases=settings.garbage.zone_aliases,
+        zone_column=zone_column,
+        strict=strict,
+    )
+    return replace_days(
+        session,
+        parsed,
+        settings=settings,
+        now=now,
+        actor=actor,
+        source=source,
+        dry_run=dry_run,
+        department_id=department_id,
+    )
+
+
 def replace_days(
     session: Session,
     parsed: ParsedCalendar,
