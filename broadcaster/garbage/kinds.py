@@ -126,7 +126,7 @@ class KindTable:
         found.update(kinds)
         ordered = tuple(kind for kind in self._order if kind in found)
         if not ordered:
-            return KindMatch((), normalize(summary) or None)
+            return KindMatch((), summary.strip() or None)
         return KindMatch(ordered, "、".join(rest) or None, tuple(notes))
 
     def _words_of(self, text: str) -> tuple[set[str], list[str]]:
