@@ -207,3 +207,26 @@ def test_api_reports_a_bad_series_and_refuses_with_the_reason(
     )
     assert refused.status_code == 422
     assert "no DTSTART" in json.dumps(refused.json(), ensure_ascii=False)
+
+
+def test_a_google_style_export_gives_the_days_the_library_expands(
+    engine: Engine, load: Importer, settings: Settings
+) -> None:
+    """The synthetic export of the benchmark, small: every (zone, date) the library's own
+    expansion yields in the window is a collection day, and no other."""
+    import icalendar
+    import recurring_ical_events
+
+    from broadcaster.garbage.importer import window
+    from tests.garbage.synthetic import google_export
+
+    start, end = window(settings, IMPORTED)
+    data = google_export(60_000, start)
+    load(data, IMPORTED, zone=None)
+    expected = {
+        (settings.garbage.zone_aliases[str(event["CATEGORIES"].cats[0])], event.decoded("DTSTART"))
+        for event in recurring_ical_events.of(icalendar.Calendar.from_ical(data)).between(start, end)
+    }
+    with Session(engine) as session:
+        found = {(day.zone, day.date) for day in session.exec(select(CollectionDay)).all()}
+    assert found == expected and len(found) > 100
