@@ -160,7 +160,10 @@ def _default_garbage_kinds() -> dict[str, GarbageKind]:
         ),
         "plastic": _kind(
             "プラスチック製容器包装",
-            ["プラスチック製容器包装", "容器包装プラスチック", "プラスチック", "プラ", "容器包装プラ"],
+            [
+                "プラスチック製容器包装", "容器包装プラスチック", "プラスチック", "プラ",
+                "容器包装プラ",
+            ],
             "プラスチックの いれもの", "plastic packaging", "塑料容器包装",
             "플라스틱 용기·포장", "bao bì nhựa", "embalagens plásticas",
         ),

@@ -217,14 +217,21 @@ def _apply(
         answer = enrollment.handle_text(_choices(session, resident), options, text)
         if answer is None:
             for fallback in list(TEXT_FALLBACKS.values()):
-                messages = _run_command(
-                    lambda s, r, n, f=fallback: f(s, r, text, n) or [], session, resident, now
-                )
+                messages = _run_command(_with_text(fallback, text), session, resident, now)
                 if messages:
                     return messages
             return [{"type": "text", "text": HELP_TEXT}]
         return _store(session, resident, answer, now)
     return []
+
+
+def _with_text(fallback: TextFallback, text: str) -> Command:
+    """A fallback as a command (no answer = no messages), so it runs like one."""
+
+    def command(session: Session, resident: Resident, now: datetime) -> list[dict[str, Any]]:
+        return fallback(session, resident, text, now) or []
+
+    return command
 
 
 def _run_command(

@@ -33,8 +33,8 @@ from broadcaster.broadcasting import BroadcastRefused
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role
 from broadcaster.garbage.changes import ChangeError, cancel_day, move_day
-from broadcaster.garbage.export import export_calendar
 from broadcaster.garbage.days import CalendarError
+from broadcaster.garbage.export import export_calendar
 from broadcaster.garbage.importer import (
     ImportResult,
     import_5374,

@@ -27,8 +27,8 @@ from broadcaster.garbage.models import CollectionDay, DayStatus, GarbageReminder
 from broadcaster.garbage.reminders import (
     CATEGORY,
     day_label,
-    relative_word,
     names_by_language,
+    relative_word,
     sent_reminders,
     withdraw_unsent,
 )

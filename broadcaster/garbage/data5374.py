@@ -39,7 +39,9 @@ AREA_DAYS = "area_days.csv"
 CENTER = "center.csv"
 REMARKS = "remarks.csv"
 WEEKDAYS = "月火水木金土日"  # date.weekday() order
-_TOKEN = re.compile(r"^(?:(?P<weekday>[日月火水木金土])(?P<nth>[1-5])?|(?P<date>\d{8})|\*(?P<remark>\d+))$")
+_TOKEN = re.compile(
+    r"^(?:(?P<weekday>[日月火水木金土])(?P<nth>[1-5])?|(?P<date>\d{8})|\*(?P<remark>\d+))$"
+)
 _DATE_FORMATS = ("%Y/%m/%d", "%Y-%m-%d", "%Y%m%d", "%Y.%m.%d")
 
 
@@ -134,10 +136,13 @@ def read_5374(
     database, for a missing or unreadable file, an area that is no zone, two areas on one
     zone, a bad center.csv date, no collection day at all, or (`strict`) any bad cell."""
     if AREA_DAYS not in files:
-        raise CalendarError(f"a 5374 data set needs {AREA_DAYS} (got: {', '.join(files) or 'none'})")
+        got = ", ".join(files) or "none"
+        raise CalendarError(f"a 5374 data set needs {AREA_DAYS} (got: {got})")
     rows = read_csv(files[AREA_DAYS], AREA_DAYS)
     if len(rows) < 2 or len(rows[0]) < 3:
-        raise CalendarError(f"{AREA_DAYS}: expected a header 地名,センター,<kind>… and one row per area")
+        raise CalendarError(
+            f"{AREA_DAYS}: expected a header 地名,センター,<kind>… and one row per area"
+        )
     header = rows[0]
     zone_index = _zone_index(header, zone_column)
     kind_columns = [i for i in range(2, len(header)) if i != zone_index and header[i]]

@@ -45,7 +45,8 @@ class Skipped:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.summary or '(no SUMMARY)'} (UID {self.uid or '?'}): {self.reason}; not imported"
+        summary = self.summary or "(no SUMMARY)"
+        return f"{summary} (UID {self.uid or '?'}): {self.reason}; not imported"
 
     def as_dict(self) -> dict[str, str]:
         return {"uid": self.uid, "summary": self.summary, "reason": self.reason}

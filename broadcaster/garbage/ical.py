@@ -131,7 +131,7 @@ def expand(
                 )
             )
             continue
-        except Exception as exc:  # noqa: BLE001 - the library's errors are not typed per cause
+        except Exception as exc:
             skipped.append(Skipped(series_uid, summary, _one_line(exc)))
             continue
         occurrences.extend(found)
@@ -196,7 +196,7 @@ def _series(
     skipped with its reason (then the calendar is built again one UID at a time)."""
     try:
         query = recurring_ical_events.of(calendar)
-    except Exception:  # noqa: BLE001 - find which series, below
+    except Exception:
         yield from _series_one_by_one(calendar, skipped)
         return
     summaries = _summaries(calendar)
@@ -221,7 +221,7 @@ def _series_one_by_one(
         single.subcomponents = [*others, *events]
         try:
             series = recurring_ical_events.of(single).series
-        except Exception as exc:  # noqa: BLE001 - reported per series
+        except Exception as exc:
             skipped.append(Skipped(uid, _text(events[0].get("SUMMARY")), _one_line(exc)))
             continue
         for one in series:

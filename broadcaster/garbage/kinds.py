@@ -140,11 +140,11 @@ class KindTable:
         for word in _SEPARATORS.split(text):
             if not word or _FILLER.match(word):
                 continue
-            kind = self._word_kind(word)
-            if kind is None:
+            named = self._word_kind(word)
+            if named is None:
                 rest.append(word)
             else:
-                found.add(kind)
+                found.add(named)
         return found, rest
 
     def _word_kind(self, word: str) -> str | None:
@@ -187,7 +187,8 @@ class KindTable:
         language: str = "ja",
     ) -> str:
         """One line for residents: 「燃やすごみ、粗大ごみ（要予約）」."""
-        return with_notes(join_names(self.display(kinds, unmapped, language), language), notes, language)
+        names = join_names(self.display(kinds, unmapped, language), language)
+        return with_notes(names, notes, language)
 
     def order(self, kinds: Iterable[str]) -> list[str]:
         unique = set(kinds)

@@ -48,8 +48,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "pt": "\"{query}\" não foi encontrado. Itens parecidos:",
     },
     "item_missing": {
-        "ja": "「{query}」は分別辞典に見つかりません。別の言い方で送るか、{contact}にお問い合わせください。",
-        "easy-ja": "「{query}」は みつかりません。ほかの ことばで おくるか、{contact}に きいて ください。",
+        "ja": "「{query}」は分別辞典に見つかりません。"
+              "別の言い方で送るか、{contact}にお問い合わせください。",
+        "easy-ja": "「{query}」は みつかりません。"
+                   "ほかの ことばで おくるか、{contact}に きいて ください。",
         "en": "\"{query}\" is not in the sorting dictionary (見つかりません). Try another word, "
               "or ask {contact}.",
         "zh": "分类辞典中找不到「{query}」（見つかりません）。请换个说法，或咨询{contact}。",

@@ -73,9 +73,8 @@ def garbage_reply(
 
 def register(settings: Settings) -> None:
     """Answer 「ごみ」 and `action=garbage` in the webhook with these settings."""
-    from broadcaster.webhook import POSTBACK_COMMANDS, TEXT_COMMANDS
-
     from broadcaster.garbage import sorting_reply
+    from broadcaster.webhook import POSTBACK_COMMANDS, TEXT_COMMANDS
 
     command = partial(garbage_reply, settings=settings)
     TEXT_COMMANDS[TEXT] = command

@@ -110,7 +110,8 @@ def answer(found: Lookup, query: str, language: str, settings: Settings) -> list
             }
         ]
     contact = settings.garbage.dictionary_contact
-    return [{"type": "text", "text": phrase("item_missing", language, query=query, contact=contact)}]
+    text = phrase("item_missing", language, query=query, contact=contact)
+    return [{"type": "text", "text": text}]
 
 
 def _block(entry: Entry, language: str) -> str:

@@ -148,8 +148,9 @@ def test_unusable_data_sets_are_refused_and_write_nothing(
 
 def test_a_bad_center_date_is_refused(engine: Engine, settings: Settings) -> None:
     files = data_set()
-    files["center.csv"] = "名称,休止開始日,休止終了日\n東部センター,2026/12/29,2027/01/32\n".encode()
-    with pytest.raises(CalendarError, match="center.csv line 2"):
+    center = "名称,休止開始日,休止終了日\n東部センター,2026/12/29,2027/01/32\n"
+    files["center.csv"] = center.encode()
+    with pytest.raises(CalendarError, match=r"center\.csv line 2"):
         run(engine, settings, files)
 
 
@@ -178,7 +179,8 @@ def test_dry_run_diff_then_one_transaction_replace(engine: Engine, settings: Set
     result = run(engine, settings, data_set(changed))
     assert result.import_id is not None
     a = days_of(engine, "A")
-    assert date(2026, 12, 4) in a and "burnable" not in getattr(a.get(date(2026, 12, 3)), "kinds", [])
+    assert date(2026, 12, 4) in a
+    assert "burnable" not in getattr(a.get(date(2026, 12, 3)), "kinds", [])
     assert all(row.import_id == result.import_id for row in a.values())
 
 

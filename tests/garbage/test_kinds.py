@@ -35,7 +35,12 @@ def table(settings: Settings) -> KindTable:
         ("粗大ごみ（要予約）", ("oversized",), None, ("要予約",)),
         ("燃やさないごみ（第2・4水曜）", ("non_burnable",), None, ("第2・4水曜",)),
         ("古紙 ※雨天決行", ("paper",), None, ("雨天決行",)),
-        ("資源ごみ、びん・缶、ペットボトル", ("recyclable", "bottles", "cans", "pet_bottles"), None, ()),
+        (
+            "資源ごみ、びん・缶、ペットボトル",
+            ("recyclable", "bottles", "cans", "pet_bottles"),
+            None,
+            (),
+        ),
         ("資源ごみ（びん・缶）", ("recyclable", "bottles", "cans"), None, ()),
         ("古紙・古布", ("paper", "cloth"), None, ()),
         ("有害・危険ごみ", ("hazardous",), None, ()),

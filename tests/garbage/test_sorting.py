@@ -14,29 +14,27 @@ from sqlmodel import Session, select
 from broadcaster.garbage.days import CalendarError
 from broadcaster.garbage.models import CalendarImport, SortingItem
 from broadcaster.garbage.sorting import Dictionary, import_dictionary, match_key, parse_dictionary
-from broadcaster.settings import Settings
 from tests.conftest import ResidentFactory, auth, line_user_id
-from tests.webhook.conftest import (  # noqa: F401  (fixtures of the LINE round trip)
-    LineUser,
-    app,
-    line_settings,
-    make_user,
-    sandbox,
-    serve,
-    webhook_sandbox,
-)
+from tests.webhook.conftest import LineUser
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
 # 5374 target.csv with English columns for some rows.
-TARGET = """label,name,notice,furigana,name.en,label.en,notice.en
-有害ごみ,スプレー缶,中身を使い切り、穴をあけずに出してください。,すぷれーかん,spray can,hazardous waste,Use it up; do not puncture it.
-有害ごみ,乾電池,透明な袋に入れて出してください。,かんでんち,dry-cell battery,hazardous waste,Put them in a clear bag.
-燃やさないごみ,電球,,でんきゅう,light bulb,non-burnable waste,
-燃やすごみ,ティッシュペーパー,,てぃっしゅぺーぱー,,,
-資源ごみ,ペットボトル,キャップとラベルをはずしてください。,ぺっとぼとる,PET bottle,recyclables,Remove the cap and label.
-""".encode()
-PLAIN = "品目,区分,注意\nフライパン,燃やさないごみ,30cm以上は粗大ごみ\nみかんの皮,燃やすごみ,\n,燃やすごみ,\n".encode()
+TARGET = "\n".join([
+    "label,name,notice,furigana,name.en,label.en,notice.en",
+    "有害ごみ,スプレー缶,中身を使い切り、穴をあけずに出してください。,すぷれーかん,"
+    "spray can,hazardous waste,Use it up; do not puncture it.",
+    "有害ごみ,乾電池,透明な袋に入れて出してください。,かんでんち,"
+    "dry-cell battery,hazardous waste,Put them in a clear bag.",
+    "燃やさないごみ,電球,,でんきゅう,light bulb,non-burnable waste,",
+    "燃やすごみ,ティッシュペーパー,,てぃっしゅぺーぱー,,,",
+    "資源ごみ,ペットボトル,キャップとラベルをはずしてください。,ぺっとぼとる,"
+    "PET bottle,recyclables,Remove the cap and label.",
+]).encode()
+PLAIN = "\n".join([
+    "品目,区分,注意", "フライパン,燃やさないごみ,30cm以上は粗大ごみ", "みかんの皮,燃やすごみ,",
+    ",燃やすごみ,", "",
+]).encode()
 
 
 @pytest.mark.parametrize(
@@ -49,7 +47,7 @@ def test_spellings_residents_type_share_one_key(a: str, b: str) -> None:
 
 
 def test_both_layouts_parse_with_languages_and_warnings() -> None:
-    entries, warnings = parse_dictionary(TARGET)
+    entries, _ = parse_dictionary(TARGET)
     assert [e.name for e in entries][:2] == ["スプレー缶", "乾電池"]
     assert entries[0].translations["en"] == {
         "name": "spray can", "category": "hazardous waste",
@@ -60,7 +58,7 @@ def test_both_layouts_parse_with_languages_and_warnings() -> None:
         ("フライパン", "燃やさないごみ", "30cm以上は粗大ごみ"), ("みかんの皮", "燃やすごみ", "")]
     assert plain_warnings == ["line 4: no item name or category; skipped"]
     with pytest.raises(CalendarError, match="品目,区分,注意"):
-        parse_dictionary("a,b\n1,2\n".encode())
+        parse_dictionary(b"a,b\n1,2\n")
 
 
 @pytest.mark.parametrize(
@@ -164,12 +162,14 @@ def test_a_resident_reading_english_is_answered_in_english_where_the_dictionary_
 
 
 def test_without_a_dictionary_or_for_long_text_the_help_text_still_answers(
-    make_user: Callable[[str], LineUser], make_resident: ResidentFactory, engine: Engine,
-    line_settings: Settings,  # noqa: F811
+    make_user: Callable[[str], LineUser], make_resident: ResidentFactory, engine: Engine
 ) -> None:
     user = resident_user(make_user, make_resident, 503)
     user.send("message", text="電池")
     assert "個別のご質問にはお答えできません" in user.wait_reply()[0]["text"]
     load(engine)
-    user.send("message", text="こんにちは。先日の大雨の件でご相談したいことがあるのですが、どこに連絡すればよいですか")
+    question = (
+        "こんにちは。先日の大雨の件でご相談したいことがあるのですが、どこに連絡すればよいですか"
+    )
+    user.send("message", text=question)
     assert "個別のご質問にはお答えできません" in user.wait_reply()[0]["text"]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -79,7 +80,10 @@ def test_strict_refuses_the_file_naming_the_series_and_writes_nothing(
     ("event", "reason"),
     [
         ("UID:nodate\nSUMMARY:燃やすごみ", "no DTSTART"),
-        ("UID:nodate\nSUMMARY:燃やすごみ\nDTSTART;VALUE=DATE:20260931", "DTSTART: Wrong date format"),
+        (
+            "UID:nodate\nSUMMARY:燃やすごみ\nDTSTART;VALUE=DATE:20260931",
+            "DTSTART: Wrong date format",
+        ),
         ("UID:nodate\nSUMMARY:燃やすごみ\nDTSTART:20260406T080000\nRRULE:FREQ=HOURLY",
          "FREQ=HOURLY repeats within a day"),
         ("UID:nodate\nSUMMARY:燃やすごみ\nDTSTART:20260406T080000\nRRULE:FREQ=MINUTELY",
@@ -140,7 +144,8 @@ LINES = st.sampled_from([
     "RRULE:FREQ=YEARLY;BYMONTH=13", "RRULE:BYDAY=MO", "RRULE:FREQ=DAILY;COUNT=-1",
     "EXDATE:20260413", "EXDATE;VALUE=DATE:2026041", "RDATE;VALUE=PERIOD:20260406/20260405",
     "RECURRENCE-ID;VALUE=DATE:20260413", "RECURRENCE-ID:nope", "DTEND;VALUE=DATE:20260405",
-    "DURATION:P-1D", "BEGIN:VTIMEZONE", "END:VTIMEZONE", "TZID:Asia/Tokyo", "X-WR-TIMEZONE:Mars/Base",
+    "DURATION:P-1D", "BEGIN:VTIMEZONE", "END:VTIMEZONE", "TZID:Asia/Tokyo",
+    "X-WR-TIMEZONE:Mars/Base",
     "CATEGORIES:A地区", " continued", "", "\x00", "BEGIN:VALARM", "TRIGGER:-PT1H", "END:VALARM",
 ])
 
@@ -223,9 +228,10 @@ def test_a_google_style_export_gives_the_days_the_library_expands(
     start, end = window(settings, IMPORTED)
     data = google_export(60_000, start)
     load(data, IMPORTED, zone=None)
+    events = recurring_ical_events.of(icalendar.Calendar.from_ical(data)).between(start, end)
+    aliases = settings.garbage.zone_aliases
     expected = {
-        (settings.garbage.zone_aliases[str(event["CATEGORIES"].cats[0])], event.decoded("DTSTART"))
-        for event in recurring_ical_events.of(icalendar.Calendar.from_ical(data)).between(start, end)
+        (aliases[str(event["CATEGORIES"].cats[0])], event.decoded("DTSTART")) for event in events
     }
     with Session(engine) as session:
         found = {(day.zone, day.date) for day in session.exec(select(CollectionDay)).all()}
