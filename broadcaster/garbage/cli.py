@@ -16,7 +16,8 @@ from broadcaster.clock import utcnow
 from broadcaster.db import make_engine, session_scope
 
 calendar_app = typer.Typer(no_args_is_help=True, help="Garbage-collection calendars.")
-console = Console(stderr=True)
+# soft_wrap: a report line stays one line in a log or a pipe, whatever the terminal width.
+console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="config.toml to read (default: ./config.toml)")

@@ -138,7 +138,9 @@ def read_5374(
     if AREA_DAYS not in files:
         got = ", ".join(files) or "none"
         raise CalendarError(f"a 5374 data set needs {AREA_DAYS} (got: {got})")
-    rows = read_csv(files[AREA_DAYS], AREA_DAYS)
+    # Headers stay as written (they are reported, and shown when unmapped); cells, names and
+    # centres are NFKC'd where they are read.
+    rows = read_csv(files[AREA_DAYS], AREA_DAYS, nfkc=False)
     if len(rows) < 2 or len(rows[0]) < 3:
         raise CalendarError(
             f"{AREA_DAYS}: expected a header 地名,センター,<kind>… and one row per area"
@@ -156,7 +158,7 @@ def read_5374(
     unknown: list[str] = []
     for row in rows[1:]:
         row = row + [""] * (len(header) - len(row))
-        area, center = row[0], row[1]
+        area, center = row[0], unicodedata.normalize("NFKC", row[1])
         named = row[zone_index] if zone_index is not None else area
         zone = resolve(named)
         if zone is None:
@@ -174,9 +176,10 @@ def read_5374(
         for index in kind_columns:
             kind = header[index]
             try:
-                days, notes = cell_dates(row[index], start, end, remarks)
+                cell = unicodedata.normalize("NFKC", row[index])
+                days, notes = cell_dates(cell, start, end, remarks)
             except ValueError as exc:
-                skipped.append(Skipped(f"{area}/{kind}", kind, f"{area} {kind}: {exc}"))
+                skipped.append(Skipped(f"{area}/{kind}", kind, str(exc)))
                 continue
             for day in days:
                 if any(first <= day <= last for first, last in breaks):
@@ -207,7 +210,7 @@ def _zone_index(header: Sequence[str], zone_column: str | None) -> int | None:
         raise CalendarError(
             f"{AREA_DAYS}: no column {zone_column!r} (columns: {', '.join(header)})"
         )
-    return header.index(zone_column)
+    return list(header).index(zone_column)
 
 
 def _remarks(data: bytes | None) -> dict[str, str]:
