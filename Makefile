@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres lint bench-delivery bench-segments bench-emergency clean
+.PHONY: run test test-postgres lint bench-delivery bench-segments bench-emergency bench-garbage clean
 
 $(STAMP): requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -35,6 +35,9 @@ bench-segments: $(STAMP)
 
 bench-emergency: $(STAMP)
 	$(PY) bench/emergency.py
+
+bench-garbage: $(STAMP)
+	$(PY) bench/garbage_import.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

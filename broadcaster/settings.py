@@ -160,32 +160,80 @@ class EmergencySettings(Section):
 
 
 class GarbageKind(Section):
-    """One garbage kind: the name residents see and the calendar spellings that mean it."""
+    """One garbage kind: the name residents see, its calendar spellings, and its name in
+    residents' other languages (a language without one gets the Japanese name)."""
 
     name: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
+    names: dict[str, str] = Field(default_factory=dict)
+
+
+def _kind(name: str, aliases: list[str], *names: str) -> GarbageKind:
+    """A default kind; `names` are easy-ja, en, zh, ko, vi, pt in that order."""
+    languages = ("easy-ja", "en", "zh", "ko", "vi", "pt")
+    return GarbageKind(name=name, aliases=aliases, names=dict(zip(languages, names, strict=True)))
 
 
 def _default_garbage_kinds() -> dict[str, GarbageKind]:
+    # Kept apart as cities collect them: a bottles-only day is not a cans day (issue 16).
     return {
-        "burnable": GarbageKind(
-            name="燃やすごみ", aliases=["燃やすごみ", "燃えるごみ", "可燃ごみ", "可燃物"]
+        "burnable": _kind(
+            "燃やすごみ", ["燃やすごみ", "燃えるごみ", "可燃ごみ", "可燃物", "もえるごみ"],
+            "もやす ごみ", "burnable waste", "可燃垃圾", "타는 쓰레기", "rác cháy được",
+            "lixo queimável",
         ),
-        "non_burnable": GarbageKind(
-            name="燃やさないごみ", aliases=["燃やさないごみ", "燃えないごみ", "不燃ごみ", "不燃物"]
+        "non_burnable": _kind(
+            "燃やさないごみ",
+            ["燃やさないごみ", "燃えないごみ", "不燃ごみ", "不燃物", "もえないごみ"],
+            "もやさない ごみ", "non-burnable waste", "不可燃垃圾", "타지 않는 쓰레기",
+            "rác không cháy được", "lixo não queimável",
         ),
-        "recyclable": GarbageKind(name="資源ごみ", aliases=["資源ごみ", "資源物"]),
-        "bottles_cans": GarbageKind(
-            name="びん・缶", aliases=["びん・缶", "びん・かん", "缶・びん", "びん", "缶", "かん"]
+        "recyclable": _kind(
+            "資源ごみ", ["資源ごみ", "資源物", "資源"],
+            "しげん ごみ", "recyclables", "可回收资源", "재활용 쓰레기", "rác tái chế",
+            "recicláveis",
         ),
-        "pet_bottles": GarbageKind(name="ペットボトル", aliases=["ペットボトル"]),
-        "plastic": GarbageKind(
-            name="プラスチック製容器包装",
-            aliases=["プラスチック製容器包装", "容器包装プラスチック", "プラ"],
+        "bottles": _kind(
+            "びん", ["びん", "ビン", "瓶", "空きびん", "空きビン"],
+            "びん", "glass bottles", "玻璃瓶", "유리병", "chai thủy tinh", "garrafas de vidro",
         ),
-        "paper": GarbageKind(name="古紙", aliases=["古紙", "古紙・古布", "雑がみ"]),
-        "oversized": GarbageKind(name="粗大ごみ", aliases=["粗大ごみ"]),
-        "hazardous": GarbageKind(name="有害ごみ", aliases=["有害ごみ", "危険ごみ"]),
+        "cans": _kind(
+            "缶", ["缶", "かん", "カン", "空き缶", "空きかん"],
+            "かん", "cans", "罐", "캔", "lon", "latas",
+        ),
+        "pet_bottles": _kind(
+            "ペットボトル", ["ペットボトル"],
+            "ペットボトル", "PET bottles", "塑料瓶（PET）", "페트병", "chai nhựa PET",
+            "garrafas PET",
+        ),
+        "plastic": _kind(
+            "プラスチック製容器包装",
+            [
+                "プラスチック製容器包装", "容器包装プラスチック", "プラスチック", "プラ",
+                "容器包装プラ",
+            ],
+            "プラスチックの いれもの", "plastic packaging", "塑料容器包装",
+            "플라스틱 용기·포장", "bao bì nhựa", "embalagens plásticas",
+        ),
+        "paper": _kind(
+            "古紙", ["古紙", "雑がみ", "紙類", "新聞・雑誌"],
+            "ふるい かみ", "paper", "旧纸", "폐지", "giấy cũ", "papel",
+        ),
+        "cloth": _kind(
+            "古布", ["古布", "古着", "衣類", "布類"],
+            "ふるい ぬの・ふく", "old clothes and cloth", "旧衣物", "헌 옷·천",
+            "quần áo và vải cũ", "roupas e tecidos usados",
+        ),
+        "oversized": _kind(
+            "粗大ごみ", ["粗大ごみ"],
+            "おおきい ごみ", "oversized waste", "大件垃圾", "대형 쓰레기", "rác cồng kềnh",
+            "lixo volumoso",
+        ),
+        "hazardous": _kind(
+            "有害ごみ", ["有害ごみ", "危険ごみ", "有害・危険ごみ", "有害危険ごみ"],
+            "あぶない ごみ", "hazardous waste", "有害垃圾", "유해 쓰레기", "rác nguy hại",
+            "lixo perigoso",
+        ),
     }
 
 
@@ -217,6 +265,8 @@ class GarbageSettings(Section):
     fetch_interval_minutes: float = Field(default=1440.0, gt=0)
     fetch_timeout_seconds: float = Field(default=30.0, gt=0)
     fetch_max_bytes: int = Field(default=5_000_000, ge=1024)
+    max_occurrences_per_event: int = Field(default=1000, ge=1)
+    dictionary_contact: str = Field(default="市役所の環境課", min_length=1, max_length=200)
 
 
 class Settings(BaseModel):

@@ -57,6 +57,11 @@ Command = Callable[[Session, Resident, datetime], list[dict[str, Any]]]
 TEXT_COMMANDS: dict[str, Command] = {}
 # Postback `action=<name>` -> command.
 POSTBACK_COMMANDS: dict[str, Command] = {}
+# Text that no command and no conversation step answered is offered to these in order
+# (e.g. the garbage sorting dictionary, 「電池」); one returning None passes it on, and
+# when all pass the resident gets HELP_TEXT. Same contract as a command, plus the text.
+TextFallback = Callable[[Session, Resident, str, datetime], list[dict[str, Any]] | None]
+TEXT_FALLBACKS: dict[str, TextFallback] = {}
 
 HELP_TEXT = (
     "メッセージありがとうございます。このアカウントでは個別のご質問にはお答えできません。\n"
@@ -211,9 +216,22 @@ def _apply(
             return _run_command(command, session, resident, now)
         answer = enrollment.handle_text(_choices(session, resident), options, text)
         if answer is None:
+            for fallback in list(TEXT_FALLBACKS.values()):
+                messages = _run_command(_with_text(fallback, text), session, resident, now)
+                if messages:
+                    return messages
             return [{"type": "text", "text": HELP_TEXT}]
         return _store(session, resident, answer, now)
     return []
+
+
+def _with_text(fallback: TextFallback, text: str) -> Command:
+    """A fallback as a command (no answer = no messages), so it runs like one."""
+
+    def command(session: Session, resident: Resident, now: datetime) -> list[dict[str, Any]]:
+        return fallback(session, resident, text, now) or []
+
+    return command
 
 
 def _run_command(

@@ -8,7 +8,8 @@ zone is told, so it has one owner.
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import (
@@ -24,6 +25,7 @@ from fastapi import (
 )
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
 
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor, CurrentActor
@@ -31,10 +33,17 @@ from broadcaster.broadcasting import BroadcastRefused
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role
 from broadcaster.garbage.changes import ChangeError, cancel_day, move_day
+from broadcaster.garbage.days import CalendarError
 from broadcaster.garbage.export import export_calendar
-from broadcaster.garbage.ical import CalendarError
-from broadcaster.garbage.importer import import_calendar, kind_table, record_refusal
+from broadcaster.garbage.importer import (
+    ImportResult,
+    import_5374,
+    import_calendar,
+    kind_table,
+    record_refusal,
+)
 from broadcaster.garbage.models import CalendarImport, CalendarSource, CollectionDay
+from broadcaster.garbage.sorting import import_dictionary
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 
@@ -99,25 +108,16 @@ def _import(
     session: Session,
     settings: Settings,
     actor: Actor,
-    data: bytes,
-    name: str,
+    source: str,
     zone: str | None,
     dry_run: bool,
+    run: Callable[[datetime], ImportResult],
 ) -> dict[str, Any]:
+    """Run one import (parse, expand, replace) and commit; a refusal is recorded and 422.
+    Called in a worker thread: a 1.6 MB calendar takes seconds to expand."""
     now = utcnow()
-    source = f"upload:{name}"
     try:
-        result = import_calendar(
-            session,
-            data,
-            settings=settings,
-            now=now,
-            actor=actor.label,
-            source=source,
-            zone=zone,
-            dry_run=dry_run,
-            department_id=actor.department_id,
-        )
+        result = run(now)
     except CalendarError as exc:
         session.rollback()
         if not dry_run:
@@ -128,6 +128,119 @@ def _import(
     return result.as_dict()
 
 
+async def _import_ical(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    file: UploadFile,
+    zone: str | None,
+    dry_run: bool,
+    strict: bool,
+) -> dict[str, Any]:
+    data = await _read(file)
+    source = f"upload:{file.filename or 'calendar.ics'}"
+
+    def run(now: datetime) -> ImportResult:
+        return import_calendar(
+            session,
+            data,
+            settings=settings,
+            now=now,
+            actor=actor.label,
+            source=source,
+            zone=zone,
+            dry_run=dry_run,
+            strict=strict,
+            department_id=actor.department_id,
+        )
+
+    return await run_in_threadpool(_import, session, settings, actor, source, zone, dry_run, run)
+
+
+StrictQuery = Annotated[
+    bool, Query(description="refuse the whole file when any series (or 5374 cell) is bad")
+]
+DryRunQuery = Annotated[bool, Query(description="report what would change, change nothing")]
+
+
+@router.post("/5374", summary="Import a 5374 data set (area_days.csv, center.csv, remarks.csv)")
+async def import_5374_set(
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: OwnerDep,
+    area_days: Annotated[UploadFile, File(description="area_days.csv")],
+    center: Annotated[UploadFile | None, File(description="center.csv (breaks)")] = None,
+    remarks: Annotated[UploadFile | None, File(description="remarks.csv (notes *1…)")] = None,
+    zone_column: Annotated[
+        str | None, Query(description="an area_days.csv column naming our zone")
+    ] = None,
+    dry_run: DryRunQuery = False,
+    strict: StrictQuery = False,
+) -> dict[str, Any]:
+    files = {"area_days.csv": await _read(area_days)}
+    if center is not None:
+        files["center.csv"] = await _read(center)
+    if remarks is not None:
+        files["remarks.csv"] = await _read(remarks)
+    source = f"5374:{area_days.filename or 'area_days.csv'}"
+
+    def run(now: datetime) -> ImportResult:
+        return import_5374(
+            session,
+            files,
+            settings=settings,
+            now=now,
+            actor=actor.label,
+            source=source,
+            zone_column=zone_column,
+            dry_run=dry_run,
+            strict=strict,
+            department_id=actor.department_id,
+        )
+
+    return await run_in_threadpool(_import, session, settings, actor, source, None, dry_run, run)
+
+
+@router.post(
+    "/dictionary",
+    summary="Import the sorting dictionary (5374 target.csv or 品目,区分,注意); replaces it",
+)
+async def import_sorting_dictionary(
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: OwnerDep,
+    file: Annotated[UploadFile, File(description="target.csv or 品目,区分,注意 CSV")],
+    dry_run: DryRunQuery = False,
+) -> dict[str, Any]:
+    del settings
+    data = await _read(file)
+    source = f"dictionary:{file.filename or 'dictionary.csv'}"
+
+    def run() -> dict[str, Any]:
+        now = utcnow()
+        try:
+            report = import_dictionary(
+                session,
+                data,
+                now=now,
+                actor=actor.label,
+                source=source,
+                dry_run=dry_run,
+                department_id=actor.department_id,
+            )
+        except CalendarError as exc:
+            session.rollback()
+            if not dry_run:
+                record_refusal(session, now=now, actor=actor.label, source=source, zone=None,
+                               error=exc)
+                session.commit()
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        session.commit()
+        return report
+
+    return await run_in_threadpool(run)
+
+
 @router.post("/{zone}", summary="Import an iCal file for one zone (replaces its future days)")
 async def import_zone(
     zone: str,
@@ -135,17 +248,11 @@ async def import_zone(
     settings: SettingsDep,
     actor: OwnerDep,
     file: Annotated[UploadFile, File(description="an .ics file")],
-    dry_run: Annotated[bool, Query(description="report what would change, change nothing")] = False,
+    dry_run: DryRunQuery = False,
+    strict: StrictQuery = False,
 ) -> dict[str, Any]:
-    data = await _read(file)
-    return _import(
-        session,
-        settings,
-        actor,
-        data,
-        file.filename or "calendar.ics",
-        _zone(zone, settings),
-        dry_run,
+    return await _import_ical(
+        session, settings, actor, file, _zone(zone, settings), dry_run, strict
     )
 
 
@@ -155,10 +262,10 @@ async def import_zones(
     settings: SettingsDep,
     actor: OwnerDep,
     file: Annotated[UploadFile, File(description="an .ics file")],
-    dry_run: Annotated[bool, Query()] = False,
+    dry_run: DryRunQuery = False,
+    strict: StrictQuery = False,
 ) -> dict[str, Any]:
-    data = await _read(file)
-    return _import(session, settings, actor, data, file.filename or "calendar.ics", None, dry_run)
+    return await _import_ical(session, settings, actor, file, None, dry_run, strict)
 
 
 @router.get("/imports", summary="Recent imports (with refusals) and the state of fetched sources")
@@ -193,7 +300,11 @@ def days(
         query = query.where(col(CollectionDay.date) <= end)
     table = kind_table(settings)
     return [
-        {**row.model_dump(mode="json"), "names": table.display(row.kinds, row.unmapped)}
+        {
+            **row.model_dump(mode="json"),
+            "names": table.display(row.kinds, row.unmapped),
+            "text": table.text(row.kinds, row.unmapped, row.notes or []),
+        }
         for row in session.exec(query.order_by(col(CollectionDay.date))).all()
     ]
 

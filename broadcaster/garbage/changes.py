@@ -27,6 +27,7 @@ from broadcaster.garbage.models import CollectionDay, DayStatus, GarbageReminder
 from broadcaster.garbage.reminders import (
     CATEGORY,
     day_label,
+    names_by_language,
     relative_word,
     sent_reminders,
     withdraw_unsent,
@@ -157,9 +158,10 @@ def move_day(
     if target is None:
         target = CollectionDay(zone=zone, date=to, created_at=now, updated_at=now)
     elif target.status != DayStatus.scheduled:
-        target.kinds, target.unmapped = [], []
+        target.kinds, target.unmapped, target.notes = [], [], []
     target.kinds = kind_table(settings).order([*target.kinds, *row.kinds])
     target.unmapped = list(dict.fromkeys([*target.unmapped, *row.unmapped]))
+    target.notes = list(dict.fromkeys([*(target.notes or []), *(row.notes or [])]))
     target.status = DayStatus.scheduled
     target.moved_from = day
     target.reason = reason
@@ -222,6 +224,7 @@ def correction_parameters(
         # What is collected on collection_date now: nothing, once cancelled or moved away.
         "kinds": [],
         "cancelled_kinds": kind_table(settings).display(row.kinds, row.unmapped),
+        "cancelled_names": names_by_language(kind_table(settings), row.kinds, row.unmapped),
         "new_date": new_date.isoformat() if new_date else "",
         "new_date_label": day_label(new_date) if new_date else "",
     }

@@ -49,7 +49,7 @@ def export_calendar(session: Session, zone: str, settings: Settings, now: dateti
         event.add("DTSTAMP", as_utc(day.updated_at))
         event.add("DTSTART", day.date)
         event.add("DTEND", day.date + timedelta(days=1))
-        event.add("SUMMARY", "、".join(table.display(day.kinds, day.unmapped)))
+        event.add("SUMMARY", table.text(day.kinds, day.unmapped, day.notes or []))
         event.add("TRANSP", "TRANSPARENT")
         if day.moved_from:
             event.add("DESCRIPTION", f"{day.moved_from:%m月%d日}から変更（{day.reason or ''}）")

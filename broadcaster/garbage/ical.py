@@ -3,8 +3,15 @@
 Real garbage calendars are converted by hand or exported from Google Calendar/Outlook
 (see facts/calendars.md): a BOM, junk after END:VCALENDAR, missing DTSTAMP/DTEND, EXDATE
 without VALUE=DATE, X-WR-TIMEZONE instead of VTIMEZONE, an impossible date in one event.
-We accept what still tells us dates and report the rest; a file that is not iCal at all,
-or yields no collection day in the window, is refused with one line.
+We accept what still tells us dates and report the rest:
+
+- Tolerance is per series (all events sharing a UID): a series whose DTSTART is missing or
+  unreadable, whose RRULE does not parse (``UNTIL=20240931``), repeats more often than daily
+  (FREQ=HOURLY/MINUTELY/SECONDLY) or has more than `max_occurrences` occurrences in the
+  window is left out and reported by SUMMARY and UID with the parser's reason; the others
+  import. With `strict`, any such series refuses the file.
+- A file that is not iCal at all, is cut short, or yields no collection day in the window
+  is refused with one line that keeps the parser's warnings.
 
 Expansion is done by recurring-ical-events (RRULE, RDATE, EXDATE, RECURRENCE-ID overrides,
 VTIMEZONE, X-WR-TIMEZONE). A timed event's collection date is its start's date in the
@@ -15,22 +22,31 @@ taken to be local already.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
 
 import icalendar
 import recurring_ical_events
 
-from broadcaster.garbage.kinds import KindTable, normalize
+from broadcaster.garbage.days import (
+    CalendarError,
+    DayCollector,
+    ParsedCalendar,
+    Skipped,
+    zone_resolver,
+)
+from broadcaster.garbage.kinds import KindTable
+
+__all__ = ["CalendarError", "Occurrence", "ParsedCalendar", "expand", "parse_calendar", "read_days"]
 
 # Properties that may name a zone in a multi-zone file, in the order they are trusted.
 ZONE_PROPERTIES = ("X-ZONE", "CATEGORIES", "LOCATION")
-
-
-class CalendarError(ValueError):
-    """The file cannot be imported; `str()` is one line a person can act on."""
+# Without these an event has no dates we can trust: the series is left out.
+DATE_PROPERTIES = ("DTSTART", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
+SUB_DAILY = ("SECONDLY", "MINUTELY", "HOURLY")
+# A weekly calendar has ~60 days a year; a daily series over the default 400-day window 402.
+DEFAULT_MAX_OCCURRENCES = 1000
 
 
 @dataclass(frozen=True)
@@ -43,38 +59,25 @@ class Occurrence:
     uid: str
 
 
-@dataclass
-class DayEntry:
-    kinds: set[str] = field(default_factory=set)
-    unmapped: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ParsedCalendar:
-    """Collection days by zone and date, plus what staff should look at."""
-
-    days: dict[str, dict[date, DayEntry]]
-    # (zone, unmapped summary) -> dates it occurs on.
-    unmapped: dict[tuple[str, str], list[date]]
-    warnings: list[str]
-
-    def zone_days(self, zone: str) -> dict[date, DayEntry]:
-        return self.days.get(zone, {})
-
-
 def parse_calendar(data: bytes) -> icalendar.Calendar:
-    """The calendar in `data`, tolerating a BOM and junk after END:VCALENDAR.
+    """The calendar in `data`, tolerating a BOM, blank lines and junk after END:VCALENDAR.
 
-    Raises CalendarError when it is not an iCalendar file.
+    Raises CalendarError when it is not an iCalendar file or is cut short.
     """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CalendarError("not an iCal file: it is not UTF-8 text") from None
+    begin = text.find("BEGIN:VCALENDAR")
+    if begin < 0:
+        raise CalendarError("not an iCal file: no BEGIN:VCALENDAR")
     end = text.rfind("END:VCALENDAR")
-    if "BEGIN:VCALENDAR" not in text or end < 0:
-        raise CalendarError("not an iCal file: no BEGIN:VCALENDAR … END:VCALENDAR")
-    text = text[: end + len("END:VCALENDAR")] + "\r\n"
+    if end < begin:
+        raise CalendarError(
+            "the file is cut short: BEGIN:VCALENDAR has no END:VCALENDAR "
+            "(an interrupted download or copy?); nothing was imported"
+        )
+    text = text[begin : end + len("END:VCALENDAR")] + "\r\n"
     # Hand-edited files have blank lines between components; they are not content lines.
     text = "\r\n".join(line for line in text.splitlines() if line.strip())
     try:
@@ -87,38 +90,149 @@ def parse_calendar(data: bytes) -> icalendar.Calendar:
 
 
 def expand(
-    calendar: icalendar.Calendar, start: date, end: date, tz: tzinfo
-) -> tuple[list[Occurrence], list[str]]:
-    """Occurrences on local dates in [start, end), and warnings about skipped events."""
-    warnings = [
-        f"event {event.get('UID', '?')} ({_text(event.get('SUMMARY'))}): {name}: {message}; skipped"
-        for event in calendar.walk("VEVENT")
-        for name, message in getattr(event, "errors", [])
-    ]
-    try:
-        query = recurring_ical_events.of(calendar, skip_bad_series=True)
-        # One day of margin each side: a timed event's local date may differ from its UTC one.
-        components = query.between(start - timedelta(days=1), end + timedelta(days=1))
-    except (recurring_ical_events.InvalidCalendar, ValueError) as exc:
-        raise CalendarError(f"the calendar cannot be expanded: {_one_line(exc)}") from None
+    calendar: icalendar.Calendar,
+    start: date,
+    end: date,
+    tz: tzinfo,
+    *,
+    max_occurrences: int = DEFAULT_MAX_OCCURRENCES,
+) -> tuple[list[Occurrence], list[str], list[Skipped]]:
+    """Occurrences on local dates in [start, end), warnings about what was ignored, and the
+    series left out (each with the parser's reason). Never raises for an event's content."""
+    warnings: list[str] = []
+    skipped = _screen(calendar, warnings)
+    # One day of margin each side: a timed event's local date may differ from its UTC one.
+    span = (start - timedelta(days=1), end + timedelta(days=1))
     occurrences: list[Occurrence] = []
-    for component in components:
-        start_value = component.get("DTSTART")
-        if start_value is None:
-            continue
-        local_date = _local_date(start_value.dt, tz)
-        if not start <= local_date < end:
-            continue
-        occurrences.append(
-            Occurrence(
-                date=local_date,
-                summary=_text(component.get("SUMMARY")),
-                zone_names=_zone_names(component),
-                uid=str(component.get("UID", "")),
+    for series_uid, summary, series in _series(calendar, skipped):
+        found: list[Occurrence] = []
+        try:
+            for occurrence in series.between(*span):
+                if len(found) >= max_occurrences:
+                    raise _TooMany
+                component = occurrence.as_component(False)
+                local_date = _local_date(component["DTSTART"].dt, tz)
+                if start <= local_date < end:
+                    found.append(
+                        Occurrence(
+                            local_date,
+                            _text(component.get("SUMMARY")),
+                            _zone_names(component),
+                            series_uid,
+                        )
+                    )
+        except _TooMany:
+            skipped.append(
+                Skipped(
+                    series_uid,
+                    summary,
+                    f"more than {max_occurrences} occurrences in the window "
+                    "(garbage.max_occurrences_per_event); not a collection schedule",
+                )
             )
-        )
+            continue
+        except Exception as exc:
+            skipped.append(Skipped(series_uid, summary, _one_line(exc)))
+            continue
+        occurrences.extend(found)
     occurrences.sort(key=lambda occurrence: (occurrence.date, occurrence.summary))
-    return occurrences, warnings
+    return occurrences, warnings, skipped
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _screen(calendar: icalendar.Calendar, warnings: list[str]) -> list[Skipped]:
+    """Take out every series with an event whose dates cannot be trusted; drop broken
+    properties that do not decide dates (DTEND, DTSTAMP…) with a warning saying so."""
+    bad: dict[str, Skipped] = {}
+    for event in calendar.walk("VEVENT"):
+        uid = _text(event.get("UID"))
+        summary = _text(event.get("SUMMARY"))
+        reason = None
+        for name, message in getattr(event, "errors", []):
+            if name in DATE_PROPERTIES:
+                reason = reason or f"{name}: {_one_line(message)}"
+            else:
+                event.pop(name, None)
+                warnings.append(f"{summary or '(no SUMMARY)'} (UID {uid or '?'}): {name}: "
+                                f"{_one_line(message)}; {name} ignored, the event imported")
+        reason = reason or _date_problem(event)
+        if reason and uid not in bad:
+            bad[uid] = Skipped(uid, summary, reason)
+    if bad:
+        calendar.subcomponents = [
+            component
+            for component in calendar.subcomponents
+            if not (component.name == "VEVENT" and _text(component.get("UID")) in bad)
+        ]
+    return list(bad.values())
+
+
+def _date_problem(event: icalendar.cal.Component) -> str | None:
+    start = event.get("DTSTART")
+    if start is None:
+        return "no DTSTART: the event has no date"
+    if not isinstance(getattr(start, "dt", None), date):
+        return f"DTSTART is not a date: {_text(start)[:40]}"
+    rules = event.get("RRULE")
+    for rule in rules if isinstance(rules, list) else [rules] if rules is not None else []:
+        freq = [str(value).upper() for value in rule.get("FREQ", [])]
+        if not freq:
+            return "RRULE has no FREQ"
+        if freq[0] in SUB_DAILY:
+            return (
+                f"RRULE FREQ={freq[0]} repeats within a day; a collection calendar repeats "
+                "daily at most"
+            )
+    return None
+
+
+def _series(
+    calendar: icalendar.Calendar, skipped: list[Skipped]
+) -> Iterable[tuple[str, str, recurring_ical_events.Series]]:
+    """(uid, summary, series) of every series; a series the library cannot even build is
+    skipped with its reason (then the calendar is built again one UID at a time)."""
+    try:
+        query = recurring_ical_events.of(calendar)
+    except Exception:
+        yield from _series_one_by_one(calendar, skipped)
+        return
+    summaries = _summaries(calendar)
+    for series in query.series:
+        uid = _text(series.uid)
+        yield uid, summaries.get(uid, ""), series
+
+
+def _series_one_by_one(
+    calendar: icalendar.Calendar, skipped: list[Skipped]
+) -> Iterable[tuple[str, str, recurring_ical_events.Series]]:
+    groups: dict[str, list[icalendar.cal.Component]] = defaultdict(list)
+    others: list[icalendar.cal.Component] = []
+    for component in calendar.subcomponents:
+        if component.name == "VEVENT":
+            groups[_text(component.get("UID"))].append(component)
+        else:
+            others.append(component)
+    for uid, events in groups.items():
+        single = icalendar.Calendar()
+        single.update(calendar)
+        single.subcomponents = [*others, *events]
+        try:
+            series = recurring_ical_events.of(single).series
+        except Exception as exc:
+            skipped.append(Skipped(uid, _text(events[0].get("SUMMARY")), _one_line(exc)))
+            continue
+        for one in series:
+            yield uid, _text(events[0].get("SUMMARY")), one
+
+
+def _summaries(calendar: icalendar.Calendar) -> Mapping[str, str]:
+    found: dict[str, str] = {}
+    for event in calendar.walk("VEVENT"):
+        found.setdefault(_text(event.get("UID")), _text(event.get("SUMMARY")))
+    return found
 
 
 def read_days(
@@ -131,65 +245,66 @@ def read_days(
     zones: Sequence[str],
     zone_aliases: Mapping[str, str],
     zone: str | None = None,
+    strict: bool = False,
+    max_occurrences: int = DEFAULT_MAX_OCCURRENCES,
 ) -> ParsedCalendar:
     """Collection days per zone from an iCal file.
 
     With `zone`, events naming no known zone belong to it and events naming another zone
     are left out; without it, every event must name a known zone. Raises CalendarError
-    (nothing is half-read) for a bad file, an unknown zone, or no collection day at all.
+    (nothing is half-read) for a bad file, an unknown zone, no collection day at all, or,
+    when `strict`, any series left out.
     """
     if zone is not None and zone not in zones:
         raise CalendarError(f"unknown zone {zone!r} (known: {', '.join(zones)})")
     calendar = parse_calendar(data)
-    occurrences, warnings = expand(calendar, start, end, tz)
-    resolve = _zone_resolver(zones, zone_aliases)
-    days: dict[str, dict[date, DayEntry]] = defaultdict(dict)
-    unmapped: dict[tuple[str, str], list[date]] = defaultdict(list)
+    occurrences, warnings, skipped = expand(
+        calendar, start, end, tz, max_occurrences=max_occurrences
+    )
+    problems = [*map(str, skipped), *warnings]
+    if strict and skipped:
+        raise CalendarError(
+            f"{len(skipped)} series cannot be imported (--strict refuses the file)", problems
+        )
+    resolve = zone_resolver(zones, zone_aliases)
+    collector = DayCollector(table, resolve)
     homeless: list[Occurrence] = []
+    zones_of: dict[tuple[str, ...], list[str]] = {}
     for occurrence in occurrences:
         if not occurrence.summary or table.is_ignored(occurrence.summary):
             continue
-        named = [found for name in occurrence.zone_names if (found := resolve(name))]
+        named = zones_of.get(occurrence.zone_names)
+        if named is None:
+            named = zones_of[occurrence.zone_names] = sorted(
+                {found for name in occurrence.zone_names if (found := resolve(name))}
+            )
         if zone is not None:
             if named and zone not in named:
                 continue
             targets = [zone]
         elif named:
-            targets = sorted(set(named))
+            targets = named
         else:
             homeless.append(occurrence)
             continue
-        match = table.match(occurrence.summary)
         for target in targets:
-            entry = days[target].setdefault(occurrence.date, DayEntry())
-            entry.kinds.update(match.kinds)
-            if match.unmapped and match.unmapped not in entry.unmapped:
-                entry.unmapped.append(match.unmapped)
-                unmapped[(target, match.unmapped)].append(occurrence.date)
+            collector.add(target, occurrence.date, occurrence.summary)
     if homeless:
         first = homeless[0]
         raise CalendarError(
             f"{len(homeless)} event(s) name no known zone, e.g. {first.summary!r} on {first.date} "
             f"(names: {', '.join(first.zone_names) or 'none'}); give the zone (--zone) or "
             f"put it in X-ZONE/CATEGORIES/LOCATION (known: {', '.join(zones)}; "
-            "others via garbage.zone_aliases)"
+            "others via garbage.zone_aliases)",
+            problems,
         )
-    if not any(days.values()):
+    parsed = collector.result(warnings, skipped)
+    if not parsed.days:
         where = f" for zone {zone}" if zone else ""
         raise CalendarError(
-            f"no collection days{where} between {start} and {end - timedelta(days=1)}"
+            f"no collection days{where} between {start} and {end - timedelta(days=1)}", problems
         )
-    return ParsedCalendar(dict(days), dict(unmapped), warnings)
-
-
-def _zone_resolver(zones: Sequence[str], aliases: Mapping[str, str]) -> Any:
-    table = {normalize(name): name for name in zones}
-    table.update({normalize(name): target for name, target in aliases.items()})
-
-    def resolve(name: str) -> str | None:
-        return table.get(normalize(name))
-
-    return resolve
+    return parsed
 
 
 def _zone_names(component: icalendar.cal.Component) -> tuple[str, ...]:
@@ -222,5 +337,5 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
     return " ".join(str(exc).split())[:300]

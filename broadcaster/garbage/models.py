@@ -33,6 +33,10 @@ class CollectionDay(SQLModel, table=True):
     kinds: list[str] = Field(default_factory=list, sa_type=JSONType)
     # Summaries no alias matched, as the city wrote them (shown to residents as written).
     unmapped: list[str] = Field(default_factory=list, sa_type=JSONType)
+    # Notes the city gave with the day (「要予約」 from 「粗大ごみ（要予約）」), shown with it.
+    notes: list[str] = Field(
+        default_factory=list, sa_type=JSONType, sa_column_kwargs={"server_default": "[]"}
+    )
     status: str = Field(default=DayStatus.scheduled, max_length=16)
     # Why staff cancelled or moved it (「台風のため」), shown in the correction.
     reason: str | None = Field(default=None, max_length=200)
@@ -92,3 +96,20 @@ class GarbageReminder(SQLModel, table=True):
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
     # The correction broadcast sent after the day was cancelled or moved, if any.
     correction_id: int | None = Field(default=None, foreign_key="broadcast.id")
+
+
+class SortingItem(SQLModel, table=True):
+    """One entry of the city's sorting dictionary (品目 -> 分別区分): what a resident who
+    sends 「電池」 is told. An import replaces the whole dictionary."""
+
+    __tablename__ = "sorting_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    # ふりがな as the city gave it (5374 target.csv `furigana`); matched like the name.
+    reading: str = Field(default="", max_length=200)
+    category: str = Field(max_length=100)
+    notice: str = Field(default="", sa_type=sa.Text)
+    # Language -> {"name", "category", "notice"} where the dictionary has that language.
+    translations: dict[str, dict[str, str]] = Field(default_factory=dict, sa_type=JSONType)
+    import_id: int | None = Field(default=None, foreign_key="calendar_import.id", index=True)

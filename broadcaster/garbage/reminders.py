@@ -50,6 +50,7 @@ REMINDER_TEMPLATE = "garbage_reminder"
 CATEGORY = "garbage"
 TIMING_WORDS = {"eve": "前日", "morning": "当日"}
 SYSTEM_ACTOR = "garbage calendar"
+RESIDENT_LANGUAGES = ("ja", "easy-ja", "en", "zh", "ko", "vi", "pt")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class ReminderPlan:
     kinds: tuple[str, ...]
     unmapped: tuple[str, ...]
     send_at: datetime
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -113,7 +115,13 @@ def reminders_due(
             if now - late < at <= now + ahead:
                 plans.append(
                     ReminderPlan(
-                        day.zone, day.date, timing, tuple(day.kinds), tuple(day.unmapped), at
+                        day.zone,
+                        day.date,
+                        timing,
+                        tuple(day.kinds),
+                        tuple(day.unmapped),
+                        at,
+                        tuple(day.notes or ()),
                     )
                 )
     plans.sort(key=lambda plan: (plan.send_at, plan.zone, plan.timing))
@@ -143,6 +151,19 @@ def reminder_parameters(plan: ReminderPlan, table: KindTable) -> dict[str, Any]:
         "relative": "明日" if plan.timing == "eve" else "今日",
         "holiday": jpholiday.is_holiday_name(plan.date) or "",
         "kinds": table.display(plan.kinds, plan.unmapped),
+        "notes": list(plan.notes),
+        # What is collected, as each language lists it: 「燃やすごみ、粗大ごみ（要予約）」.
+        "names": names_by_language(table, plan.kinds, plan.unmapped, plan.notes),
+    }
+
+
+def names_by_language(
+    table: KindTable, kinds: Iterable[str], unmapped: Iterable[str], notes: Iterable[str] = ()
+) -> dict[str, str]:
+    """Language -> one line naming the kinds (and the day's notes) for residents."""
+    kinds, unmapped, notes = list(kinds), list(unmapped), list(notes)
+    return {
+        language: table.text(kinds, unmapped, notes, language) for language in RESIDENT_LANGUAGES
     }
 
 

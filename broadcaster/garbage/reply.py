@@ -2,8 +2,8 @@
 the next collection days of their zone, by reply (no quota), or a prompt to set the zone.
 
 The reply needs the settings (zone names, kinds, time zone), which the webhook's command
-signature does not carry: `register(settings)` puts it in the webhook's registries and is
-called once by create_app.
+signature does not carry: `register(settings)` puts it in the webhook's registries (with the
+sorting-dictionary answer, sorting_reply.py) and is called once by create_app.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from broadcaster.clock import local
+from broadcaster.datelabels import date_label
 from broadcaster.garbage.importer import kind_table
 from broadcaster.garbage.models import CollectionDay, DayStatus
+from broadcaster.garbage.phrases import phrase
 from broadcaster.garbage.reminders import day_label, relative_word
 from broadcaster.settings import Settings
 from segments import enrollment
@@ -53,23 +55,28 @@ def garbage_reply(
         .order_by(col(CollectionDay.date))
         .limit(settings.garbage.reply_days)
     ).all()
+    language = resident.language or "ja"
     if not days:
-        return [{"type": "text", "text": f"{zone}地区の今後のごみ収集日はまだ登録されていません。"}]
+        return [{"type": "text", "text": phrase("days_none", language, zone=zone)}]
     table = kind_table(settings)
-    lines = [f"{zone}地区のごみ収集日"]
+    lines = [phrase("days_header", language, zone=zone)]
     for day in days:
-        word = relative_word(day.date, today)
-        prefix = f"【{word}】" if word else ""
-        lines.append(
-            f"{prefix}{day_label(day.date)} {'、'.join(table.display(day.kinds, day.unmapped))}"
+        word = {"今日": "today", "明日": "tomorrow"}.get(relative_word(day.date, today))
+        prefix = f"【{phrase(word, language)}】" if word else ""
+        label = day_label(day.date) if language in ("ja", "easy-ja") else date_label(
+            day.date, language
         )
+        names = table.text(day.kinds, day.unmapped, day.notes or [], language)
+        lines.append(f"{prefix}{label} {names}")
     return [{"type": "text", "text": "\n".join(lines)}]
 
 
 def register(settings: Settings) -> None:
     """Answer 「ごみ」 and `action=garbage` in the webhook with these settings."""
+    from broadcaster.garbage import sorting_reply
     from broadcaster.webhook import POSTBACK_COMMANDS, TEXT_COMMANDS
 
     command = partial(garbage_reply, settings=settings)
     TEXT_COMMANDS[TEXT] = command
     POSTBACK_COMMANDS[POSTBACK_ACTION] = command
+    sorting_reply.register(settings)

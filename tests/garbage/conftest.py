@@ -13,6 +13,16 @@ from broadcaster.garbage.importer import ImportResult, import_calendar
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 
+# The LINE round trip (sandbox + our app under uvicorn) for the replies tested here.
+from tests.webhook.conftest import (  # noqa: F401
+    app,
+    line_settings,
+    make_user,
+    sandbox,
+    serve,
+    webhook_sandbox,
+)
+
 CRLF = "\r\n"
 
 

@@ -116,7 +116,8 @@ def test_several_kinds_in_one_summary_and_two_events_one_day(settings: Settings)
     )
     assert parsed.zone_days("A")[date(2026, 4, 7)].kinds == {
         "recyclable",
-        "bottles_cans",
+        "bottles",
+        "cans",
         "pet_bottles",
         "burnable",
     }
@@ -172,7 +173,9 @@ def test_hand_edited_file_with_bom_blank_lines_junk_and_a_bad_date(settings: Set
     data = b"\xef\xbb\xbf" + data + b"this is not iCal\r\n"
     parsed = read(settings, data, date(2026, 4, 1), date(2026, 12, 1))
     assert dates(parsed) == [date(2026, 4, 6)]
-    assert any("bad" in warning and "skipped" in warning for warning in parsed.warnings)
+    [skipped] = parsed.skipped
+    assert (skipped.uid, skipped.summary) == ("bad", "不燃ごみ")
+    assert "DTSTART" in skipped.reason and "20260931" in skipped.reason
 
 
 @pytest.mark.parametrize(

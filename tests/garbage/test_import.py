@@ -47,18 +47,18 @@ def test_reimport_replaces_future_days_and_reports_added_removed_moved_changed(
     second = vcal(
         allday("b1", "20260406", "燃やすごみ"),
         allday("b2", "20260410", "燃やすごみ"),  # moved 9 -> 10
-        allday("r1", "20260408", "びん・缶"),  # kind changed
+        allday("r1", "20260408", "びん類"),  # kind changed
         allday("n1", "20260420", "粗大ごみ"),  # added far away
     )  # 古紙 on the 15th removed
     result = load(second, NOW)
     diff = result.diffs["A"]
     assert diff.moved == [("burnable", date(2026, 4, 9), date(2026, 4, 10))]
-    assert diff.changed == [(date(2026, 4, 8), ["recyclable"], ["bottles_cans"])]
+    assert diff.changed == [(date(2026, 4, 8), ["recyclable"], ["bottles"])]
     assert diff.added == [(date(2026, 4, 20), ["oversized"])]
     assert diff.removed == [(date(2026, 4, 15), ["paper"])]
     assert stored(engine) == {
         date(2026, 4, 6): ["burnable"],
-        date(2026, 4, 8): ["bottles_cans"],
+        date(2026, 4, 8): ["bottles"],
         date(2026, 4, 10): ["burnable"],
         date(2026, 4, 20): ["oversized"],
     }

@@ -85,7 +85,7 @@ def test_eve_and_morning_reminders_one_message_for_two_kinds_and_idempotent(
     text = renderer.prepare(
         template_name="garbage_reminder", template_text=None, parameters=eve.parameters
     ).render({"language": "ja", "reminder_timing": "eve"})[0]["text"]
-    assert "明日" in text and "燃やすごみ・資源ごみ" in text
+    assert "明日" in text and "燃やすごみ、資源ごみの日" in text
 
     with freeze_time("2026-04-06 20:00:00"):  # 05:00 JST on the day
         morning_run = schedule_reminders(engine, settings, renderer, utcnow())
@@ -208,7 +208,7 @@ def test_the_eve_reminder_reaches_through_line_only_those_who_chose_the_eve(
         [messages] = [m["messages"] for m in sandbox.deliveries(eve.line_user_id)]
         assert received_nothing(sandbox, morning.line_user_id, other_zone.line_user_id)
     [text] = [m["text"] for m in messages]
-    assert "明日" in text and "燃やすごみ・資源ごみ" in text
+    assert "明日" in text and "燃やすごみ、資源ごみの日" in text
 
 
 def received_nothing(sandbox: SandboxThread, *user_ids: str) -> bool:

@@ -1,0 +1,71 @@
+"""What the garbage replies say, per resident language (ja first; a language missing a phrase
+gets Japanese). Kind names come from `[garbage.kinds.*] names`; dictionary entries from the
+dictionary itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PHRASES: dict[str, dict[str, str]] = {
+    "days_header": {
+        "ja": "{zone}地区のごみ収集日",
+        "easy-ja": "{zone} の ごみを 出す 日",
+        "en": "Garbage collection days in {zone}",
+        "zh": "{zone}地区的垃圾收集日",
+        "ko": "{zone} 지역 쓰레기 수거일",
+        "vi": "Ngày thu gom rác ở khu {zone}",
+        "pt": "Dias de coleta de lixo em {zone}",
+    },
+    "days_none": {
+        "ja": "{zone}地区の今後のごみ収集日はまだ登録されていません。",
+        "easy-ja": "{zone} の ごみを 出す 日は まだ ありません。",
+        "en": "No upcoming collection days are registered for {zone} yet.",
+        "zh": "{zone}地区尚未登记今后的垃圾收集日。",
+        "ko": "{zone} 지역의 앞으로의 수거일이 아직 등록되지 않았습니다.",
+        "vi": "Chưa có ngày thu gom sắp tới cho khu {zone}.",
+        "pt": "Ainda não há dias de coleta registrados para {zone}.",
+    },
+    "today": {"ja": "今日", "easy-ja": "きょう", "en": "Today", "zh": "今天", "ko": "오늘",
+              "vi": "Hôm nay", "pt": "Hoje"},
+    "tomorrow": {"ja": "明日", "easy-ja": "あした", "en": "Tomorrow", "zh": "明天", "ko": "내일",
+                 "vi": "Ngày mai", "pt": "Amanhã"},
+    "item_found": {
+        "ja": "「{name}」は【{category}】です。",
+        "easy-ja": "「{name}」は 【{category}】 です。",
+        "en": "\"{name}\": {category}.",
+        "zh": "「{name}」属于【{category}】。",
+        "ko": "「{name}」은(는) 【{category}】입니다.",
+        "vi": "\"{name}\": {category}.",
+        "pt": "\"{name}\": {category}.",
+    },
+    "item_near": {
+        "ja": "「{query}」はそのままでは見つかりませんでした。近いもの:",
+        "easy-ja": "「{query}」は みつかりませんでした。にている もの:",
+        "en": "\"{query}\" was not found as such. Closest items:",
+        "zh": "没有找到「{query}」。相近的项目：",
+        "ko": "「{query}」을(를) 그대로는 찾지 못했습니다. 비슷한 항목:",
+        "vi": "Không tìm thấy \"{query}\". Các mục gần giống:",
+        "pt": "\"{query}\" não foi encontrado. Itens parecidos:",
+    },
+    "item_missing": {
+        "ja": "「{query}」は分別辞典に見つかりません。"
+              "別の言い方で送るか、{contact}にお問い合わせください。",
+        "easy-ja": "「{query}」は みつかりません。"
+                   "ほかの ことばで おくるか、{contact}に きいて ください。",
+        "en": "\"{query}\" is not in the sorting dictionary (見つかりません). Try another word, "
+              "or ask {contact}.",
+        "zh": "分类辞典中找不到「{query}」（見つかりません）。请换个说法，或咨询{contact}。",
+        "ko": "분리배출 사전에서 「{query}」을(를) 찾을 수 없습니다(見つかりません). 다른 말로 "
+              "보내시거나 {contact}에 문의해 주세요.",
+        "vi": "Không tìm thấy \"{query}\" trong từ điển phân loại (見つかりません). Hãy thử từ "
+              "khác hoặc hỏi {contact}.",
+        "pt": "\"{query}\" não está no dicionário de separação (見つかりません). Tente outra "
+              "palavra ou pergunte a {contact}.",
+    },
+}
+
+
+def phrase(key: str, language: str | None, **values: Any) -> str:
+    """The phrase in `language` (Japanese when it has none), filled in."""
+    texts = PHRASES[key]
+    return texts.get(language or "ja", texts["ja"]).format(**values)
