@@ -1,7 +1,7 @@
 """garbage: notes on collection days, and the sorting dictionary (issue 16)
 
 Revision ID: garbage
-Revises: 0001
+Revises: alerts
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
 revision: str = "garbage"
-down_revision: str | None = "0001"
+down_revision: str | None = "alerts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
