@@ -126,6 +126,16 @@ class ResidentSettings(Section):
 
 RichMenuAction = Literal["settings", "garbage", "shelters", "contact", "language", "stop", "orders"]
 
+_NORMAL_MENU: tuple[RichMenuAction, ...] = (
+    "settings",
+    "garbage",
+    "shelters",
+    "orders",
+    "language",
+    "stop",
+)
+_DISASTER_MENU: tuple[RichMenuAction, ...] = ("shelters", "orders", "language")
+
 
 class RichMenuSettings(Section):
     """The rich menus residents see under the chat (one per language, and a disaster menu
@@ -134,12 +144,12 @@ class RichMenuSettings(Section):
     enabled: bool = True
     # Buttons, in reading order, 1 to 6 (a grid of 3 per row).
     normal: list[RichMenuAction] = Field(
-        default_factory=lambda: ["settings", "garbage", "shelters", "orders", "language", "stop"],
+        default_factory=lambda: list(_NORMAL_MENU),
         min_length=1,
         max_length=6,
     )
     disaster: list[RichMenuAction] = Field(
-        default_factory=lambda: ["shelters", "orders", "language"], min_length=1, max_length=6
+        default_factory=lambda: list(_DISASTER_MENU), min_length=1, max_length=6
     )
     # Where お問い合わせ leads (an https page of the city); required if "contact" is used.
     contact_url: str = ""

@@ -134,6 +134,12 @@ class LineUser:
         time.sleep(wait)
         assert len(self.replies()) == self.seen
 
+    def follow(self, language: str = "日本語") -> list[dict[str, Any]]:
+        """Add the account and answer the first question (the language, by its own name);
+        returns the reply, which asks for the district."""
+        self.send("follow")
+        return self.tap(self.wait_reply(), language)
+
     def tap(self, messages: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
         """Tap the quick reply labelled `label` on the last message; returns the reply."""
         data = quick_reply_data(messages, label)
