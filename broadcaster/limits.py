@@ -29,6 +29,23 @@ MAX_CAROUSEL_JSON_BYTES = 50_000
 MAX_CAROUSEL_BUBBLES = 12
 MAX_QUICK_REPLY_ITEMS = 13
 MAX_SENDER_NAME = 20
+# Message types that carry words a screen reader, a notification and a translation app can
+# read; the others (image, video, audio, sticker) carry none.
+TEXT_BEARING = ("text", "textV2", "location", "flex", "template", "imagemap")
+# Alt texts that say nothing about the message (what editors leave in by default).
+PLACEHOLDER_ALT_TEXTS = frozenset(
+    {
+        "画像",
+        "写真",
+        "イメージ",
+        "お知らせ",
+        "flex",
+        "flex message",
+        "image",
+        "photo",
+        "this is a flex message",
+    }
+)
 # LINE refuses request bodies over 2 MB; the messages get half of it so that 500 recipient
 # ids and the rest of the body always fit.
 MAX_MESSAGES_JSON_BYTES = 1_000_000
@@ -70,12 +87,12 @@ def check_messages(messages: Sequence[Mapping[str, Any]]) -> None:
         problems.append(LimitProblem("messages", "nothing to send, LINE needs 1 to 5 objects"))
     elif len(messages) > MAX_MESSAGES:
         problems.append(
-            LimitProblem(
-                "messages", f"{len(messages)} message objects, LINE allows {MAX_MESSAGES}"
-            )
+            LimitProblem("messages", f"{len(messages)} message objects, LINE allows {MAX_MESSAGES}")
         )
     for index, message in enumerate(messages):
         problems.extend(_check_message(f"messages[{index}]", message))
+    if not problems:
+        problems.extend(check_text_first(messages))
     if not problems:
         size = json_bytes(list(messages))
         if size > MAX_MESSAGES_JSON_BYTES:
@@ -232,6 +249,37 @@ def _check_common(prefix: str, message: Mapping[str, Any]) -> list[LimitProblem]
         problems.append(
             LimitProblem(
                 f"{prefix}.sender.name", f"{len(name)} characters, LINE allows {MAX_SENDER_NAME}"
+            )
+        )
+    return problems
+
+
+def check_text_first(messages: Sequence[Mapping[str, Any]]) -> list[LimitProblem]:
+    """Text first: the key information must be readable as text, not only in a picture.
+
+    A message made only of images (or video, audio, stickers) tells a resident using a
+    screen reader, reading the notification, or translating into their language nothing;
+    and a Flex, template or imagemap message is only readable through its alt text, so
+    that must say something (not 「画像」 or "Flex Message"). Returns the problems found."""
+    problems: list[LimitProblem] = []
+    for index, message in enumerate(messages):
+        kind = message.get("type")
+        if kind in ("flex", "template", "imagemap"):
+            alt = str(message.get("altText", "")).strip()
+            if alt.casefold() in PLACEHOLDER_ALT_TEXTS:
+                problems.append(
+                    LimitProblem(
+                        f"messages[{index}].altText",
+                        f"{alt!r} says nothing: the alt text is all that notifications, "
+                        "screen readers and PCs show, so write the key information in it",
+                    )
+                )
+    if messages and not any(m.get("type") in TEXT_BEARING for m in messages):
+        problems.append(
+            LimitProblem(
+                "messages",
+                "the key information is only in images: add a text message that says it "
+                "(screen readers, notifications and translation read only text)",
             )
         )
     return problems

@@ -173,7 +173,11 @@ class Texts:
         return self("clock_hour", h=hour)
 
     def date(self, day: date) -> str:
-        """A short date with weekday, e.g. "Thu, Dec 3" / "12月3日(木)"."""
+        """A short date with weekday, e.g. "Thu, Dec 3" / "12月3日(木)"; a catalog may spell
+        its own (`date` and `weekdays`, as やさしい日本語 does without kanji)."""
+        if "date" in self._own:
+            weekday = self._own["weekdays"][day.weekday()]
+            return str(self._own["date"]).format(month=day.month, day=day.day, weekday=weekday)
         return format_skeleton("MMMEd", day, locale=LOCALES.get(self.language, REFERENCE))
 
 

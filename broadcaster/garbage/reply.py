@@ -8,7 +8,7 @@ called once by create_app.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from functools import partial
 from typing import Any
 
@@ -17,9 +17,9 @@ from sqlmodel import Session, col, select
 from broadcaster.clock import local
 from broadcaster.garbage.importer import kind_table
 from broadcaster.garbage.models import CollectionDay, DayStatus
-from broadcaster.garbage.reminders import day_label, relative_word
+from broadcaster.garbage.reminders import day_label
 from broadcaster.settings import Settings
-from segments import enrollment
+from segments.catalog import Texts, texts_for
 from segments.residents import Resident
 
 TEXT = "ごみ"
@@ -30,18 +30,12 @@ def garbage_reply(
     session: Session, resident: Resident, now: datetime, *, settings: Settings
 ) -> list[dict[str, Any]]:
     """LINE message dicts: the next `garbage.reply_days` collection days of the resident's
-    zone, 「今日」「明日」 marked; a prompt to choose a zone when none is set."""
+    zone, 「今日」「明日」 marked; a prompt to choose a zone when none is set. In the
+    resident's language (segments.catalog; kinds and zones by [residents.labels])."""
+    texts = texts_for(resident.language, settings.residents.labels)
     zone = resident.garbage_zone
     if not zone:
-        return [
-            {
-                "type": "text",
-                "text": (
-                    "ごみの収集地区が設定されていません。\n"
-                    f"「{enrollment.SETTINGS_TEXT}」と送って、収集地区を選んでください。"
-                ),
-            }
-        ]
+        return [{"type": "text", "text": texts("garbage.no_zone", settings=texts.word("settings"))}]
     today = local(now, settings.tz).date()
     days = session.exec(
         select(CollectionDay)
@@ -54,16 +48,26 @@ def garbage_reply(
         .limit(settings.garbage.reply_days)
     ).all()
     if not days:
-        return [{"type": "text", "text": f"{zone}地区の今後のごみ収集日はまだ登録されていません。"}]
+        return [{"type": "text", "text": texts("garbage.no_days", zone=texts.label(zone))}]
     table = kind_table(settings)
-    lines = [f"{zone}地区のごみ収集日"]
+    lines = [texts("garbage.header", zone=texts.label(zone))]
     for day in days:
-        word = relative_word(day.date, today)
-        prefix = f"【{word}】" if word else ""
-        lines.append(
-            f"{prefix}{day_label(day.date)} {'、'.join(table.display(day.kinds, day.unmapped))}"
+        word = _relative(texts, (day.date - today).days)
+        prefix = texts("garbage.mark", word=word) if word else ""
+        names = texts("separator").join(
+            texts.label(n) for n in table.display(day.kinds, day.unmapped)
         )
+        lines.append(f"{prefix}{_day(texts, day.date)} {names}")
     return [{"type": "text", "text": "\n".join(lines)}]
+
+
+def _relative(texts: Texts, days_ahead: int) -> str:
+    return {0: texts("garbage.today"), 1: texts("garbage.tomorrow")}.get(days_ahead, "")
+
+
+def _day(texts: Texts, day: date) -> str:
+    """Japanese keeps the calendar's own label (with 祝); other languages read the catalog's."""
+    return day_label(day) if texts.language == "ja" else texts.date(day)
 
 
 def register(settings: Settings) -> None:
