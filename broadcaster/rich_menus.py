@@ -40,7 +40,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from broadcaster.db import UTCDateTime, session_scope
-from broadcaster.line_client import configuration
+from broadcaster.line_client import DataHostClient, configuration
 from broadcaster.rich_menu_image import draw, grid
 from broadcaster.settings import LineSettings, Settings
 from segments.catalog import texts_for
@@ -153,7 +153,7 @@ def sync(engine: Engine, settings: Settings, now: datetime) -> SyncResult:
     replaced: list[str] = []
     with (
         ApiClient(configuration(settings.line)) as client,
-        ApiClient(_blob_configuration(settings.line)) as blob_client,
+        DataHostClient(settings.line) as blob_client,
     ):
         api = MessagingApi(client)
         blob = MessagingApiBlob(blob_client)
@@ -190,12 +190,6 @@ def sync(engine: Engine, settings: Settings, now: datetime) -> SyncResult:
             except ApiException as exc:
                 log.warning("old rich menu %s not deleted: %s", line_id, exc.status)
     return result
-
-
-def _blob_configuration(line: LineSettings) -> Any:
-    config = configuration(line)
-    config.host = line.data_base_url.rstrip("/")
-    return config
 
 
 # -- who sees which menu -----------------------------------------------------------------
