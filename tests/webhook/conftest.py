@@ -13,11 +13,19 @@ import pytest
 import uvicorn
 from sqlalchemy.engine import Engine
 
+from broadcaster import rich_menus
 from broadcaster.app import create_app
 from broadcaster.sandbox import SandboxConfig
 from broadcaster.sandbox.testing import SandboxThread, free_port
 from broadcaster.settings import Settings
 from tests.conftest import make_settings
+
+
+@pytest.fixture(autouse=True)
+def _rich_menu_switches_finish() -> Iterator[None]:
+    """An order switches rich menus in a thread after it commits; let it end in its test."""
+    yield
+    rich_menus.wait_for_switches()
 
 
 @pytest.fixture(scope="session")
