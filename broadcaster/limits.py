@@ -29,6 +29,10 @@ MAX_CAROUSEL_JSON_BYTES = 50_000
 MAX_CAROUSEL_BUBBLES = 12
 MAX_QUICK_REPLY_ITEMS = 13
 MAX_SENDER_NAME = 20
+# Alt texts that say nothing about the message (what editors leave in by default).
+PLACEHOLDER_ALT_TEXTS = frozenset(
+    {"画像", "写真", "イメージ", "flex", "flex message", "image", "photo", "this is a flex message"}
+)
 # LINE refuses request bodies over 2 MB; the messages get half of it so that 500 recipient
 # ids and the rest of the body always fit.
 MAX_MESSAGES_JSON_BYTES = 1_000_000
@@ -70,12 +74,12 @@ def check_messages(messages: Sequence[Mapping[str, Any]]) -> None:
         problems.append(LimitProblem("messages", "nothing to send, LINE needs 1 to 5 objects"))
     elif len(messages) > MAX_MESSAGES:
         problems.append(
-            LimitProblem(
-                "messages", f"{len(messages)} message objects, LINE allows {MAX_MESSAGES}"
-            )
+            LimitProblem("messages", f"{len(messages)} message objects, LINE allows {MAX_MESSAGES}")
         )
     for index, message in enumerate(messages):
         problems.extend(_check_message(f"messages[{index}]", message))
+    if not problems:
+        problems.extend(check_text_first(messages))
     if not problems:
         size = json_bytes(list(messages))
         if size > MAX_MESSAGES_JSON_BYTES:
@@ -235,3 +239,58 @@ def _check_common(prefix: str, message: Mapping[str, Any]) -> list[LimitProblem]
             )
         )
     return problems
+
+
+def check_text_first(messages: Sequence[Mapping[str, Any]]) -> list[LimitProblem]:
+    """Text first: the key information must be readable as text, not only in a picture.
+
+    Images, video, audio, stickers and imagemaps tell a resident using a screen reader,
+    reading the notification, or translating into their language nothing; a Flex card made
+    only of images and boxes neither. So at least one message must carry words (a text, a
+    location, a Flex with text components, a template with text), and a Flex, template or
+    imagemap's alt text (all that notifications and PCs show) must not be a placeholder
+    such as 「画像」 or "Flex Message". Returns the problems found."""
+    problems: list[LimitProblem] = []
+    for index, message in enumerate(messages):
+        if message.get("type") in ("flex", "template", "imagemap"):
+            alt = str(message.get("altText", "")).strip()
+            if alt.casefold() in PLACEHOLDER_ALT_TEXTS:
+                problems.append(
+                    LimitProblem(
+                        f"messages[{index}].altText",
+                        f"{alt!r} says nothing: notifications, screen readers and PCs show "
+                        "only the alt text, so write the key information in it",
+                    )
+                )
+    if messages and not any(_has_words(m) for m in messages):
+        problems.append(
+            LimitProblem(
+                "messages",
+                "the key information is only in images: add a text message that says it "
+                "(screen readers, notifications and translation read only text)",
+            )
+        )
+    return problems
+
+
+def _has_words(message: Mapping[str, Any]) -> bool:
+    kind = message.get("type")
+    if kind in ("text", "textV2", "location"):
+        return True
+    if kind == "flex":
+        return _flex_has_text(message.get("contents"))
+    if kind == "template":
+        template = message.get("template")
+        return isinstance(template, Mapping) and bool(str(template.get("text", "")).strip())
+    return False
+
+
+def _flex_has_text(node: Any) -> bool:
+    """Whether a Flex tree has a text (or span) component with words in it."""
+    if isinstance(node, Mapping):
+        if node.get("type") in ("text", "span") and str(node.get("text", "")).strip():
+            return True
+        return any(_flex_has_text(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_flex_has_text(value) for value in node)
+    return False

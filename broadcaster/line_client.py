@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from linebot.v3.messaging import Configuration
+from typing import Any
+
+from linebot.v3.messaging import ApiClient, Configuration
 
 from broadcaster.settings import LineSettings
 
@@ -18,3 +20,24 @@ def configuration(line: LineSettings) -> Configuration:
     )
     config.retries = 0
     return config
+
+
+LINE_DATA_HOST = "https://api-data.line.me"
+
+
+class DataHostClient(ApiClient):
+    """An SDK client for LINE's content host (rich-menu images).
+
+    The SDK's generated MessagingApiBlob sends every call to https://api-data.line.me
+    whatever the configuration's host; this client sends them to `line.data_base_url`
+    instead (the same URL for a real channel, the sandbox otherwise).
+    """
+
+    def __init__(self, line: LineSettings) -> None:
+        super().__init__(configuration(line))
+        self.data_host = line.data_base_url.rstrip("/")
+
+    def call_api(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_host") == LINE_DATA_HOST:
+            kwargs["_host"] = self.data_host
+        return super().call_api(*args, **kwargs)

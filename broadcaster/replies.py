@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linebot.v3.messaging import (
     ApiException,
@@ -24,6 +24,9 @@ from linebot.v3.messaging import (
 from broadcaster.line_client import configuration
 from broadcaster.settings import LineSettings
 
+if TYPE_CHECKING:
+    from broadcaster.rich_menus import MenuLink
+
 log = logging.getLogger(__name__)
 
 MAX_MESSAGES = 5  # LINE: at most 5 message objects per reply
@@ -31,9 +34,13 @@ MAX_MESSAGES = 5  # LINE: at most 5 message objects per reply
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """Messages to reply with (none when `reply_token` is empty), and the rich menu to
+    link to the resident afterwards, if theirs changed."""
+
     reply_token: str
     masked_user_id: str
     messages: list[dict[str, Any]]
+    link: MenuLink | None = None
 
 
 async def send_replies(line: LineSettings, replies: Sequence[Reply]) -> int:
@@ -54,6 +61,20 @@ async def send_replies(line: LineSettings, replies: Sequence[Reply]) -> int:
 
 
 async def _send(api: AsyncMessagingApi, reply: Reply, timeout: float) -> bool:
+    sent = await _reply(api, reply, timeout) if reply.messages else False
+    if reply.link is not None:
+        # After the reply, which its token must not wait for; the menu is ready when the
+        # resident next looks. A failure only leaves them on their previous menu.
+        try:
+            await api.link_rich_menu_id_to_user(
+                reply.link.user_id, reply.link.rich_menu_id, _request_timeout=timeout
+            )
+        except Exception as exc:
+            log.warning("rich menu link for %s failed: %s", reply.masked_user_id, exc)
+    return sent
+
+
+async def _reply(api: AsyncMessagingApi, reply: Reply, timeout: float) -> bool:
     try:
         request = ReplyMessageRequest.from_dict(
             {"replyToken": reply.reply_token, "messages": reply.messages[:MAX_MESSAGES]}

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "BROADCASTER_"
 DEFAULT_CONFIG = Path("config.toml")
@@ -49,9 +57,21 @@ class LineSettings(Section):
     backoff_max_seconds: float = Field(default=60.0, gt=0)
     retry_key_memory_hours: float = Field(default=24.0, gt=0)
 
+    # LINE serves rich-menu images from a second host; empty: api-data.line.me for LINE's
+    # own API host, else the same host as api_base_url (the sandbox serves both).
+    api_data_base_url: str = ""
+
     @property
     def uses_sandbox(self) -> bool:
         return not self.channel_access_token.get_secret_value()
+
+    @property
+    def data_base_url(self) -> str:
+        if self.api_data_base_url:
+            return self.api_data_base_url
+        if self.api_base_url.rstrip("/") == "https://api.line.me":
+            return "https://api-data.line.me"
+        return self.api_base_url
 
 
 class SandboxSettings(Section):
@@ -102,6 +122,55 @@ class ResidentSettings(Section):
     extra_attributes: dict[str, Literal["string", "integer", "boolean", "date"]] = Field(
         default_factory=dict
     )
+    # Per language, configured names (districts, zones, interests, garbage kinds) as
+    # residents of that language read them: {"en": {"中央": "Chuo"}}.
+    labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
+RichMenuAction = Literal["settings", "garbage", "shelters", "contact", "language", "stop", "orders"]
+
+_NORMAL_MENU: tuple[RichMenuAction, ...] = (
+    "settings",
+    "garbage",
+    "shelters",
+    "orders",
+    "language",
+    "stop",
+)
+_DISASTER_MENU: tuple[RichMenuAction, ...] = ("shelters", "orders", "language")
+
+
+class RichMenuSettings(Section):
+    """The rich menus residents see under the chat (one per language, and a disaster menu
+    linked during an evacuation order). Labels come from the residents' catalog."""
+
+    enabled: bool = True
+    # Buttons, in reading order, 1 to 6 (a grid of 3 per row).
+    normal: list[RichMenuAction] = Field(
+        default_factory=lambda: list(_NORMAL_MENU),
+        min_length=1,
+        max_length=6,
+    )
+    disaster: list[RichMenuAction] = Field(
+        default_factory=lambda: list(_DISASTER_MENU), min_length=1, max_length=6
+    )
+    # Where お問い合わせ leads (an https page of the city); required if "contact" is used.
+    contact_url: str = ""
+    # Images the city supplies: <image_dir>/<normal|disaster>-<language>.png (or .jpg),
+    # 2500 px wide, 843 px high per row of buttons. A missing file is drawn with Pillow.
+    image_dir: str = ""
+    # A font with Japanese and Korean glyphs for drawn images (e.g. Noto Sans CJK);
+    # empty: the first one found among common system paths.
+    font_path: str = ""
+    # Whether a drill (訓練) order switches residents to the disaster menu too.
+    switch_on_drill: bool = False
+
+    @model_validator(mode="after")
+    def _contact_has_a_page(self) -> RichMenuSettings:
+        uses_contact = "contact" in self.normal or "contact" in self.disaster
+        if uses_contact and not self.contact_url.startswith("https://"):
+            raise ValueError("contact_url must be an https:// page when a menu has contact")
+        return self
 
 
 class CapRule(Section):
@@ -287,6 +356,7 @@ class Settings(BaseModel):
     residents: ResidentSettings
     garbage: GarbageSettings = GarbageSettings()
     emergency: EmergencySettings = EmergencySettings()
+    rich_menu: RichMenuSettings = RichMenuSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -1,4 +1,5 @@
-"""`POST /line/webhook`: what residents do in LINE (follow, block, settings, commands).
+"""`POST /line/webhook`: what residents do in LINE (follow, block, settings, commands,
+a shared location).
 
 The signature is checked on the raw body before anything is parsed (it is the only
 authentication LINE offers). Each event is applied in its own short transaction, with its
@@ -16,6 +17,12 @@ below, e.g. the garbage calendar::
 A command is `(session, resident, now) -> list of LINE message dicts` (camelCase, at most
 5); it runs inside the event's transaction, must not call LINE itself, and its module must
 be imported before the first webhook arrives (e.g. from broadcaster/api/__init__.py).
+
+A command word in any language (the catalog's `words`: "Garbage", 「ことば」, "Abrigos")
+runs the same as the postback `action=<name>`. Shelters near me (a location message, or
+`action=shelters`) and the orders in effect (`action=orders`) are answered here from
+broadcaster.nearby. Whenever a resident's language or district changes (or they follow
+again), the rich menu they should see is linked to them after the reply is sent.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from linebot.v3.exceptions import InvalidSignatureError
 from linebot.v3.webhook import WebhookParser
 from linebot.v3.webhooks import (
     FollowEvent,
+    LocationMessageContent,
     MessageEvent,
     PostbackEvent,
     TextMessageContent,
@@ -42,13 +50,21 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
+from broadcaster import nearby, rich_menus
 from broadcaster.clock import utcnow
 from broadcaster.db import session_scope, table_of
 from broadcaster.replies import Reply, send_replies
 from broadcaster.settings import Settings
 from broadcaster.webhook_events import claim_event
 from segments import enrollment, follow
-from segments.residents import Resident, ResidentInterest, ResidentOptOut, mask_user_id
+from segments.catalog import action_for_word, texts_for
+from segments.residents import (
+    FollowState,
+    Resident,
+    ResidentInterest,
+    ResidentOptOut,
+    mask_user_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +79,9 @@ POSTBACK_COMMANDS: dict[str, Command] = {}
 TextFallback = Callable[[Session, Resident, str, datetime], list[dict[str, Any]] | None]
 TEXT_FALLBACKS: dict[str, TextFallback] = {}
 
-HELP_TEXT = (
-    "メッセージありがとうございます。このアカウントでは個別のご質問にはお答えできません。\n"
-    f"受け取るお知らせを変更するときは「{enrollment.SETTINGS_TEXT}」と送ってください。"
-)
-COMMAND_FAILED_TEXT = "申し訳ありません。ただいまご案内できません。しばらくしてからお試しください。"
+# The Japanese texts (each resident gets their own language's, from the catalog).
+HELP_TEXT = texts_for("ja")("help.text", settings=enrollment.SETTINGS_TEXT)
+COMMAND_FAILED_TEXT = texts_for("ja")("help.failed")
 
 router = APIRouter(tags=["line"])
 
@@ -166,13 +180,20 @@ def process_event(session: Session, settings: Settings, event: Any, now: datetim
     if resident is None:
         resident = follow.new_resident(user_id, now=now)
         session.add(resident)
+    before = (resident.language, resident.district, resident.follow_state)
     messages = _apply(session, settings, resident, event, occurred, now)
     session.flush()
+    link = None
+    changed = (resident.language, resident.district, resident.follow_state) != before
+    if changed and resident.follow_state == FollowState.following:
+        link = rich_menus.link_for(session, settings, resident)
     standby = str(getattr(event.mode, "value", event.mode)) == "standby"
     token = getattr(event, "reply_token", None)
-    if not messages or standby or not token:
+    if standby:
         return None
-    return Reply(token, mask_user_id(user_id), messages)
+    if not (messages and token) and link is None:
+        return None
+    return Reply(token or "", mask_user_id(user_id), messages if token else [], link)
 
 
 def _apply(
@@ -203,25 +224,34 @@ def _apply(
         outcome: enrollment.Outcome | None = enrollment.handle_postback(choices, options, data)
         if outcome is None:
             action = enrollment.parse_postback(data).get("action", "")
-            command = POSTBACK_COMMANDS.get(action)
-            if command is None:
-                outcome = enrollment.refused(choices, options)
-            else:
-                return _run_command(command, session, resident, now)
-        return _store(session, resident, outcome or enrollment.refused(choices, options), now)
+            answered = _action(session, settings, resident, action, now)
+            if answered is not None:
+                return answered
+            outcome = enrollment.refused(choices, options)
+        return _store(session, resident, outcome, now)
+    if isinstance(event, MessageEvent) and isinstance(event.message, LocationMessageContent):
+        location = event.message
+        return nearby.shelters_reply(
+            session, settings, resident, location.latitude, location.longitude
+        )
     if isinstance(event, MessageEvent) and isinstance(event.message, TextMessageContent):
         text = (event.message.text or "").strip()
         command = TEXT_COMMANDS.get(text)
         if command is not None:
             return _run_command(command, session, resident, now)
         answer = enrollment.handle_text(_choices(session, resident), options, text)
-        if answer is None:
-            for fallback in list(TEXT_FALLBACKS.values()):
-                messages = _run_command(_with_text(fallback, text), session, resident, now)
-                if messages:
-                    return messages
-            return [{"type": "text", "text": HELP_TEXT}]
-        return _store(session, resident, answer, now)
+        if answer is not None:
+            return _store(session, resident, answer, now)
+        word = action_for_word(text)
+        answered = _action(session, settings, resident, word, now) if word else None
+        if answered is not None:
+            return answered
+        for fallback in list(TEXT_FALLBACKS.values()):
+            messages = _run_command(_with_text(fallback, text), session, resident, now)
+            if messages:
+                return messages
+        texts = texts_for(resident.language, settings.residents.labels)
+        return [{"type": "text", "text": texts("help.text", settings=texts.word("settings"))}]
     return []
 
 
@@ -234,6 +264,20 @@ def _with_text(fallback: TextFallback, text: str) -> Command:
     return command
 
 
+def _action(
+    session: Session, settings: Settings, resident: Resident, action: str, now: datetime
+) -> list[dict[str, Any]] | None:
+    """A rich-menu or command-word action that is not the conversation's; None if unknown."""
+    if action == "shelters":
+        return nearby.ask_location(settings, resident)
+    if action == "orders":
+        return nearby.orders_reply(session, settings, resident)
+    command = POSTBACK_COMMANDS.get(action)
+    if command is None:
+        return None
+    return _run_command(command, session, resident, now)
+
+
 def _run_command(
     command: Command, session: Session, resident: Resident, now: datetime
 ) -> list[dict[str, Any]]:
@@ -244,7 +288,7 @@ def _run_command(
     except Exception:
         # Another area's bug must not lose this event's state changes or break the webhook.
         log.exception("webhook command failed for %s", mask_user_id(resident.line_user_id))
-        return [{"type": "text", "text": COMMAND_FAILED_TEXT}]
+        return [{"type": "text", "text": texts_for(resident.language)("help.failed")}]
 
 
 def _choices(session: Session, resident: Resident) -> enrollment.Choices:

@@ -1,10 +1,12 @@
 """The settings conversation residents have with the city's LINE account (配信設定).
 
-One question at a time, answered by tapping quick replies: district (地区) → garbage zone
-(収集地区) → garbage reminder timing → interests (multi-select, then 「完了」) → language →
-a summary. Everything here is pure: a resident's current `Choices` and one event in, an
-`Outcome` (column changes, the new interest set, reply messages) out. The webhook applies
-the outcome in one transaction and sends the replies.
+One question at a time, answered by tapping quick replies: language first (each offered in
+its own name, so nobody answers a question they cannot read) → district (地区) → garbage
+zone (収集地区) → garbage reminder timing → interests (multi-select, then 「完了」) → a
+summary. Every text after the first question is in the chosen language, from
+`segments.catalog`. Everything here is pure: a resident's current `Choices` and one event
+in, an `Outcome` (column changes, the new interest set, reply messages) out. The webhook
+applies the outcome in one transaction and sends the replies.
 
 Postback data is a short query string, e.g. `set=district&v=中央`, `set=district&page=1`,
 `set=interest&v=防災` (toggle), `set=interests&done=1`, `action=settings` (reopen). Every
@@ -14,12 +16,13 @@ gets a polite reply.
 Apart from the questions, 「配信停止」 (or `action=stop`) opens a list of the message
 categories to toggle off and on (`set=stop&v=garbage`, `set=stops&done=1`): residents who
 are told less of what they don't want keep the account, and so the evacuation order,
-which no opt-out stops.
+which no opt-out stops. 「言語」/"Language"/… (or `action=language`) changes the language
+at any time (`set=lang&v=en`) without repeating the other questions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import time
 from enum import StrEnum
@@ -27,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from broadcaster.settings import Settings
+from segments.catalog import CHOOSE_LANGUAGE, LANGUAGE_NAMES, Texts, action_for_word, texts_for
 from segments.residents import ReminderTiming
 
 # LINE: at most 13 quick-reply buttons, labels at most 20 characters, postback data 300.
@@ -34,64 +38,51 @@ MAX_QUICK_REPLIES = 13
 MAX_LABEL = 20
 MAX_POSTBACK_DATA = 300
 
-SETTINGS_TEXT = "配信設定"
 SETTINGS_ACTION = "settings"
-STOP_TEXT = "配信停止"
 STOP_ACTION = "stop"
-# Resident.enrollment_step while the stop list is open (not one of the questions).
+LANGUAGE_ACTION = "language"
+# The Japanese command words (kept for other areas' texts); every language's are in the
+# catalog's `words` tables.
+SETTINGS_TEXT = "配信設定"
+STOP_TEXT = "配信停止"
+# Resident.enrollment_step while the stop list or the language change is open (neither is
+# one of the questions).
 STOP_STEP = "stop"
-NEXT_LABEL = "次へ"
-DONE_LABEL = "完了"
-
-LANGUAGE_LABELS = {
-    "ja": "日本語",
-    "easy-ja": "やさしい日本語",
-    "en": "English",
-    "zh": "中文",
-    "ko": "한국어",
-    "vi": "Tiếng Việt",
-    "pt": "Português",
-}
-# How the shipped message categories read to residents; a city's own show as configured.
-CATEGORY_LABELS = {
-    "general": "市からのお知らせ",
-    "garbage": "ごみ出し",
-    "childcare": "子育て",
-    "health": "健康・福祉",
-    "events": "イベント",
-    "tourism": "観光",
-    "benefits": "給付・支援",
-}
-REMINDER_LABELS = {
-    ReminderTiming.eve.value: "前日19時",
-    ReminderTiming.morning.value: "当日朝6時30分",
-    ReminderTiming.off.value: "受け取らない",
-}
+LANGUAGE_STEP = "lang"
+# Japanese labels, for staff screens and for the reference; residents get their catalog's.
+LANGUAGE_LABELS = dict(LANGUAGE_NAMES)
+JA = texts_for("ja")
 
 
 class Step(StrEnum):
     """Values of Resident.enrollment_step, in the order they are asked."""
 
+    language = "language"
     district = "district"
     zone = "zone"
     reminder = "reminder"
     interests = "interests"
-    language = "language"
 
 
 STEPS: tuple[Step, ...] = tuple(Step)
 # Postback `set=` keys that choose one value, and the Resident column each one sets.
 _SINGLE: dict[str, tuple[Step, str]] = {
+    "language": (Step.language, "language"),
     "district": (Step.district, "district"),
     "zone": (Step.zone, "garbage_zone"),
     "reminder": (Step.reminder, "reminder_timing"),
-    "language": (Step.language, "language"),
+}
+_ASK_KEYS = {
+    Step.district: "ask.district",
+    Step.zone: "ask.zone",
+    Step.reminder: "ask.reminder",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """What residents may choose, from configuration (`[residents]`)."""
+    """What residents may choose, from configuration (`[residents]`), and the city's labels
+    for those names per language."""
 
     districts: tuple[str, ...]
     zones: tuple[str, ...]
@@ -99,18 +90,15 @@ class Options:
     languages: tuple[str, ...]
     categories: tuple[str, ...] = ()
     reminders: tuple[str, ...] = tuple(t.value for t in ReminderTiming)
-    reminder_labels: tuple[tuple[str, str], ...] = tuple(REMINDER_LABELS.items())
+    eve_time: time = time(19, 0)
+    morning_time: time = time(6, 30)
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
         """Lists from `[residents]`; reminder timings and their times from `[garbage]`."""
         residents = settings.residents
         garbage = settings.garbage
-        labels = {
-            ReminderTiming.eve.value: "前日" + _clock(garbage.eve_time),
-            ReminderTiming.morning.value: "当日朝" + _clock(garbage.morning_time),
-            ReminderTiming.off.value: REMINDER_LABELS[ReminderTiming.off.value],
-        }
         return cls(
             districts=tuple(residents.districts),
             zones=tuple(residents.zones),
@@ -118,7 +106,9 @@ class Options:
             languages=tuple(residents.languages),
             categories=tuple(residents.categories),
             reminders=tuple(garbage.timings),
-            reminder_labels=tuple(labels.items()),
+            eve_time=garbage.eve_time,
+            morning_time=garbage.morning_time,
+            labels=residents.labels,
         )
 
     def values_for(self, key: str) -> tuple[str, ...]:
@@ -127,9 +117,22 @@ class Options:
             "zone": self.zones,
             "reminder": self.reminders,
             "language": self.languages,
+            "lang": self.languages,
             "interest": self.interests,
             "stop": self.categories,
         }[key]
+
+    def texts(self, language: str) -> Texts:
+        return texts_for(language, self.labels)
+
+    def reminder_label(self, texts: Texts, timing: str) -> str:
+        at = {
+            ReminderTiming.eve.value: self.eve_time,
+            ReminderTiming.morning.value: self.morning_time,
+        }
+        if timing in at:
+            return texts(f"reminder.{timing}", time=texts.clock(at[timing].hour, at[timing].minute))
+        return texts("reminder.off") if timing == ReminderTiming.off.value else timing
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +152,8 @@ class Choices:
 class Outcome:
     """What to store and what to answer. `changes` maps Resident columns to new values
     (`enrollment_step` included); `interests` and `opt_outs` are the complete new sets, or
-    None if unchanged."""
+    None if unchanged. The webhook relinks the resident's rich menu when `changes` sets
+    the language or the district."""
 
     changes: dict[str, Any] = field(default_factory=dict)
     interests: frozenset[str] | None = None
@@ -169,11 +173,6 @@ def postback_data(**fields: str | int) -> str:
     return data
 
 
-def _clock(at: time) -> str:
-    """19:00 -> 19時, 6:30 -> 6時30分 (how a Japanese notice states a time)."""
-    return f"{at.hour}時" + (f"{at.minute}分" if at.minute else "")
-
-
 def _escape(value: str) -> str:
     return "".join(f"%{ord(c):02X}" if c in "%&=+#;" or ord(c) < 32 else c for c in value)
 
@@ -191,29 +190,32 @@ def parse_postback(data: str) -> dict[str, str]:
 
 
 def welcome(choices: Choices, options: Options, *, returning: bool) -> Outcome:
-    """The follow reply. A returning resident with choices keeps them and sees a summary;
-    anyone else starts the conversation at the district question."""
+    """The follow reply. A returning resident with choices keeps them and sees a summary in
+    their language; anyone else is first asked their language, in every language."""
     if returning and choices.district is not None:
-        summary_text = _summary_text(choices, options)
-        text = "おかえりなさい。以前の配信設定を引き継いでいます。\n\n" + summary_text
-        change = _item("設定を変更する", postback_data(action=SETTINGS_ACTION))
+        texts = options.texts(choices.language)
+        text = texts("welcome.back") + "\n\n" + _summary_text(choices, options)
+        change = _item(texts("button.change"), postback_data(action=SETTINGS_ACTION))
         return Outcome(changes={"enrollment_step": None}, messages=[_text(text, [change])])
-    intro = _text(
-        "友だち追加ありがとうございます。市からのお知らせをLINEでお届けします。\n"
-        "はじめに、受け取るお知らせの設定をします（5つの質問）。"
-    )
-    return _ask(
-        Step.district,
-        choices,
-        options,
-        changes={"enrollment_step": Step.district.value},
-        before=[intro],
-    )
+    return _ask(Step.language, choices, options, changes={"enrollment_step": Step.language.value})
 
 
 def start(choices: Choices, options: Options) -> Outcome:
-    """「配信設定」 or the rich menu: ask the first question again (choices are kept)."""
+    """「配信設定」 or the rich menu: ask the questions again from the district (choices and
+    language are kept; the language has its own command)."""
     return _ask(Step.district, choices, options, changes={"enrollment_step": Step.district.value})
+
+
+def ask_language(choices: Choices, options: Options) -> Outcome:
+    """「言語」 in any language, or `action=language`: the languages, each in its own name."""
+    items = [
+        _item(LANGUAGE_NAMES.get(value, value), postback_data(set="lang", v=value))
+        for value in options.languages
+    ]
+    return Outcome(
+        changes={"enrollment_step": LANGUAGE_STEP},
+        messages=[_text(CHOOSE_LANGUAGE, _paginate(items, 0, [], next_data=lambda p: ""))],
+    )
 
 
 def handle_postback(choices: Choices, options: Options, data: str) -> Outcome | None:
@@ -222,10 +224,20 @@ def handle_postback(choices: Choices, options: Options, data: str) -> Outcome | 
     fields = parse_postback(data)
     action = fields.get("action")
     if action is not None:
-        if action == SETTINGS_ACTION:
-            return start(choices, options)
-        return ask_stops(choices, options) if action == STOP_ACTION else None
+        return handle_action(choices, options, action)
     key = fields.get("set")
+    if key == "lang":
+        value = fields.get("v")
+        if value not in options.languages:
+            return refused(choices, options)
+        changed = replace(choices, language=value, step=None)
+        texts = options.texts(value)
+        text = (
+            texts("done.language", language=LANGUAGE_NAMES.get(value, value))
+            + "\n\n"
+            + _summary_text(changed, options)
+        )
+        return Outcome(changes={"language": value, "enrollment_step": None}, messages=[_text(text)])
     if key in _SINGLE:
         step, column = _SINGLE[key]
         if "page" in fields:
@@ -262,34 +274,54 @@ def handle_postback(choices: Choices, options: Options, data: str) -> Outcome | 
         stopped = choices.opt_outs ^ {value}
         return ask_stops(replace(choices, opt_outs=stopped), options, opt_outs=stopped)
     if key == "stops" and fields.get("done") == "1":
-        text = "配信停止の設定を保存しました。\n\n" + _summary_text(choices, options)
+        texts = options.texts(choices.language)
+        text = texts("done.stops") + "\n\n" + _summary_text(choices, options)
         return Outcome(changes={"enrollment_step": None}, messages=[_text(text)])
     return refused(choices, options)
 
 
-def handle_text(choices: Choices, options: Options, text: str) -> Outcome | None:
-    """「配信設定」 starts the conversation; any other text during it repeats the current
-    question. None: the text is not for the conversation."""
-    if text == SETTINGS_TEXT:
+def handle_action(choices: Choices, options: Options, action: str) -> Outcome | None:
+    """The conversation's own actions (settings, stop, language); None for any other."""
+    if action == SETTINGS_ACTION:
         return start(choices, options)
-    if text == STOP_TEXT:
+    if action == STOP_ACTION:
         return ask_stops(choices, options)
+    if action == LANGUAGE_ACTION:
+        return ask_language(choices, options)
+    return None
+
+
+def handle_text(choices: Choices, options: Options, text: str) -> Outcome | None:
+    """A command word of the conversation (「配信設定」, "Settings", 「ことば」, ...) in any
+    language; any other text during a question repeats it. None: not for the conversation."""
+    action = action_for_word(text)
+    if action is not None:
+        outcome = handle_action(choices, options, action)
+        if outcome is not None:
+            return outcome
+    if choices.step == LANGUAGE_STEP:
+        return ask_language(choices, options)
     step = _current_step(choices)
     if step is None:
         return None
-    hint = _text("下のボタンから選んでください。")
-    return _ask(step, choices, options, before=[hint])
+    hint = (
+        [] if step is Step.language else [_text(options.texts(choices.language)("ask.use_buttons"))]
+    )
+    return _ask(step, choices, options, before=hint)
 
 
 def refused(choices: Choices, options: Options) -> Outcome:
     """A postback we cannot accept (forged, or a list changed since it was offered):
     nothing is stored; the current question, if any, is asked again."""
-    apology = "申し訳ありません。その選択肢は受け付けられませんでした。"
+    texts = options.texts(choices.language)
+    apology = texts("refused.apology")
+    if choices.step == LANGUAGE_STEP:
+        return Outcome(messages=[_text(apology), *ask_language(choices, options).messages])
     step = _current_step(choices)
     if step is None:
-        hint = f"\n設定を変更するときは「{SETTINGS_TEXT}」と送ってください。"
-        return Outcome(messages=[_text(apology + hint)])
-    return _ask(step, choices, options, before=[_text(apology + "もう一度お選びください。")])
+        hint = texts("refused.hint", settings=texts.word(SETTINGS_ACTION))
+        return Outcome(messages=[_text(apology + "\n" + hint)])
+    return _ask(step, choices, options, before=[_text(apology + texts("refused.again"))])
 
 
 def ask_stops(
@@ -300,33 +332,43 @@ def ask_stops(
     opt_outs: frozenset[str] | None = None,
 ) -> Outcome:
     """The categories a resident may stop, each toggled by a tap (✓ = stopped)."""
+    texts = options.texts(choices.language)
     items = [
         _item(
-            ("✓" if value in choices.opt_outs else "") + category_label(value),
+            ("✓" if value in choices.opt_outs else "") + texts.category(value),
             postback_data(set="stop", v=value),
         )
         for value in options.categories
     ]
-    fixed = [_item(DONE_LABEL, postback_data(set="stops", done=1))]
-    text = (
-        "受け取りたくないお知らせを選んでください（選ぶと停止、もう一度選ぶと再開）。\n"
-        "避難情報など緊急のお知らせは、この設定にかかわらず届きます。\n"
-        f"停止中: {_stopped(choices, options)}\n選び終わったら「{DONE_LABEL}」を押してください。"
+    done = texts("button.done")
+    fixed = [_item(done, postback_data(set="stops", done=1))]
+    text = "\n".join(
+        (
+            texts("stop.ask"),
+            texts("stop.emergency_note"),
+            texts("stop.current", value=_stopped(choices, options, texts)),
+            texts("ask.finish", done=done),
+        )
     )
-    buttons = _paginate(items, page, fixed, next_data=lambda p: postback_data(set="stop", page=p))
+    buttons = _paginate(
+        items,
+        page,
+        fixed,
+        next_label=texts("button.next"),
+        next_data=lambda p: postback_data(set="stop", page=p),
+    )
     return Outcome(
         changes={"enrollment_step": STOP_STEP}, opt_outs=opt_outs, messages=[_text(text, buttons)]
     )
 
 
 def category_label(category: str) -> str:
-    return CATEGORY_LABELS.get(category, category)
+    """A category as staff and Japanese-reading residents see it."""
+    return JA.category(category)
 
 
-def _stopped(choices: Choices, options: Options) -> str:
-    return (
-        "、".join(category_label(c) for c in options.categories if c in choices.opt_outs) or "なし"
-    )
+def _stopped(choices: Choices, options: Options, texts: Texts) -> str:
+    return texts.join(texts.category(c) for c in options.categories if c in choices.opt_outs)
 
 
 def summary(choices: Choices, options: Options) -> str:
@@ -341,13 +383,25 @@ def _advance(step: Step, choices: Choices, options: Options, changes: dict[str, 
     index = STEPS.index(step)
     if index + 1 < len(STEPS):
         following = STEPS[index + 1]
+        before: list[dict[str, Any]] = []
+        if step is Step.language:
+            # The first words in the resident's language: who we are, how many questions.
+            texts = options.texts(choices.language)
+            before = [_text(texts("welcome.thanks", count=len(STEPS) - 1))]
         return _ask(
-            following, choices, options, changes={**changes, "enrollment_step": following.value}
+            following,
+            choices,
+            options,
+            changes={**changes, "enrollment_step": following.value},
+            before=before,
         )
-    text = "配信設定が完了しました。ありがとうございます。\n\n" + _summary_text(choices, options)
+    texts = options.texts(choices.language)
+    text = texts("done.enrolled") + "\n\n" + _summary_text(choices, options)
     return Outcome(
         changes={**changes, "enrollment_step": None},
-        messages=[_text(text, [_item("設定をやり直す", postback_data(action=SETTINGS_ACTION))])],
+        messages=[
+            _text(text, [_item(texts("button.redo"), postback_data(action=SETTINGS_ACTION))])
+        ],
     )
 
 
@@ -361,39 +415,50 @@ def _ask(
     interests: frozenset[str] | None = None,
     before: Sequence[dict[str, Any]] = (),
 ) -> Outcome:
-    number = f"（{STEPS.index(step) + 1}/{len(STEPS)}）"
+    texts = options.texts(choices.language)
+    number = texts("step", n=STEPS.index(step) + 1, total=len(STEPS))
     fixed: list[dict[str, Any]] = []
     if step is Step.interests:
         items = [
             _item(
-                ("✓" if value in choices.interests else "") + value,
+                ("✓" if value in choices.interests else "") + texts.label(value),
                 postback_data(set="interest", v=value),
             )
             for value in options.interests
         ]
-        fixed = [_item(DONE_LABEL, postback_data(set="interests", done=1))]
-        chosen = "、".join(v for v in options.interests if v in choices.interests) or "なし"
-        text = (
-            f"関心のある分野を選んでください（複数選べます）。{number}\n"
-            f"選んだ分野: {chosen}\n選び終わったら「{DONE_LABEL}」を押してください。"
+        done = texts("button.done")
+        fixed = [_item(done, postback_data(set="interests", done=1))]
+        chosen = texts.join(texts.label(v) for v in options.interests if v in choices.interests)
+        text = "\n".join(
+            (
+                texts("ask.interests") + number,
+                texts("ask.interests_chosen", chosen=chosen),
+                texts("ask.finish", done=done),
+            )
         )
         key = "interest"
     else:
         key = next(k for k, (s, _) in _SINGLE.items() if s is step)
-        labels = {"reminder": dict(options.reminder_labels), "language": LANGUAGE_LABELS}.get(
-            key, {}
-        )
+        if step is Step.language:
+            text = CHOOSE_LANGUAGE
+            label = lambda value: LANGUAGE_NAMES.get(value, value)  # noqa: E731
+        elif step is Step.reminder:
+            text = texts(_ASK_KEYS[step]) + number
+            label = lambda value: options.reminder_label(texts, value)  # noqa: E731
+        else:
+            text = texts(_ASK_KEYS[step]) + number
+            label = texts.label
         items = [
-            _item(labels.get(value, value), postback_data(set=key, v=value))
+            _item(label(value), postback_data(set=key, v=value))
             for value in options.values_for(key)
         ]
-        text = {
-            Step.district: "お住まいの地区を選んでください。",
-            Step.zone: "ごみの収集地区を選んでください。",
-            Step.reminder: "ごみ出しのお知らせはいつ受け取りますか？",
-            Step.language: "お知らせを受け取る言語を選んでください。",
-        }[step] + number
-    buttons = _paginate(items, page, fixed, next_data=lambda p: postback_data(set=key, page=p))
+    buttons = _paginate(
+        items,
+        page,
+        fixed,
+        next_label=texts("button.next"),
+        next_data=lambda p: postback_data(set=key, page=p),
+    )
     return Outcome(
         changes=dict(changes or {}),
         interests=interests,
@@ -408,7 +473,12 @@ def _page(step: Step, choices: Choices, options: Options, raw: str) -> Outcome:
 
 
 def _paginate(
-    items: list[dict[str, Any]], page: int, fixed: list[dict[str, Any]], *, next_data: Any
+    items: list[dict[str, Any]],
+    page: int,
+    fixed: list[dict[str, Any]],
+    *,
+    next_data: Any,
+    next_label: str = JA("button.next"),
 ) -> list[dict[str, Any]]:
     """Up to 13 buttons; a longer list shows pages with 「次へ」 (the last page wraps)."""
     room = MAX_QUICK_REPLIES - len(fixed)
@@ -418,23 +488,34 @@ def _paginate(
     pages = -(-len(items) // size)
     page %= pages
     shown = items[page * size : (page + 1) * size]
-    return [*shown, _item(NEXT_LABEL, next_data((page + 1) % pages)), *fixed]
+    return [*shown, _item(next_label, next_data((page + 1) % pages)), *fixed]
 
 
 def _summary_text(choices: Choices, options: Options) -> str:
-    interests = "、".join(sorted(choices.interests)) or "なし"
-    timing = choices.reminder_timing
-    return (
-        "【現在の配信設定】\n"
-        f"地区: {choices.district or '未設定'}\n"
-        f"収集地区: {choices.garbage_zone or '未設定'}\n"
-        f"ごみ出し通知: {dict(options.reminder_labels).get(timing, timing)}\n"
-        f"関心: {interests}\n"
-        f"言語: {LANGUAGE_LABELS.get(choices.language, choices.language)}\n"
-        f"停止中のお知らせ: {_stopped(choices, options)}\n\n"
-        f"変更するときは「{SETTINGS_TEXT}」、止めたいお知らせがあるときは"
-        f"「{STOP_TEXT}」と送ってください。"
+    texts = options.texts(choices.language)
+    unset = texts("unset")
+    interests = texts.join(sorted(texts.label(i) for i in choices.interests))
+    lines = (
+        texts("summary.title"),
+        texts(
+            "summary.district", value=texts.label(choices.district) if choices.district else unset
+        ),
+        texts(
+            "summary.zone",
+            value=texts.label(choices.garbage_zone) if choices.garbage_zone else unset,
+        ),
+        texts("summary.reminder", value=options.reminder_label(texts, choices.reminder_timing)),
+        texts("summary.interests", value=interests),
+        texts("summary.language", value=LANGUAGE_NAMES.get(choices.language, choices.language)),
+        texts("summary.stopped", value=_stopped(choices, options, texts)),
     )
+    hint = texts(
+        "summary.hint",
+        settings=texts.word(SETTINGS_ACTION),
+        stop=texts.word(STOP_ACTION),
+        language=texts.word(LANGUAGE_ACTION),
+    )
+    return "\n".join(lines) + "\n\n" + hint
 
 
 def _current_step(choices: Choices) -> Step | None:

@@ -10,6 +10,7 @@ from broadcaster.api import broadcasts as broadcasts_api
 from broadcaster.api import departments as departments_api
 from broadcaster.api import emergencies as emergencies_api
 from broadcaster.api import residents as residents_api
+from broadcaster.api import rich_menus as rich_menus_api
 from broadcaster.api import segments as segments_api
 from broadcaster.api import shelters as shelters_api
 from broadcaster.console import views as console
@@ -30,6 +31,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (emergencies_api.router, API_PREFIX),
     (alerts_api.router, API_PREFIX),
     (shelters_api.router, API_PREFIX),
+    (rich_menus_api.router, API_PREFIX),
     (benefits_api.router, API_PREFIX),
     (console.router, ""),
     (webhook.router, ""),

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from broadcaster import outbox
+from broadcaster import outbox, rich_menus
 from broadcaster.broadcasting import BroadcastRefused, BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import Broadcast, BroadcastKind, Priority
 from broadcaster.dispatcher import plan_for
@@ -266,6 +266,9 @@ def issue_order(
     emergency.broadcast_id = broadcast.id
     session.add(emergency)
     session.flush()
+    # Rich menus (issue 18): once this order commits, residents of its districts get the
+    # disaster menu, in a thread of its own so the order never waits for it.
+    rich_menus.switch_after_commit(session, settings, emergency.districts)
     return emergency, broadcast
 
 
@@ -326,6 +329,9 @@ def lift(
     emergency.status = EmergencyStatus.lifted
     emergency.lifted_at = now
     session.add(emergency)
+    # Rich menus (issue 18): once the lift commits, residents of these districts get their
+    # language's menu back (or stay on the disaster menu if another order still covers them).
+    rich_menus.switch_after_commit(session, settings, emergency.districts)
     parameters = {
         "level": emergency.level,
         "level_label": level_label(emergency.level),

@@ -15,13 +15,11 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from broadcaster.clock import local
-from broadcaster.datelabels import date_label
 from broadcaster.garbage.importer import kind_table
 from broadcaster.garbage.models import CollectionDay, DayStatus
-from broadcaster.garbage.phrases import phrase
-from broadcaster.garbage.reminders import day_label, relative_word
+from broadcaster.garbage.reminders import day_label
 from broadcaster.settings import Settings
-from segments import enrollment
+from segments.catalog import texts_for
 from segments.residents import Resident
 
 TEXT = "ごみ"
@@ -32,18 +30,12 @@ def garbage_reply(
     session: Session, resident: Resident, now: datetime, *, settings: Settings
 ) -> list[dict[str, Any]]:
     """LINE message dicts: the next `garbage.reply_days` collection days of the resident's
-    zone, 「今日」「明日」 marked; a prompt to choose a zone when none is set."""
+    zone, 「今日」「明日」 marked; a prompt to choose a zone when none is set. In the
+    resident's language (segments.catalog; kinds and zones by [residents.labels])."""
+    texts = texts_for(resident.language, settings.residents.labels)
     zone = resident.garbage_zone
     if not zone:
-        return [
-            {
-                "type": "text",
-                "text": (
-                    "ごみの収集地区が設定されていません。\n"
-                    f"「{enrollment.SETTINGS_TEXT}」と送って、収集地区を選んでください。"
-                ),
-            }
-        ]
+        return [{"type": "text", "text": texts("garbage.no_zone", settings=texts.word("settings"))}]
     today = local(now, settings.tz).date()
     days = session.exec(
         select(CollectionDay)
@@ -55,18 +47,17 @@ def garbage_reply(
         .order_by(col(CollectionDay.date))
         .limit(settings.garbage.reply_days)
     ).all()
-    language = resident.language or "ja"
     if not days:
-        return [{"type": "text", "text": phrase("days_none", language, zone=zone)}]
+        return [{"type": "text", "text": texts("garbage.no_days", zone=texts.label(zone))}]
     table = kind_table(settings)
-    lines = [phrase("days_header", language, zone=zone)]
+    lines = [texts("garbage.header", zone=texts.label(zone))]
     for day in days:
-        word = {"今日": "today", "明日": "tomorrow"}.get(relative_word(day.date, today))
-        prefix = f"【{phrase(word, language)}】" if word else ""
-        label = day_label(day.date) if language in ("ja", "easy-ja") else date_label(
-            day.date, language
-        )
-        names = table.text(day.kinds, day.unmapped, day.notes or [], language)
+        ahead = (day.date - today).days
+        word = {0: texts("garbage.today"), 1: texts("garbage.tomorrow")}.get(ahead, "")
+        prefix = texts("garbage.mark", word=word) if word else ""
+        # Japanese keeps the calendar's own label (with 祝); others read the catalog's.
+        label = day_label(day.date) if texts.language == "ja" else texts.date(day.date)
+        names = table.text(day.kinds, day.unmapped, day.notes or [], texts.language)
         lines.append(f"{prefix}{label} {names}")
     return [{"type": "text", "text": "\n".join(lines)}]
 

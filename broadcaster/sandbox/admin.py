@@ -56,6 +56,16 @@ def admin_routes(state: SandboxState) -> list[Route]:
             return _bad("user_id: required string")
         return JSONResponse({"user_id": user_id, "deliveries": state.records.deliveries(user_id)})
 
+    async def rich_menus(request: Request) -> JSONResponse:
+        """Every menu, the default, and (given a user_id) the menu that user sees."""
+        try:
+            user_id = (await _json(request)).get("user_id")
+        except ValueError as exc:
+            return _bad(str(exc))
+        if user_id is not None and not isinstance(user_id, str):
+            return _bad("user_id: must be a string")
+        return JSONResponse(state.rich_menus.record(user_id))
+
     async def totals(request: Request) -> JSONResponse:
         body = state.records.totals()
         body["quota_used"] = state.quota.used
@@ -100,6 +110,7 @@ def admin_routes(state: SandboxState) -> list[Route]:
         Route("/_sandbox/faults", set_faults, methods=["POST"]),
         Route("/_sandbox/deliveries", deliveries, methods=["POST"]),
         Route("/_sandbox/totals", totals, methods=["GET"]),
+        Route("/_sandbox/richmenus", rich_menus, methods=["POST"]),
         Route("/_sandbox/duplicates", duplicates, methods=["GET"]),
         Route("/_sandbox/requests", requests, methods=["GET"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),

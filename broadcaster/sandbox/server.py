@@ -1,5 +1,6 @@
 """The sandbox app: LINE's Messaging API send, reply, quota, validate and progress
-endpoints, answered the way LINE documents, plus the `/_sandbox` control routes.
+endpoints and rich menus (broadcaster.sandbox.richmenus), answered the way LINE documents,
+plus the `/_sandbox` control routes.
 
 Order of checks on a sending endpoint (our reading of LINE's behaviour): authentication
 (401), body size (413), retry-key format and endpoint (400), rate limit (429), injected
@@ -29,6 +30,7 @@ from broadcaster.sandbox.connection import SCOPE_KEY, Hangup, HangupMiddleware
 from broadcaster.sandbox.faults import Outcome
 from broadcaster.sandbox.records import LoggedRequest
 from broadcaster.sandbox.retrykeys import RETRYABLE_ENDPOINTS, AcceptedKey, is_uuid
+from broadcaster.sandbox.richmenus import RichMenuApi
 from broadcaster.sandbox.state import NarrowcastProgress, SandboxState
 from broadcaster.sandbox.validation import InvalidJson, parse_json, validate_body
 
@@ -318,6 +320,7 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> HangupMiddleware:
         Route(f"{base}/quota/consumption", api.consumption, methods=["GET"]),
         Route(f"{base}/progress/narrowcast", api.progress, methods=["GET"]),
         Route(base + "/validate/{kind}", api.validate, methods=["POST"]),
+        *RichMenuApi(api).routes(),
         *admin_routes(state),
     ]
     app = Starlette(routes=routes)

@@ -11,6 +11,7 @@ from broadcaster.sandbox.faults import FaultPlan
 from broadcaster.sandbox.quota import MonthlyQuota
 from broadcaster.sandbox.records import DeliveryRecords
 from broadcaster.sandbox.retrykeys import RetryKeyMemory
+from broadcaster.sandbox.richmenus import RichMenuStore
 from broadcaster.sandbox.webhooks import ResidentSimulator
 
 
@@ -34,6 +35,7 @@ class SandboxState:
             self.residents.followers[user_id] = None
         self.buckets = self._new_buckets()
         self.narrowcasts: dict[str, NarrowcastProgress] = {}
+        self.rich_menus = RichMenuStore()
         self.message_counter = 500_000_000_000_000_000
 
     def _new_buckets(self) -> dict[str, TokenBucket]:
@@ -57,6 +59,7 @@ class SandboxState:
         self.residents.reset()
         self.buckets = self._new_buckets()
         self.narrowcasts.clear()
+        self.rich_menus.reset()
 
     def summary(self) -> dict[str, Any]:
         return {"followers": len(self.residents.followers), "retry_keys": len(self.retry_keys)}

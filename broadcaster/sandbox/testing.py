@@ -65,6 +65,13 @@ class _Control:
         response = self._client().post("/_sandbox/deliveries", json={"user_id": user_id})
         return list(response.json()["deliveries"])
 
+    def rich_menus(self, user_id: str | None = None) -> dict[str, Any]:
+        """Menus, the default and, for `user_id`, its `linked` and `shown` menu ids."""
+        body = {"user_id": user_id} if user_id is not None else {}
+        response = self._client().post("/_sandbox/richmenus", json=body)
+        response.raise_for_status()
+        return dict(response.json())
+
     def duplicates(self) -> list[dict[str, Any]]:
         return list(self._client().get("/_sandbox/duplicates").json()["duplicates"])
 

@@ -120,3 +120,57 @@ def test_webhook_payloads_conform_to_callback_request(sandbox: SandboxThread) ->
                                   headers={"Content-Type": "application/json",
                                            "x-line-signature": got.headers["x-line-signature"]})
             spec("webhook.yml").validate_request(request)
+
+
+def _exchange_raw(sandbox: SandboxThread, method: str, path: str, content: bytes,
+                  content_type: str, server: str) -> httpx.Response:
+    """Like `exchange`, for a binary body sent to `server` (LINE's api-data host)."""
+    headers = {**AUTH, "Content-Type": content_type}
+    response = httpx.request(method, sandbox.url + path, headers=headers, content=content)
+    request = MockRequest(server, method.lower(), path, headers=headers, data=content)
+    spec("messaging-api.yml").validate_request(request)
+    spec("messaging-api.yml").validate_response(
+        request,
+        MockResponse(response.content, status_code=response.status_code,
+                     headers=dict(response.headers),
+                     content_type=response.headers.get("content-type", "application/json")),
+    )
+    return response
+
+
+def test_rich_menu_endpoints_conform(sandbox: SandboxThread) -> None:
+    import io
+
+    from PIL import Image
+
+    menu = {
+        "size": {"width": 2500, "height": 843}, "selected": False, "name": "normal en",
+        "chatBarText": "Menu",
+        "areas": [{"bounds": {"x": 0, "y": 0, "width": 2500, "height": 843},
+                   "action": {"type": "postback", "data": "action=settings",
+                              "label": "Settings"}}],
+    }
+    created = exchange(sandbox, "POST", "/v2/bot/richmenu", menu)
+    menu_id = created.json()["richMenuId"]
+    image = io.BytesIO()
+    Image.new("RGB", (2500, 843)).save(image, format="PNG")
+    assert _exchange_raw(sandbox, "POST", f"/v2/bot/richmenu/{menu_id}/content",
+                         image.getvalue(), "image/png",
+                         "https://api-data.line.me").status_code == 200
+    assert exchange(sandbox, "GET", f"/v2/bot/richmenu/{menu_id}").json()["name"] == "normal en"
+    assert exchange(sandbox, "GET", "/v2/bot/richmenu/list").json()["richmenus"]
+    exchange(sandbox, "POST", f"/v2/bot/user/all/richmenu/{menu_id}")
+    assert exchange(sandbox, "GET", "/v2/bot/user/all/richmenu").json()["richMenuId"] == menu_id
+    exchange(sandbox, "POST", f"/v2/bot/user/{HANAKO}/richmenu/{menu_id}")
+    assert exchange(sandbox, "GET", f"/v2/bot/user/{HANAKO}/richmenu").json() == {
+        "richMenuId": menu_id}
+    exchange(sandbox, "DELETE", f"/v2/bot/user/{HANAKO}/richmenu")
+    assert exchange(sandbox, "POST", "/v2/bot/richmenu/bulk/link",
+                    {"richMenuId": menu_id, "userIds": [HANAKO, KENJI]}).status_code == 202
+    assert exchange(sandbox, "POST", "/v2/bot/richmenu/bulk/unlink",
+                    {"userIds": [KENJI]}).status_code == 202
+    assert exchange(sandbox, "POST", "/v2/bot/richmenu/batch",
+                    {"operations": [{"type": "unlink", "from": menu_id}]}).status_code == 202
+    exchange(sandbox, "DELETE", "/v2/bot/user/all/richmenu")
+    exchange(sandbox, "DELETE", f"/v2/bot/richmenu/{menu_id}")
+    assert exchange(sandbox, "GET", "/v2/bot/richmenu/list").json() == {"richmenus": []}

@@ -13,11 +13,19 @@ import pytest
 import uvicorn
 from sqlalchemy.engine import Engine
 
+from broadcaster import rich_menus
 from broadcaster.app import create_app
 from broadcaster.sandbox import SandboxConfig
 from broadcaster.sandbox.testing import SandboxThread, free_port
 from broadcaster.settings import Settings
 from tests.conftest import make_settings
+
+
+@pytest.fixture(autouse=True)
+def _rich_menu_switches_finish() -> Iterator[None]:
+    """An order switches rich menus in a thread after it commits; let it end in its test."""
+    yield
+    rich_menus.wait_for_switches()
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +141,12 @@ class LineUser:
     def no_more_replies(self, wait: float = 0.3) -> None:
         time.sleep(wait)
         assert len(self.replies()) == self.seen
+
+    def follow(self, language: str = "日本語") -> list[dict[str, Any]]:
+        """Add the account and answer the first question (the language, by its own name);
+        returns the reply, which asks for the district."""
+        self.send("follow")
+        return self.tap(self.wait_reply(), language)
 
     def tap(self, messages: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
         """Tap the quick reply labelled `label` on the last message; returns the reply."""

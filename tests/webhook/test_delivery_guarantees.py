@@ -97,7 +97,7 @@ def test_redelivered_events_are_applied_once(
 ) -> None:
     user = make_user(line_user_id(22))
     follow = user.send("follow")
-    first = user.wait_reply()
+    first = user.tap(user.wait_reply(), "日本語")
     assert user.redeliver(follow["event"])["status"] == 200
     toggle = user.send("postback", data="set=interest&v=子育て")
     user.wait_reply()
@@ -110,7 +110,7 @@ def test_redelivered_events_are_applied_once(
     resident = resident_of(engine, user.user_id)
     assert resident is not None and resident.follow_count == 1
     assert interests_of(engine, resident.id) == {"子育て"}
-    assert count(engine, WebhookEvent) == 2
+    assert count(engine, WebhookEvent) == 3
     assert "友だち追加" in first[0]["text"]
 
 
@@ -165,7 +165,7 @@ def test_a_failing_reply_never_breaks_the_webhook(
     sent = sandbox.send_webhook(type="follow", user_id=user_id, url=app.webhook_url)
     assert sent["status"] == 200
     resident = resident_of(engine, user_id)
-    assert resident is not None and resident.enrollment_step == "district"
+    assert resident is not None and resident.enrollment_step == "language"
     deadline = time.monotonic() + 10
     while not [r for r in caplog.records if r.name == "broadcaster.replies"]:
         assert time.monotonic() < deadline, "the failed reply was not logged"

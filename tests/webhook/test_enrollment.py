@@ -28,14 +28,21 @@ def interests_of(engine: Engine, resident_id: int | None) -> set[str]:
         return set(rows.all())
 
 
-def test_full_enrollment_stores_choices_and_sandbox_records_japanese_replies(
+LANGUAGES = ["日本語", "やさしい にほんご", "English", "中文", "한국어", "Tiếng Việt", "Português"]
+
+
+def test_full_enrollment_asks_the_language_first_then_stores_choices_in_japanese(
     make_user: Callable[[str], LineUser], engine: Engine, sandbox: SandboxThread
 ) -> None:
     user = make_user(line_user_id(1))
     user.send("follow")
-    welcome = user.wait_reply()
+    first = user.wait_reply()
+    # Nobody has to read Japanese to answer the first question.
+    assert "Please choose your language." in first[-1]["text"]
+    assert quick_labels(first) == LANGUAGES
+    welcome = user.tap(first, "日本語")
     assert "友だち追加ありがとうございます" in welcome[0]["text"]
-    assert "お住まいの地区" in welcome[-1]["text"]
+    assert "お住まいの地区" in welcome[-1]["text"] and "（2/5）" in welcome[-1]["text"]
     assert quick_labels(welcome) == ["中央", "北", "南", "東", "西", "山間"]
 
     zone_question = user.tap(welcome, "北")
@@ -50,24 +57,14 @@ def test_full_enrollment_stores_choices_and_sandbox_records_japanese_replies(
     assert "✓子育て" in quick_labels(interests) and "✓防災" in quick_labels(interests)
     interests = user.tap(interests, "✓防災")  # toggled off again
     assert "選んだ分野: 子育て\n" in interests[-1]["text"]
-    language = user.tap(interests, "完了")
-    assert quick_labels(language) == [
-        "日本語",
-        "やさしい日本語",
-        "English",
-        "中文",
-        "한국어",
-        "Tiếng Việt",
-        "Português",
-    ]
-    done = user.tap(language, "English")
+    done = user.tap(interests, "完了")
     assert "配信設定が完了しました" in done[-1]["text"]
     for line in (
         "地区: 北",
         "収集地区: B",
         "ごみ出し通知: 当日朝6時30分",
         "関心: 子育て",
-        "言語: English",
+        "言語: 日本語",
     ):
         assert line in done[-1]["text"]
     assert quick_labels(done) == ["設定をやり直す"]
@@ -80,11 +77,11 @@ def test_full_enrollment_stores_choices_and_sandbox_records_japanese_replies(
         resident.reminder_timing,
         resident.language,
         resident.enrollment_step,
-    ) == ("北", "B", "morning", "en", None)
+    ) == ("北", "B", "morning", "ja", None)
     assert interests_of(engine, resident.id) == {"子育て"}
     # Every answer was a free reply, recorded by the sandbox for this user only.
-    replies = sandbox.deliveries(user.user_id)
-    assert len(replies) == 9 and {r["endpoint"] for r in replies} == {"reply"}
+    replies = [d for d in sandbox.deliveries(user.user_id) if d["endpoint"] == "reply"]
+    assert len(replies) == 9
     assert sandbox.totals()["quota_used"] == 0
 
 
@@ -92,14 +89,13 @@ def test_unknown_postback_value_is_ignored_with_a_polite_reply(
     make_user: Callable[[str], LineUser], engine: Engine
 ) -> None:
     user = make_user(line_user_id(2))
-    user.send("follow")
-    user.wait_reply()
+    user.follow()
     before = resident_of(engine, user.user_id)
     user.send("postback", data="set=district&v=火星")
     answer = user.wait_reply()
     assert "申し訳ありません" in answer[0]["text"]
     assert "お住まいの地区" in answer[-1]["text"]  # the same question again
-    user.send("postback", data="set=language&v=klingon")
+    user.send("postback", data="set=lang&v=klingon")
     assert "申し訳ありません" in user.wait_reply()[0]["text"]
     user.send("postback", data="garbage=%%%")
     assert "申し訳ありません" in user.wait_reply()[0]["text"]
@@ -117,8 +113,7 @@ def test_settings_text_reopens_the_conversation_keeping_choices(
     make_user: Callable[[str], LineUser], engine: Engine
 ) -> None:
     user = make_user(line_user_id(3))
-    user.send("follow")
-    user.tap(user.wait_reply(), "南")
+    user.tap(user.follow(), "南")
     user.send("message", text="配信設定")
     again = user.wait_reply()
     assert "お住まいの地区" in again[-1]["text"]
@@ -134,8 +129,7 @@ def test_other_text_repeats_the_question_or_gives_help(
     make_user: Callable[[str], LineUser], engine: Engine
 ) -> None:
     user = make_user(line_user_id(4))
-    user.send("follow")
-    user.wait_reply()
+    user.follow()
     user.send("message", text="こんにちは")
     answer = user.wait_reply()
     assert answer[0]["text"] == "下のボタンから選んでください。"
@@ -146,7 +140,7 @@ def test_other_text_repeats_the_question_or_gives_help(
     user.send("message", text="こんにちは")
     assert "「配信設定」" in user.wait_reply()[0]["text"]
     with Session(engine) as session:
-        assert len(session.exec(select(WebhookEvent)).all()) == 3
+        assert len(session.exec(select(WebhookEvent)).all()) == 4
 
 
 def test_residents_stop_and_restart_categories_with_haishin_teishi(
@@ -155,8 +149,7 @@ def test_residents_stop_and_restart_categories_with_haishin_teishi(
     from segments.residents import ResidentOptOut
 
     user = make_user(line_user_id(7))
-    user.send("follow")
-    user.wait_reply()
+    user.follow()
     user.send("message", text="配信停止")
     menu = user.wait_reply()
     assert "受け取りたくないお知らせ" in menu[-1]["text"]
@@ -185,8 +178,7 @@ def test_a_forged_category_stops_nothing(
     from segments.residents import ResidentOptOut
 
     user = make_user(line_user_id(8))
-    user.send("follow")
-    user.wait_reply()
+    user.follow()
     user.send("postback", data="set=stop&v=emergency")
     apology = user.wait_reply()
     assert "受け付けられませんでした" in apology[0]["text"]

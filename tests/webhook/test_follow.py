@@ -21,8 +21,7 @@ def test_block_keeps_the_record_and_refollow_restores_choices_and_counts(
     make_user: Callable[[str], LineUser], engine: Engine
 ) -> None:
     user = make_user(line_user_id(10))
-    user.send("follow")
-    zone = user.tap(user.wait_reply(), "山間")
+    zone = user.tap(user.follow(), "山間")
     reminder = user.tap(zone, "C")
     interests = user.tap(user.tap(reminder, "前日19時"), "防災")
     user.tap(interests, "完了")
