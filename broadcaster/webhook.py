@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +45,7 @@ from starlette.concurrency import run_in_threadpool
 
 from broadcaster.clock import utcnow
 from broadcaster.db import session_scope, table_of
+from broadcaster.kpis import friends
 from broadcaster.replies import Reply, send_replies
 from broadcaster.settings import Settings
 from broadcaster.webhook_events import claim_event
@@ -57,6 +59,14 @@ Command = Callable[[Session, Resident, datetime], list[dict[str, Any]]]
 TEXT_COMMANDS: dict[str, Command] = {}
 # Postback `action=<name>` -> command.
 POSTBACK_COMMANDS: dict[str, Command] = {}
+# Postback `action=<name>` -> handler that also reads the postback's fields (a survey
+# answer carries its survey and score), tried before POSTBACK_COMMANDS.
+FieldsCommand = Callable[[Session, Resident, dict[str, str], datetime], list[dict[str, Any]]]
+POSTBACK_FIELD_COMMANDS: dict[str, FieldsCommand] = {}
+# A text no command and no settings question took is offered to these in order, before
+# the help text; the first that answers (non-empty) wins (a survey's free-text comment).
+TextHandler = Callable[[Session, Resident, str, datetime], list[dict[str, Any]]]
+TEXT_HANDLERS: list[TextHandler] = []
 
 HELP_TEXT = (
     "メッセージありがとうございます。このアカウントでは個別のご質問にはお答えできません。\n"
@@ -179,6 +189,10 @@ def _apply(
     now: datetime,
 ) -> list[dict[str, Any]]:
     options = enrollment.Options.from_settings(settings)
+    if isinstance(event, FollowEvent | UnfollowEvent):
+        # KPIs (issue 14): every follow and block, with LINE's time, for friends over time.
+        kind = "follow" if isinstance(event, FollowEvent) else "unfollow"
+        friends.record(session, resident, friends.FriendEventKind(kind), occurred, now)
     if isinstance(event, UnfollowEvent):
         follow.apply_unfollow(resident, occurred, now=now)
         return []
@@ -197,7 +211,12 @@ def _apply(
         choices = _choices(session, resident)
         outcome: enrollment.Outcome | None = enrollment.handle_postback(choices, options, data)
         if outcome is None:
-            action = enrollment.parse_postback(data).get("action", "")
+            fields = enrollment.parse_postback(data)
+            action = fields.get("action", "")
+            fields_command = POSTBACK_FIELD_COMMANDS.get(action)
+            if fields_command is not None:
+                return _run_command(partial(_with_fields, fields_command, fields),
+                                    session, resident, now)
             command = POSTBACK_COMMANDS.get(action)
             if command is None:
                 outcome = enrollment.refused(choices, options)
@@ -211,6 +230,10 @@ def _apply(
             return _run_command(command, session, resident, now)
         answer = enrollment.handle_text(_choices(session, resident), options, text)
         if answer is None:
+            for handler in TEXT_HANDLERS:
+                taken = _run_command(partial(_with_text, handler, text), session, resident, now)
+                if taken:
+                    return taken
             return [{"type": "text", "text": HELP_TEXT}]
         return _store(session, resident, answer, now)
     return []
@@ -227,6 +250,19 @@ def _run_command(
         # Another area's bug must not lose this event's state changes or break the webhook.
         log.exception("webhook command failed for %s", mask_user_id(resident.line_user_id))
         return [{"type": "text", "text": COMMAND_FAILED_TEXT}]
+
+
+def _with_fields(
+    command: FieldsCommand, fields: dict[str, str], session: Session, resident: Resident,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    return command(session, resident, fields, now)
+
+
+def _with_text(
+    handler: TextHandler, text: str, session: Session, resident: Resident, now: datetime
+) -> list[dict[str, Any]]:
+    return handler(session, resident, text, now)
 
 
 def _choices(session: Session, resident: Resident) -> enrollment.Choices:

@@ -17,6 +17,8 @@ DEFAULT_RATE_LIMITS: dict[str, float] = {
     "quota": 2000.0,
     "validate": 2000.0,
     "progress": 2000.0,
+    # Insight (statistics, followers) endpoints share 60 requests an hour.
+    "insight": 60 / 3600,
 }
 
 FAULT_KINDS = ("error_500", "error_429", "slow", "drop", "lost_response")

@@ -8,6 +8,7 @@ from typing import Any
 from broadcaster.pacing import TokenBucket
 from broadcaster.sandbox.config import DEFAULT_RATE_LIMITS, SandboxConfig
 from broadcaster.sandbox.faults import FaultPlan
+from broadcaster.sandbox.insight import InsightState
 from broadcaster.sandbox.quota import MonthlyQuota
 from broadcaster.sandbox.records import DeliveryRecords
 from broadcaster.sandbox.retrykeys import RetryKeyMemory
@@ -34,6 +35,7 @@ class SandboxState:
             self.residents.followers[user_id] = None
         self.buckets = self._new_buckets()
         self.narrowcasts: dict[str, NarrowcastProgress] = {}
+        self.insight = InsightState()
         self.message_counter = 500_000_000_000_000_000
 
     def _new_buckets(self) -> dict[str, TokenBucket]:
@@ -57,6 +59,7 @@ class SandboxState:
         self.residents.reset()
         self.buckets = self._new_buckets()
         self.narrowcasts.clear()
+        self.insight.reset()
 
     def summary(self) -> dict[str, Any]:
         return {"followers": len(self.residents.followers), "retry_keys": len(self.retry_keys)}

@@ -54,6 +54,7 @@ class ResidentSimulator:
         self._reply_tokens: dict[str, tuple[str, float]] = {}
         self._sent: dict[str, dict[str, Any]] = {}
         self.followers: dict[str, None] = {}  # insertion-ordered set
+        self.blocked: dict[str, None] = {}  # users who unfollowed and have not come back
 
     def reset(self) -> None:
         self._reply_tokens.clear()
@@ -107,8 +108,10 @@ class ResidentSimulator:
         if kind == "follow":
             event["follow"] = {"isUnblocked": bool(request.get("is_unblocked", False))}
             self.followers[user_id] = None
+            self.blocked.pop(user_id, None)
         elif kind == "unfollow":
             self.followers.pop(user_id, None)
+            self.blocked[user_id] = None
         elif kind == "postback":
             event["postback"] = {"data": str(request.get("data", ""))}
             if isinstance(request.get("params"), dict):
