@@ -95,6 +95,12 @@ class ResidentSimulator:
         if not isinstance(user_id, str) or not user_id:
             raise WebhookRequestError("user_id: required")
         now_ms = int(now * 1000)
+        happened = request.get("timestamp_ms")
+        if happened is not None:
+            # An event that happened earlier than it is sent (LINE delivers late at times).
+            if not isinstance(happened, int) or isinstance(happened, bool) or happened < 0:
+                raise WebhookRequestError("timestamp_ms: milliseconds since the epoch")
+            now_ms = happened
         event: dict[str, Any] = {
             "type": kind,
             "mode": "active",

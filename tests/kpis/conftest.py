@@ -38,6 +38,12 @@ def kpi_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
+def settings(tmp_path: Path, kpi_overrides: dict[str, Any]) -> Settings:
+    """The API's settings (app_client): quiet hours off, so a test's "now" may be any hour."""
+    return make_settings(tmp_path, **{"quiet_hours.enabled": False, **kpi_overrides})
+
+
+@pytest.fixture
 def line_settings(tmp_path: Path, sandbox: SandboxThread, kpi_overrides: dict[str, Any]) -> Settings:
     return make_settings(
         tmp_path,

@@ -14,7 +14,6 @@ from broadcaster.kpis import report
 from broadcaster.kpis.models import FriendEvent
 from broadcaster.settings import Settings
 from segments.residents import Resident
-from tests.clock import freeze_time
 from tests.conftest import line_user_id
 from tests.kpis.conftest import Send
 from tests.webhook.conftest import LineUser
@@ -28,8 +27,8 @@ def jst(*args: int) -> datetime:
 
 
 def _at(user: LineUser, when: datetime, kind: str, **fields: object) -> None:
-    with freeze_time(when):
-        user.send(kind, **fields)
+    """An event that happened at `when`: the webhook takes LINE's time, not its own."""
+    user.send(kind, timestamp_ms=int(when.timestamp() * 1000), **fields)
 
 
 def _resident_ids(engine: Engine) -> dict[str, int]:
