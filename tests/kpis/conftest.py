@@ -3,8 +3,9 @@ deliver to that sandbox, and sending a broadcast to residents at a frozen time."
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,21 +65,23 @@ def line_settings(tmp_path: Path, sandbox: SandboxThread, kpi_overrides: dict[st
 
 @pytest.fixture
 def send(engine: Engine, line_settings: Settings, tokens: dict[str, str]) -> Send:
-    """Send a text broadcast of `department` at `at` (frozen) to `residents` (ids; default
-    every following resident), through the outbox and worker to the sandbox."""
+    """Send a text broadcast of `department` at `at` (frozen; default now, not frozen) to
+    `residents` (ids; default every following resident), through the outbox and worker to
+    the sandbox."""
 
-    def run(department: str, at: datetime, residents: list[int] | None = None,
+    def run(department: str, at: datetime | None = None, residents: list[int] | None = None,
             **fields: Any) -> int:
         with Session(engine) as session:
             dept = session.exec(select(Department).where(Department.name == department)).one()
         audience = None if residents is None else Resident.id.in_(residents)  # type: ignore[union-attr]
-        with freeze_time(at):
+        with freeze_time(at) if at is not None else contextlib.nullcontext():
+            when = at or datetime.now(UTC)
             broadcast = new_broadcast(
-                engine, department_id=dept.id, send_at=at, created_at=at, updated_at=at,
+                engine, department_id=dept.id, send_at=when, created_at=when, updated_at=when,
                 title=fields.pop("title", f"{department}のお知らせ"), **fields,
             )
             assert broadcast.id is not None
-            dispatch_now(engine, broadcast.id, text_plan(audience=audience), now=at)
+            dispatch_now(engine, broadcast.id, text_plan(audience=audience), now=when)
             deliver_all(engine, line_settings)
         return broadcast.id
 
