@@ -9,8 +9,8 @@ from broadcaster.api import broadcast_records, calendars, health
 from broadcaster.api import broadcasts as broadcasts_api
 from broadcaster.api import departments as departments_api
 from broadcaster.api import emergencies as emergencies_api
-from broadcaster.api import residents as residents_api
 from broadcaster.api import kpis as kpis_api
+from broadcaster.api import residents as residents_api
 from broadcaster.api import segments as segments_api
 from broadcaster.api import shelters as shelters_api
 from broadcaster.api import surveys as surveys_api

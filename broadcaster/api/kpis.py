@@ -96,7 +96,10 @@ def get_friends(
     }
 
 
-@router.post("/line-statistics/fetch", summary="Fetch LINE's per-broadcast and follower figures (admin)")
+@router.post(
+    "/line-statistics/fetch",
+    summary="Fetch LINE's per-broadcast and follower figures (admin)",
+)
 def fetch_line_statistics(
     actor: AdminActor, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:

@@ -49,7 +49,9 @@ class SurveyCreate(BaseModel):
     audience: SurveyAudience | None = None
     rule: dict[str, Any] | None = Field(default=None, description="Who is asked (default: all)")
     segment_id: int | None = None
-    send_at: datetime | None = Field(default=None, description="Default: now (Asia/Tokyo if no offset)")
+    send_at: datetime | None = Field(
+        default=None, description="Default: now (Asia/Tokyo if no offset)"
+    )
     closes_at: datetime = Field(description="Answers are refused from then on")
 
 
@@ -105,7 +107,9 @@ def create(
 
 
 @router.get("", summary="List surveys")
-def list_surveys(actor: CurrentActor, session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+def list_surveys(
+    actor: CurrentActor, session: SessionDep, settings: SettingsDep
+) -> list[dict[str, Any]]:
     query = select(Survey).order_by(col(Survey.id).desc())
     if actor.role != Role.admin:
         query = query.where(Survey.department_id == actor.department_id)
@@ -179,7 +183,8 @@ def answer_page(token: str, request: Request, session: SessionDep) -> HTMLRespon
     if found is None or survey is None:
         return _page(request, None, error="このリンクは無効です。", status_code=404)
     if found.used_at is not None:
-        return _page(request, survey, error="このリンクはすでに回答に使われています。", status_code=409)
+        used = "このリンクはすでに回答に使われています。"
+        return _page(request, survey, error=used, status_code=409)
     if not surveys.is_open(survey, utcnow()):
         return _page(request, survey, error=answers.CLOSED_TEXT, status_code=409)
     return _page(request, survey, token=token)

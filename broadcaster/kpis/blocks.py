@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from broadcaster.batches import Batch, BatchStatus
 from broadcaster.clock import as_utc
-from broadcaster.db import table_of
+from broadcaster.db import UTCDateTime, table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
 from broadcaster.kpis.deliveries import SentBroadcast
 from broadcaster.kpis.models import FriendEvent, FriendEventKind
@@ -53,7 +53,9 @@ def attribute(
     unattributed = 0
     for block in blocks:
         candidates = [
-            r for r in by_resident.get(block.resident_id, ()) if block.at - window <= r.at <= block.at
+            r
+            for r in by_resident.get(block.resident_id, ())
+            if block.at - window <= r.at <= block.at
         ]
         if not candidates:
             unattributed += 1
@@ -91,7 +93,9 @@ def received_by(
                 sa.select(
                     delivery.c.resident_id,
                     delivery.c.broadcast_id,
-                    sa.func.coalesce(delivery.c.accepted_at, batch.c.accepted_at, type_=batch.c.accepted_at.type),
+                    sa.func.coalesce(
+                        delivery.c.accepted_at, batch.c.accepted_at, type_=UTCDateTime()
+                    ),
                 )
                 .join(batch, batch.c.id == delivery.c.batch_id)
                 .where(

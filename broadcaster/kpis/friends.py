@@ -130,24 +130,23 @@ def histories_by_district(session: Session, until: datetime) -> dict[str, list[l
             residents.c.blocked_at,
         )
     ):
-        history = recorded.get(row.id) or _from_columns(row, until)
+        history = recorded.get(row.id) or _from_columns(
+            row.follow_state, row.followed_at, row.blocked_at, until
+        )
         if history:
             grouped[row.district or NO_DISTRICT].append(history)
     return grouped
 
 
-def _from_columns(row: sa.Row[tuple[int, str | None, str, datetime | None, datetime | None]],
-                  until: datetime) -> list[Event]:
+def _from_columns(
+    state: str, followed_at: datetime | None, blocked_at: datetime | None, until: datetime
+) -> list[Event]:
     """A resident from before events were recorded: what the columns still say."""
     history: list[Event] = []
-    if row.followed_at is not None and as_utc(row.followed_at) < until:
-        history.append((as_utc(row.followed_at), FriendEventKind.follow))
-    if (
-        row.follow_state == FollowState.blocked
-        and row.blocked_at is not None
-        and as_utc(row.blocked_at) < until
-    ):
-        history.append((as_utc(row.blocked_at), FriendEventKind.unfollow))
+    if followed_at is not None and as_utc(followed_at) < until:
+        history.append((as_utc(followed_at), FriendEventKind.follow))
+    if state == FollowState.blocked and blocked_at is not None and as_utc(blocked_at) < until:
+        history.append((as_utc(blocked_at), FriendEventKind.unfollow))
     return history
 
 

@@ -228,7 +228,8 @@ def token_hash(secret: str) -> str:
 
 
 def find_token(session: Session, secret: str) -> SurveyToken | None:
-    return session.exec(select(SurveyToken).where(SurveyToken.token_hash == token_hash(secret))).first()
+    query = select(SurveyToken).where(SurveyToken.token_hash == token_hash(secret))
+    return session.exec(query).first()
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -260,7 +261,9 @@ class Tally:
         respondents: Shown = shown(self.answers, threshold)
         return {
             "respondents": respondents,
-            "distribution": {str(s): shown(n, threshold) for s, n in zip(SCALE, self.counts, strict=True)},
+            "distribution": {
+                str(s): shown(n, threshold) for s, n in zip(SCALE, self.counts, strict=True)
+            },
             "average": shown_average(self.total, self.answers, threshold),
         }
 

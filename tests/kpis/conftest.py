@@ -24,10 +24,10 @@ from tests.webhook.conftest import (  # noqa: F401  (fixtures shared with the we
     ServedApp,
     app,
     make_user,
-    sandbox,
     serve,
     webhook_sandbox,
 )
+from tests.webhook.conftest import sandbox as sandbox
 
 Send = Callable[..., int]
 
@@ -45,7 +45,9 @@ def settings(tmp_path: Path, kpi_overrides: dict[str, Any]) -> Settings:
 
 
 @pytest.fixture
-def line_settings(tmp_path: Path, sandbox: SandboxThread, kpi_overrides: dict[str, Any]) -> Settings:
+def line_settings(
+    tmp_path: Path, sandbox: SandboxThread, kpi_overrides: dict[str, Any]
+) -> Settings:
     return make_settings(
         tmp_path,
         **{

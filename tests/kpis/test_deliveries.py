@@ -78,5 +78,6 @@ def test_messages_and_quota_are_the_recipients_the_sandbox_served(
     assert quota["2026-05"] == {"month": "2026-05", "used": 11, "limit": 200,
                                 "used_percent": 5.5}
     assert fy["deliveries"]["counted"] == {"broadcasts": 2, "messages": 11}
-    [row] = [r for r in fy["deliveries"]["by_department_month"] if r["department"] == "子育て支援課"]
+    rows = fy["deliveries"]["by_department_month"]
+    [row] = [r for r in rows if r["department"] == "子育て支援課"]
     assert (row["month"], row["broadcasts"], row["messages"]) == ("2026-05", 2, 11)

@@ -34,7 +34,11 @@ def test_the_fiscal_year_turns_at_midnight_on_april_first_in_tokyo() -> None:
 def test_friends_series_counts_follows_blocks_and_refollows_on_their_own_days() -> None:
     histories = [
         # Followed, blocked two days later, came back: one friend, one block, one re-follow.
-        [(jst(2026, 4, 1, 9), FOLLOW), (jst(2026, 4, 3, 9), UNFOLLOW), (jst(2026, 4, 4, 9), FOLLOW)],
+        [
+            (jst(2026, 4, 1, 9), FOLLOW),
+            (jst(2026, 4, 3, 9), UNFOLLOW),
+            (jst(2026, 4, 4, 9), FOLLOW),
+        ],
         # Arrived out of order: the series orders by when it happened.
         [(jst(2026, 4, 2, 23, 59), UNFOLLOW), (jst(2026, 4, 2, 8), FOLLOW)],
         # Followed before the period: part of the first day's count, not a new friend.

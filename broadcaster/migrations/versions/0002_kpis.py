@@ -1,8 +1,8 @@
-"""kpis
+"""KPIs: friend events, surveys, LINE statistics
 
 Revision ID: kpis
 Revises: 0001
-Create Date: 2026-12-01 21:43:16.724267
+Create Date: 2026-12-01 22:04:58.249981
 """
 
 from collections.abc import Sequence
@@ -42,7 +42,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('friend_event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_friend_event_occurred_at'), ['occurred_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_friend_event_resident_id'), ['resident_id'], unique=False)
         batch_op.create_index('ix_friend_event_resident_time', ['resident_id', 'occurred_at'], unique=False)
 
     op.create_table('line_unit_statistic',
@@ -131,7 +130,6 @@ def downgrade() -> None:
     op.drop_table('line_unit_statistic')
     with op.batch_alter_table('friend_event', schema=None) as batch_op:
         batch_op.drop_index('ix_friend_event_resident_time')
-        batch_op.drop_index(batch_op.f('ix_friend_event_resident_id'))
         batch_op.drop_index(batch_op.f('ix_friend_event_occurred_at'))
 
     op.drop_table('friend_event')
