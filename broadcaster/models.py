@@ -15,6 +15,7 @@ import broadcaster.digest
 import broadcaster.emergency.models
 import broadcaster.emergency.shelters
 import broadcaster.garbage.models
+import broadcaster.kpis.models
 import broadcaster.rich_menus
 import broadcaster.webhook_events
 import segments.residents

@@ -374,9 +374,9 @@ class PreparedTemplate:
         template = self.variants[self.variant_language(context["language"])]
         try:
             output = template.render({**self.parameters, "resident": context})
+            messages = self._markers.parse(output)
         except Exception as exc:
             raise self._runtime_error(exc) from exc
-        messages = self._markers.parse(output)
         check_messages(messages)
         return messages
 

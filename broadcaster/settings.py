@@ -338,6 +338,29 @@ class GarbageSettings(Section):
     dictionary_contact: str = Field(default="市役所の環境課", min_length=1, max_length=200)
 
 
+class KpiTargets(Section):
+    """The city's own targets per fiscal year (the year April starts in, e.g. 2026 for
+    FY2026 = April 2026 to March 2027). A KPI without a target for a year shows none."""
+
+    friends: dict[int, int] = Field(default_factory=dict)
+    deliveries: dict[int, int] = Field(default_factory=dict)
+    delivery_satisfaction: dict[int, float] = Field(default_factory=dict)
+    service_satisfaction: dict[int, float] = Field(default_factory=dict)
+    staff_satisfaction: dict[int, float] = Field(default_factory=dict)
+
+
+class KpiSettings(Section):
+    # Counts of residents below this are shown as "< N" everywhere (API, CSV, console).
+    suppression_threshold: int = Field(default=20, ge=1)
+    # A block this soon after a broadcast is attributed to it.
+    block_window_hours: float = Field(default=24.0, gt=0)
+    # The LINE plan's monthly message limit (0: no limit, e.g. 地方公共団体プラン).
+    monthly_message_limit: int = Field(default=0, ge=0)
+    # The population the friends share is reported against (0: not reported).
+    population: int = Field(default=0, ge=0)
+    targets: KpiTargets = KpiTargets()
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -357,6 +380,7 @@ class Settings(BaseModel):
     garbage: GarbageSettings = GarbageSettings()
     emergency: EmergencySettings = EmergencySettings()
     rich_menu: RichMenuSettings = RichMenuSettings()
+    kpis: KpiSettings = KpiSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,6 +54,7 @@ from starlette.concurrency import run_in_threadpool
 from broadcaster import nearby, rich_menus
 from broadcaster.clock import utcnow
 from broadcaster.db import session_scope, table_of
+from broadcaster.kpis import friends
 from broadcaster.replies import Reply, send_replies
 from broadcaster.settings import Settings
 from broadcaster.webhook_events import claim_event
@@ -78,6 +80,10 @@ POSTBACK_COMMANDS: dict[str, Command] = {}
 # when all pass the resident gets HELP_TEXT. Same contract as a command, plus the text.
 TextFallback = Callable[[Session, Resident, str, datetime], list[dict[str, Any]] | None]
 TEXT_FALLBACKS: dict[str, TextFallback] = {}
+# Postback `action=<name>` -> handler that also reads the postback's fields (a survey
+# answer carries its survey and score), tried before POSTBACK_COMMANDS.
+FieldsCommand = Callable[[Session, Resident, dict[str, str], datetime], list[dict[str, Any]]]
+POSTBACK_FIELD_COMMANDS: dict[str, FieldsCommand] = {}
 
 # The Japanese texts (each resident gets their own language's, from the catalog).
 HELP_TEXT = texts_for("ja")("help.text", settings=enrollment.SETTINGS_TEXT)
@@ -205,6 +211,10 @@ def _apply(
     now: datetime,
 ) -> list[dict[str, Any]]:
     options = enrollment.Options.from_settings(settings)
+    if isinstance(event, FollowEvent | UnfollowEvent):
+        # KPIs (issue 14): every follow and block, with LINE's time, for friends over time.
+        kind = "follow" if isinstance(event, FollowEvent) else "unfollow"
+        friends.record(session, resident, friends.FriendEventKind(kind), occurred, now)
     if isinstance(event, UnfollowEvent):
         follow.apply_unfollow(resident, occurred, now=now)
         return []
@@ -223,7 +233,13 @@ def _apply(
         choices = _choices(session, resident)
         outcome: enrollment.Outcome | None = enrollment.handle_postback(choices, options, data)
         if outcome is None:
-            action = enrollment.parse_postback(data).get("action", "")
+            fields = enrollment.parse_postback(data)
+            action = fields.get("action", "")
+            fields_command = POSTBACK_FIELD_COMMANDS.get(action)
+            if fields_command is not None:
+                return _run_command(
+                    partial(_with_fields, fields_command, fields), session, resident, now
+                )
             answered = _action(session, settings, resident, action, now)
             if answered is not None:
                 return answered
@@ -289,6 +305,13 @@ def _run_command(
         # Another area's bug must not lose this event's state changes or break the webhook.
         log.exception("webhook command failed for %s", mask_user_id(resident.line_user_id))
         return [{"type": "text", "text": texts_for(resident.language)("help.failed")}]
+
+
+def _with_fields(
+    command: FieldsCommand, fields: dict[str, str], session: Session, resident: Resident,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    return command(session, resident, fields, now)
 
 
 def _choices(session: Session, resident: Resident) -> enrollment.Choices:

@@ -9,10 +9,13 @@ from broadcaster.api import broadcast_records, calendars, health
 from broadcaster.api import broadcasts as broadcasts_api
 from broadcaster.api import departments as departments_api
 from broadcaster.api import emergencies as emergencies_api
+from broadcaster.api import kpis as kpis_api
 from broadcaster.api import residents as residents_api
 from broadcaster.api import rich_menus as rich_menus_api
 from broadcaster.api import segments as segments_api
 from broadcaster.api import shelters as shelters_api
+from broadcaster.api import surveys as surveys_api
+from broadcaster.console import kpis as console_kpis
 from broadcaster.console import views as console
 
 API_PREFIX = "/api/v1"
@@ -33,6 +36,10 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (shelters_api.router, API_PREFIX),
     (rich_menus_api.router, API_PREFIX),
     (benefits_api.router, API_PREFIX),
+    (kpis_api.router, API_PREFIX),
+    (surveys_api.router, API_PREFIX),
+    (surveys_api.page_router, ""),
     (console.router, ""),
+    (console_kpis.router, ""),
     (webhook.router, ""),
 ]

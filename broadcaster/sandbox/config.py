@@ -26,6 +26,8 @@ DEFAULT_RATE_LIMITS: dict[str, float] = {
     "richmenu_batch": 3 / 3600,
     "richmenu_list": 10.0,
     "richmenu": 2000.0,
+    # Insight (statistics, followers) endpoints share 60 requests an hour.
+    "insight": 60 / 3600,
 }
 # Bucket sizes where one second's worth would be under one request. LINE states these
 # limits per hour and does not publish a burst size; we let a full hour's worth go at once

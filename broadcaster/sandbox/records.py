@@ -140,6 +140,10 @@ class DeliveryRecords:
         self.messages_delivered += len(users) * len(messages)
         return request
 
+    def units_since(self, since: float) -> list[str]:
+        """customAggregationUnits of requests accepted at or after `since`, in order."""
+        return [unit for r in self._accepted if r.at >= since for unit in r.units]
+
     def deliveries(self, user_id: str) -> list[dict[str, Any]]:
         slot = self._by_user.get(user_key(user_id))
         if slot is None:

@@ -28,6 +28,7 @@ from broadcaster.sandbox.admin import admin_routes
 from broadcaster.sandbox.config import SandboxConfig
 from broadcaster.sandbox.connection import SCOPE_KEY, Hangup, HangupMiddleware
 from broadcaster.sandbox.faults import Outcome
+from broadcaster.sandbox.insight import insight_routes
 from broadcaster.sandbox.records import LoggedRequest
 from broadcaster.sandbox.retrykeys import RETRYABLE_ENDPOINTS, AcceptedKey, is_uuid
 from broadcaster.sandbox.richmenus import RichMenuApi
@@ -322,6 +323,7 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> HangupMiddleware:
         Route(base + "/validate/{kind}", api.validate, methods=["POST"]),
         *RichMenuApi(api).routes(),
         *admin_routes(state),
+        *insight_routes(api),
     ]
     app = Starlette(routes=routes)
     app.state.sandbox = state

@@ -8,6 +8,7 @@ from typing import Any
 from broadcaster.pacing import TokenBucket
 from broadcaster.sandbox.config import DEFAULT_RATE_LIMITS, SandboxConfig
 from broadcaster.sandbox.faults import FaultPlan
+from broadcaster.sandbox.insight import InsightState
 from broadcaster.sandbox.quota import MonthlyQuota
 from broadcaster.sandbox.records import DeliveryRecords
 from broadcaster.sandbox.retrykeys import RetryKeyMemory
@@ -36,6 +37,7 @@ class SandboxState:
         self.buckets = self._new_buckets()
         self.narrowcasts: dict[str, NarrowcastProgress] = {}
         self.rich_menus = RichMenuStore()
+        self.insight = InsightState()
         self.message_counter = 500_000_000_000_000_000
 
     def _new_buckets(self) -> dict[str, TokenBucket]:
@@ -60,6 +62,7 @@ class SandboxState:
         self.buckets = self._new_buckets()
         self.narrowcasts.clear()
         self.rich_menus.reset()
+        self.insight.reset()
 
     def summary(self) -> dict[str, Any]:
         return {"followers": len(self.residents.followers), "retry_keys": len(self.retry_keys)}

@@ -54,6 +54,7 @@ class ResidentSimulator:
         self._reply_tokens: dict[str, tuple[str, float]] = {}
         self._sent: dict[str, dict[str, Any]] = {}
         self.followers: dict[str, None] = {}  # insertion-ordered set
+        self.blocked: dict[str, None] = {}  # users who unfollowed and have not come back
 
     def reset(self) -> None:
         self._reply_tokens.clear()
@@ -94,6 +95,12 @@ class ResidentSimulator:
         if not isinstance(user_id, str) or not user_id:
             raise WebhookRequestError("user_id: required")
         now_ms = int(now * 1000)
+        happened = request.get("timestamp_ms")
+        if happened is not None:
+            # An event that happened earlier than it is sent (LINE delivers late at times).
+            if not isinstance(happened, int) or isinstance(happened, bool) or happened < 0:
+                raise WebhookRequestError("timestamp_ms: milliseconds since the epoch")
+            now_ms = happened
         event: dict[str, Any] = {
             "type": kind,
             "mode": "active",
@@ -107,8 +114,10 @@ class ResidentSimulator:
         if kind == "follow":
             event["follow"] = {"isUnblocked": bool(request.get("is_unblocked", False))}
             self.followers[user_id] = None
+            self.blocked.pop(user_id, None)
         elif kind == "unfollow":
             self.followers.pop(user_id, None)
+            self.blocked[user_id] = None
         elif kind == "postback":
             event["postback"] = {"data": str(request.get("data", ""))}
             if isinstance(request.get("params"), dict):

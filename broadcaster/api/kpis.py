@@ -1,0 +1,128 @@
+"""`/api/v1/kpis`: the fiscal-year report (one call), its tables as CSV, friends over time,
+and fetching LINE's own statistics.
+
+Any department may read the report (the figures are the city's, not a department's);
+fetching from LINE is for admins, since it spends the channel's 60 insight requests an
+hour. Every count of residents is a number or "< 20" (`kpis.suppression_threshold`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import Response
+
+from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.auth import AdminActor, CurrentActor
+from broadcaster.clock import local, utcnow
+from broadcaster.kpis import deliveries, fiscal, insight, report, tables
+from broadcaster.kpis.friends import series
+from broadcaster.kpis.report import day_row
+
+router = APIRouter(prefix="/kpis", tags=["kpis"])
+
+FiscalYear = Annotated[
+    int | None,
+    Query(ge=2000, le=2100, description="Fiscal year (the year its April is in); default: now"),
+]
+MAX_SERIES_DAYS = 400
+
+
+def _year(year: int | None, settings: Any) -> int:
+    return year if year is not None else fiscal.fiscal_year_at(utcnow(), settings.tz)
+
+
+@router.get("/report", summary="The fiscal-year report: every KPI against its target")
+def get_report(
+    actor: CurrentActor, session: SessionDep, settings: SettingsDep, fiscal_year: FiscalYear = None
+) -> dict[str, Any]:
+    return report.build(session, settings, _year(fiscal_year, settings), utcnow())
+
+
+@router.get(
+    "/report/tables/{table}.csv",
+    summary="One table of the fiscal-year report as CSV (UTF-8 with BOM)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, 404: {"description": "no such table"}},
+)
+def get_table(
+    table: str,
+    actor: CurrentActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    fiscal_year: FiscalYear = None,
+) -> Response:
+    if table not in tables.TABLES:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no table {table!r}; tables: {', '.join(tables.TABLES)}",
+        )
+    year = _year(fiscal_year, settings)
+    body = tables.table_csv(report.build(session, settings, year, utcnow()), table)
+    return Response(
+        body.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="fy{year}_{table}.csv"'},
+    )
+
+
+@router.get("/report/tables", summary="The names of the report's CSV tables")
+def list_tables(actor: CurrentActor) -> dict[str, list[str]]:
+    return {"tables": list(tables.TABLES)}
+
+
+@router.get("/friends", summary="Friends, new friends, re-follows and blocks per day")
+def get_friends(
+    actor: CurrentActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    start: Annotated[date, Query(alias="from", description="First day (Asia/Tokyo)")],
+    end: Annotated[date, Query(alias="to", description="Last day, included")],
+) -> dict[str, Any]:
+    if end < start or (end - start).days >= MAX_SERIES_DAYS:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            {"message": f"to must be on or after from, at most {MAX_SERIES_DAYS} days",
+             "field": "to"},
+        )
+    t = settings.kpis.suppression_threshold
+    overall, by_district = series(session, start, end, settings.tz)
+    return {
+        "suppression_threshold": t,
+        "daily": [day_row(d, t) for d in overall],
+        "by_district": {name: [day_row(d, t) for d in days] for name, days in by_district.items()},
+    }
+
+
+@router.post(
+    "/line-statistics/fetch",
+    summary="Fetch LINE's per-broadcast and follower figures (admin)",
+)
+def fetch_line_statistics(
+    actor: AdminActor, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Per-unit open/click figures for broadcasts of the last 14 days (LINE updates them
+    that long), and yesterday's follower count. Stops at LINE's rate limit; run again
+    later for the rest."""
+    now = utcnow()
+    sent = deliveries.sent_broadcasts(session, now - timedelta(days=insight.UPDATE_DAYS), now)
+    result = insight.fetch_unit_statistics(
+        session, settings.line, insight.due_for_fetch(sent, now), settings.tz, now
+    )
+    yesterday = local(now, settings.tz).date() - timedelta(days=1)
+    followers = None
+    if not result.rate_limited:
+        row = insight.fetch_followers(session, settings.line, yesterday, now)
+        followers = None if row is None else {
+            "day": row.day, "status": row.status, "followers": row.followers,
+            "targeted_reaches": row.targeted_reaches, "blocks": row.blocks,
+        }
+    session.commit()
+    return {
+        "fetched": result.fetched,
+        "remaining": result.remaining,
+        "rate_limited": result.rate_limited,
+        "followers": followers,
+    }

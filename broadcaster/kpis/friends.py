@@ -1,0 +1,181 @@
+"""Friends over time: every follow and block as an event, and the daily series from them.
+
+The webhook calls `record` for each follow and unfollow it applies (also a late or
+out-of-order one: the series orders events by when they happened, so a late event lands
+on its own day). Residents known from before events were recorded (imported, or followed
+before this table existed) count from their `followed_at`, and from `blocked_at` if they
+are blocked now.
+
+Figures per day (Asia/Tokyo): friends at the end of the day (following), new friends (a
+first follow), re-follows, and blocks. By district means the resident's district now: a
+resident chooses it only after following, so the district at the moment of the follow is
+usually not known yet.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from broadcaster.clock import as_utc
+from broadcaster.db import table_of
+from broadcaster.kpis.fiscal import days
+from broadcaster.kpis.models import FriendEvent, FriendEventKind
+from segments.residents import FollowState, Resident
+
+NO_DISTRICT = "(未設定)"
+
+
+def record(
+    session: Session, resident: Resident, kind: FriendEventKind, occurred: datetime, now: datetime
+) -> None:
+    """Add one follow or block of `resident` at `occurred` (in the caller's transaction)."""
+    if resident.id is None:
+        session.add(resident)
+        session.flush()
+    assert resident.id is not None
+    session.add(
+        FriendEvent(resident_id=resident.id, kind=kind, occurred_at=occurred, recorded_at=now)
+    )
+
+
+Event = tuple[datetime, FriendEventKind]
+
+
+@dataclass(slots=True)
+class FriendDay:
+    day: date
+    friends: int = 0
+    new_friends: int = 0
+    refollows: int = 0
+    blocks: int = 0
+
+
+@dataclass(slots=True)
+class _Deltas:
+    friends: dict[date, int] = field(default_factory=lambda: defaultdict(int))
+    new: dict[date, int] = field(default_factory=lambda: defaultdict(int))
+    refollows: dict[date, int] = field(default_factory=lambda: defaultdict(int))
+    blocks: dict[date, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def daily_series(
+    histories: Iterable[Sequence[Event]], start: date, end: date, tz: tzinfo
+) -> list[FriendDay]:
+    """One FriendDay per day from `start` to `end` (both included), from each resident's
+    events (any order). Pure: the events are the only input."""
+    deltas = _Deltas()
+    for history in histories:
+        _add_history(deltas, sorted(history, key=lambda e: (e[0], e[1] == "follow")), tz)
+    friends = sum(n for day, n in deltas.friends.items() if day < start)
+    series = []
+    for day in days(start, end):
+        friends += deltas.friends.get(day, 0)
+        series.append(
+            FriendDay(
+                day,
+                friends=friends,
+                new_friends=deltas.new.get(day, 0),
+                refollows=deltas.refollows.get(day, 0),
+                blocks=deltas.blocks.get(day, 0),
+            )
+        )
+    return series
+
+
+def _add_history(deltas: _Deltas, events: Sequence[Event], tz: tzinfo) -> None:
+    following = False
+    followed_before = False
+    for at, kind in events:
+        day = as_utc(at).astimezone(tz).date()
+        if kind == FriendEventKind.follow:
+            if followed_before:
+                deltas.refollows[day] += 1
+            else:
+                deltas.new[day] += 1
+                followed_before = True
+            if not following:
+                deltas.friends[day] += 1
+                following = True
+        else:
+            deltas.blocks[day] += 1
+            if following:
+                deltas.friends[day] -= 1
+                following = False
+
+
+def histories_by_district(session: Session, until: datetime) -> dict[str, list[list[Event]]]:
+    """Each resident's events up to `until`, grouped by the resident's district now."""
+    events = table_of(FriendEvent)
+    residents = table_of(Resident)
+    recorded: dict[int, list[Event]] = defaultdict(list)
+    for resident_id, kind, occurred in session.connection().execute(
+        sa.select(events.c.resident_id, events.c.kind, events.c.occurred_at).where(
+            events.c.occurred_at < until
+        )
+    ):
+        recorded[resident_id].append((as_utc(occurred), FriendEventKind(kind)))
+    grouped: dict[str, list[list[Event]]] = defaultdict(list)
+    for row in session.connection().execute(
+        sa.select(
+            residents.c.id,
+            residents.c.district,
+            residents.c.follow_state,
+            residents.c.followed_at,
+            residents.c.blocked_at,
+        )
+    ):
+        history = recorded.get(row.id) or _from_columns(
+            row.follow_state, row.followed_at, row.blocked_at, until
+        )
+        if history:
+            grouped[row.district or NO_DISTRICT].append(history)
+    return grouped
+
+
+def _from_columns(
+    state: str, followed_at: datetime | None, blocked_at: datetime | None, until: datetime
+) -> list[Event]:
+    """A resident from before events were recorded: what the columns still say."""
+    history: list[Event] = []
+    if followed_at is not None and as_utc(followed_at) < until:
+        history.append((as_utc(followed_at), FriendEventKind.follow))
+    if state == FollowState.blocked and blocked_at is not None and as_utc(blocked_at) < until:
+        history.append((as_utc(blocked_at), FriendEventKind.unfollow))
+    return history
+
+
+def end_of(day: date, tz: tzinfo) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
+
+
+def series(
+    session: Session, start: date, end: date, tz: tzinfo
+) -> tuple[list[FriendDay], dict[str, list[FriendDay]]]:
+    """The daily series overall and per district, from `start` to `end` (local days)."""
+    grouped = histories_by_district(session, end_of(end, tz))
+    overall = daily_series((h for hs in grouped.values() for h in hs), start, end, tz)
+    by_district = {
+        district: daily_series(histories, start, end, tz)
+        for district, histories in sorted(grouped.items())
+    }
+    return overall, by_district
+
+
+def monthly(series_: Sequence[FriendDay]) -> Mapping[str, FriendDay]:
+    """Month ("YYYY-MM") -> friends at the month's last day and the month's sums."""
+    out: dict[str, FriendDay] = {}
+    for day in series_:
+        key = f"{day.day.year}-{day.day.month:02d}"
+        month = out.setdefault(key, FriendDay(day.day))
+        month.day = day.day
+        month.friends = day.friends
+        month.new_friends += day.new_friends
+        month.refollows += day.refollows
+        month.blocks += day.blocks
+    return out
