@@ -11,10 +11,12 @@ from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from broadcaster import schedule
 from broadcaster.clock import utcnow
 from broadcaster.garbage.fetch import fetch_due
+from broadcaster.garbage.models import CollectionDay
 from broadcaster.garbage.reminders import schedule_reminders
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
@@ -25,7 +27,20 @@ GARBAGE_REMINDERS_EVERY_MINUTES = 5
 CALENDAR_FETCH_EVERY_MINUTES = 15
 
 
+def has_calendar(engine: Engine) -> bool:
+    """Whether any zone's calendar has been imported.
+
+    Until one has, there is nothing to remind anyone of, and a missing garbage department
+    is not yet a problem: a fresh install must start without an error repeated every few
+    minutes (the calendar import is where the missing department is reported).
+    """
+    with Session(engine) as session:
+        return session.exec(select(CollectionDay.id).limit(1)).first() is not None
+
+
 def _garbage_reminders(engine: Engine, settings: Settings, renderer: Renderer) -> None:
+    if not has_calendar(engine):
+        return
     run = schedule_reminders(engine, settings, renderer, utcnow())
     for problem in run.problems:
         log.warning("garbage reminders: %s", problem)

@@ -57,6 +57,22 @@ class SandboxSettings(Section):
     access_token: SecretStr = SecretStr("sandbox-token")
     channel_secret: SecretStr = SecretStr("sandbox-secret")
     added_latency_ms: int = Field(default=0, ge=0)
+    # A file under data_dir keeping the record of deliveries and friends across restarts.
+    record_file: str = ""
+
+
+class MetricsSettings(Section):
+    """Who may read `/metrics`: a bearer token when set, else only this machine."""
+
+    enabled: bool = True
+    token: SecretStr = SecretStr("")
+
+
+class RetentionSettings(Section):
+    """How long per-resident delivery rows and webhook event ids are kept (0: forever)."""
+
+    delivery_days: int = Field(default=400, ge=0)
+    webhook_event_days: int = Field(default=30, ge=0)
 
 
 class RateLimitSettings(Section):
@@ -179,6 +195,7 @@ class Settings(BaseModel):
     database_url: str = ""
     auto_migrate: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
     server: ServerSettings = ServerSettings()
     line: LineSettings = LineSettings()
     sandbox: SandboxSettings = SandboxSettings()
@@ -189,6 +206,8 @@ class Settings(BaseModel):
     residents: ResidentSettings
     garbage: GarbageSettings = GarbageSettings()
     emergency: EmergencySettings = EmergencySettings()
+    metrics: MetricsSettings = MetricsSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @field_validator("timezone")
     @classmethod

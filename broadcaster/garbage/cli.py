@@ -8,17 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from broadcaster.clock import utcnow
-from broadcaster.db import make_engine, session_scope
+# Only typer at the top: `broadcaster --help` imports this module (see broadcaster.cli).
+from broadcaster.command import ActorOption, ConfigOption, group, migrated_engine, operator
 
-calendar_app = typer.Typer(no_args_is_help=True, help="Garbage-collection calendars.")
-console = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="config.toml to read (default: ./config.toml)")
-]
+calendar_app = group("Garbage-collection calendars.")
 
 
 @calendar_app.command("import")
@@ -28,16 +22,24 @@ def import_file(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="show what would change, change nothing")
     ] = False,
+    actor: ActorOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Replace the future collection days of the file's zone(s); prints what changed."""
+    from rich.console import Console
+
     from broadcaster.cli import settings_or_exit
+    from broadcaster.clock import utcnow
+    from broadcaster.db import session_scope
     from broadcaster.garbage.ical import CalendarError
     from broadcaster.garbage.importer import import_calendar, record_refusal
+    from broadcaster.garbage.reminders import garbage_department
 
+    console = Console(stderr=True)
     settings = settings_or_exit(config)
-    engine = make_engine(settings.resolved_database_url)
+    engine = migrated_engine(settings)
     now = utcnow()
+    who = operator(actor)
     source = f"file:{file.name}"
     try:
         with session_scope(engine) as session:
@@ -46,7 +48,7 @@ def import_file(
                 file.read_bytes(),
                 settings=settings,
                 now=now,
-                actor="cli",
+                actor=who,
                 source=source,
                 zone=zone,
                 dry_run=dry_run,
@@ -54,7 +56,7 @@ def import_file(
     except CalendarError as exc:
         if not dry_run:
             with session_scope(engine) as session:
-                record_refusal(session, now=now, actor="cli", source=source, zone=zone, error=exc)
+                record_refusal(session, now=now, actor=who, source=source, zone=zone, error=exc)
         console.print(f"[red]refused:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     for name, diff in result.diffs.items():
@@ -70,6 +72,15 @@ def import_file(
         )
     for warning in result.warnings:
         console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
+    with session_scope(engine) as session:
+        if garbage_department(session, settings) is None:
+            name = settings.garbage.department
+            console.print(
+                f"[yellow]warning[/yellow] no reminders will go out: the garbage department "
+                f"{name!r} (garbage.department) does not exist; create it with "
+                f"`broadcaster department add {name}`",
+                highlight=False,
+            )
     if dry_run:
         console.print("dry run: nothing changed")
     json.dump(result.as_dict(), sys.stdout, ensure_ascii=False, indent=1)
@@ -80,23 +91,27 @@ def import_file(
 def export_zone(zone: Annotated[str, typer.Argument()], config: ConfigOption = None) -> None:
     """Print a zone's future collection days as iCal."""
     from broadcaster.cli import settings_or_exit
+    from broadcaster.clock import utcnow
+    from broadcaster.db import session_scope
     from broadcaster.garbage.export import export_calendar
 
     settings = settings_or_exit(config)
-    with session_scope(make_engine(settings.resolved_database_url)) as session:
+    with session_scope(migrated_engine(settings)) as session:
         sys.stdout.buffer.write(export_calendar(session, zone, settings, utcnow()))
 
 
 @calendar_app.command("fetch")
 def fetch(config: ConfigOption = None) -> None:
     """Fetch every configured source now (garbage.sources)."""
+    from rich.console import Console
+
     from broadcaster.cli import settings_or_exit
+    from broadcaster.clock import utcnow
     from broadcaster.garbage.fetch import fetch_due
 
+    console = Console(stderr=True)
     settings = settings_or_exit(config)
-    outcomes = fetch_due(
-        make_engine(settings.resolved_database_url), settings, utcnow(), force=True
-    )
+    outcomes = fetch_due(migrated_engine(settings), settings, utcnow(), force=True)
     for outcome in outcomes:
         mark = "ok" if outcome.ok else "[red]failed[/red]"
         console.print(f"{outcome.zone} {outcome.url}: {mark} {outcome.message}", highlight=False)
