@@ -22,6 +22,7 @@ from pydantic.v1 import PrivateAttr
 
 from broadcaster.batches import Endpoint
 from broadcaster.line_client import configuration
+from broadcaster.metrics import timed_call
 from broadcaster.pacing import AsyncTokenBucket
 from broadcaster.settings import RateLimitSettings, Settings
 from broadcaster.transport import Accepted, DeliveryError, classify
@@ -148,6 +149,7 @@ class LineSender:
             if batch.endpoint == Endpoint.push
             else self._api.multicast_with_http_info
         )
+        call = timed_call(batch.endpoint, call)  # /metrics: LINE latency and answers (issue 17)
         try:
             response = await call(
                 request, x_line_retry_key=batch.retry_key, _request_timeout=self.timeout

@@ -36,6 +36,7 @@ def import_csv(
     console = Console(stderr=True)
 
     settings = settings_or_exit(config)
+    engine = migrated_engine(settings)
     try:
         rows = parse_shelter_csv(
             decode_csv(file.read_bytes()),
@@ -51,7 +52,6 @@ def import_csv(
             console.print(f"[red]error:[/red] {file}: {problem}", highlight=False)
         console.print("nothing was imported", highlight=False)
         raise typer.Exit(1) from None
-    engine = migrated_engine(settings)
     now = utcnow()
     with session_scope(engine) as session:
         result = apply_rows(session, rows, now)

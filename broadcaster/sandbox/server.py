@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from broadcaster.sandbox import errors
 from broadcaster.sandbox.admin import admin_routes
+from broadcaster.sandbox.channel import channel_routes
 from broadcaster.sandbox.config import SandboxConfig
 from broadcaster.sandbox.connection import SCOPE_KEY, Hangup, HangupMiddleware
 from broadcaster.sandbox.faults import Outcome
@@ -318,6 +319,7 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> HangupMiddleware:
         Route(f"{base}/quota/consumption", api.consumption, methods=["GET"]),
         Route(f"{base}/progress/narrowcast", api.progress, methods=["GET"]),
         Route(base + "/validate/{kind}", api.validate, methods=["POST"]),
+        *channel_routes(state),
         *admin_routes(state),
     ]
     app = Starlette(routes=routes)
