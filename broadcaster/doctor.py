@@ -49,20 +49,20 @@ class _Context:
 def run_checks(settings: Settings, now: Callable[[], datetime] = utcnow) -> list[Check]:
     """Every check, in the order an operator would fix them."""
     context = _Context(settings)
-    checks: list[Callable[[_Context], Check]] = [
-        _configuration,
-        _database,
-        _line_token,
-        _quota,
-        _webhook,
-        _garbage_department,
+    checks: list[tuple[str, Callable[[_Context], Check]]] = [
+        ("configuration", _configuration),
+        ("database", _database),
+        ("LINE channel", _line_token),
+        ("LINE quota", _quota),
+        ("webhook", _webhook),
+        ("garbage department", _garbage_department),
     ]
     results = []
-    for check in checks:
+    for name, check in checks:
         try:
             results.append(check(context))
-        except Exception as exc:  # a check's own bug must not hide the others
-            results.append(Check(check.__name__.strip("_"), "fail", _describe(exc)))
+        except Exception as exc:  # one broken part (LINE unreachable) must not hide the rest
+            results.append(Check(name, "fail", _describe(exc)))
     results.append(_clock(context, now()))
     return results
 
@@ -100,8 +100,8 @@ def _database(context: _Context) -> Check:
     finally:
         engine.dispose()
     if pending:
-        return Check("database", "fail",
-                     f"{len(pending)} migration(s) pending at {where}; run `broadcaster db upgrade`")
+        return Check("database", "fail", f"{len(pending)} migration(s) pending at {where}; "
+                     "run `broadcaster db upgrade`")
     return Check("database", "ok", f"reachable and migrated ({where})")
 
 

@@ -101,7 +101,9 @@ class DatabaseCollector(Collector):
         batch = table_of(Batch)
         lane = sa.case((batch.c.priority >= Priority.emergency, "emergency"), else_="normal")
         rows = connection.execute(
-            sa.select(lane, sa.func.count(), sa.func.coalesce(sa.func.sum(batch.c.recipient_count), 0))
+            sa.select(
+                lane, sa.func.count(), sa.func.coalesce(sa.func.sum(batch.c.recipient_count), 0)
+            )
             .where(batch.c.status == BatchStatus.pending)
             .group_by(lane)
         ).all()
@@ -122,11 +124,12 @@ class DatabaseCollector(Collector):
 
     def _batches(self, connection: sa.Connection) -> GaugeMetricFamily:
         batch = table_of(Batch)
-        rows = dict(
-            connection.execute(
+        rows: dict[str, int] = {
+            status: int(count)
+            for status, count in connection.execute(
                 sa.select(batch.c.status, sa.func.count()).group_by(batch.c.status)
             ).all()
-        )
+        }
         family = GaugeMetricFamily(
             "broadcaster_batches", "Batches in the outbox by outcome.", labels=["status"]
         )
