@@ -18,6 +18,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# The loggers APScheduler writes its routine warnings to (filters act where a record is made).
+SCHEDULER_LOGGERS = ("apscheduler.scheduler", "apscheduler.executors.default")
+
 # Libraries whose INFO lines describe their own machinery, not a city's events.
 CHATTY_LOGGERS = (
     "apscheduler",
@@ -25,11 +28,21 @@ CHATTY_LOGGERS = (
     "httpx",
     "httpcore",
     "aiohttp.access",
-    "alembic.runtime.migration",
+    "alembic",
+    # "Started server process", "Application startup complete": `serve` says it itself.
+    "uvicorn.error",
     "linebot",
 )
 # uvicorn's own loggers, which its default dictConfig would give handlers of their own.
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+# APScheduler warns of these, but for our jobs they are the design: every job runs with
+# max_instances=1 and coalesce, so a tick still running when the next is due is skipped, and
+# a tick delayed by a busy event loop is late. Under load each would be a line a second.
+ROUTINE_SCHEDULER_WARNINGS = (
+    "maximum number of running instances reached",
+    "was missed by",
+)
 
 # The attributes every LogRecord has; anything else came in through `extra=` and is data.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -70,6 +83,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class RoutineSchedulerWarnings(logging.Filter):
+    """Drops APScheduler's warnings that describe our jobs working as designed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("apscheduler") or record.levelno > logging.WARNING:
+            return True
+        message = record.getMessage()
+        return not any(text in message for text in ROUTINE_SCHEDULER_WARNINGS)
+
+
 def configure_logging(level: str, log_format: str, tz: ZoneInfo) -> logging.Handler:
     """Install one stderr handler on the root logger; returns it (tests capture through it).
 
@@ -87,6 +110,10 @@ def configure_logging(level: str, log_format: str, tz: ZoneInfo) -> logging.Hand
     library_level = logging.DEBUG if level == "debug" else logging.WARNING
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(library_level)
+    for name in SCHEDULER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RoutineSchedulerWarnings) for f in logger.filters):
+            logger.addFilter(RoutineSchedulerWarnings())
     for name in UVICORN_LOGGERS:
         # Through the root handler, in our format, not uvicorn's own.
         logger = logging.getLogger(name)

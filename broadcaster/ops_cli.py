@@ -55,12 +55,13 @@ def demo(
 ) -> None:
     """Fill the database with a demo town (residents, calendar, shelters, departments,
     notices) and print how to sign in. Refuses a database that already has residents."""
+    from broadcaster.clock import utcnow
     from broadcaster.demo import DemoRefused, build_demo
 
     settings = settings_or_exit(config)
     engine = migrated_engine(settings)
     try:
-        lines = build_demo(engine, settings, operator(actor))
+        lines = build_demo(engine, settings, operator(actor), utcnow())
     except DemoRefused as exc:
         fail(str(exc))
     for line in lines:

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import uvicorn
 from pydantic import SecretStr
 
 from broadcaster.children import die_with_parent
@@ -119,21 +120,31 @@ def sandbox_process(settings: Settings) -> Iterator[str]:
 
 
 def next_steps(settings: Settings, sandbox: bool) -> list[str]:
-    """What a newcomer can do now, printed once at start."""
+    """What a newcomer can do now, printed once the service answers.
+
+    One address a line: a terminal that wraps a long line in the middle of a URL breaks
+    the link it would otherwise let a person click.
+    """
     base = f"http://{settings.server.host}:{settings.server.port}"
     lines = [
-        f"broadcaster is up: console {base}/console   API docs {base}/docs   "
-        f"health {base}/healthz   metrics {base}/metrics",
+        "broadcaster is up (Ctrl-C stops it):",
+        f"  staff console   {base}/console",
+        f"  API docs        {base}/docs",
+        f"  health          {base}/healthz",
+        f"  metrics         {base}/metrics",
     ]
     if sandbox:
         where = f"http://{settings.sandbox.host}:{settings.sandbox.port}/_sandbox"
-        lines.append(f"no LINE channel token set: messages go to the LINE sandbox, {where}")
+        lines += [
+            f"  LINE sandbox    {where}",
+            "  (no LINE channel token is set: messages go to the sandbox, never to residents)",
+        ]
     lines += [
         "next steps:",
-        "  make demo                                  fill it with a demo town, print sign-ins",
-        "  .venv/bin/broadcaster department add 環境課  create a department and its token",
-        "  .venv/bin/broadcaster sandbox resident befriend U0123…   play a resident",
-        "  .venv/bin/broadcaster doctor               check configuration, database and LINE",
+        "  make demo                                    a demo town, with sign-ins printed",
+        "  .venv/bin/broadcaster department add 環境課    a department and its API token",
+        "  .venv/bin/broadcaster sandbox resident --help  play a resident",
+        "  .venv/bin/broadcaster doctor                 check configuration, database, LINE",
     ]
     return lines
 
@@ -158,8 +169,6 @@ def run(settings: Settings) -> int:
 
 
 def _serve(settings: Settings, listening: socket.socket) -> int:
-    import uvicorn
-
     from broadcaster.app import create_app
     from broadcaster.db import make_engine, pending_migrations
 
@@ -173,14 +182,27 @@ def _serve(settings: Settings, listening: socket.socket) -> int:
     with _line_channel(settings) as effective:
         config = uvicorn.Config(
             create_app(effective, engine=engine),
+            # No log_level either: uvicorn would set its loggers to it, undoing logs.py.
             log_config=None,
-            log_level=settings.log_level,
             access_log=settings.log_level == "debug",
         )
-        for line in next_steps(settings, settings.line.uses_sandbox):
-            print(line, file=sys.stderr, flush=True)
-        uvicorn.Server(config).run(sockets=[listening])
+        _Server(config, next_steps(settings, settings.line.uses_sandbox)).run(
+            sockets=[listening]
+        )
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying what to do next once start-up has finished."""
+
+    def __init__(self, config: uvicorn.Config, lines: list[str]) -> None:
+        super().__init__(config)
+        self.lines = lines
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print("\n".join(self.lines), file=sys.stderr, flush=True)
 
 
 @contextmanager
