@@ -23,6 +23,7 @@ sandbox_app = group(
 resident_app = group("Play a resident: befriend, choose, say, share a location, block.")
 sandbox_app.add_typer(resident_app, name="resident")
 
+REPLY_WAIT_SECONDS = 5.0
 UserArg = Annotated[str, typer.Argument(help="the resident's LINE user id, e.g. U0123…")]
 
 
@@ -55,17 +56,29 @@ def sandbox(
 
 
 def _send(config: Any, event: dict[str, Any]) -> None:
-    """Send one event through the running sandbox and show the outcome."""
+    """Send one event through the running sandbox and show what the resident got back.
+
+    The service answers the webhook at once and replies just after, so this waits (a few
+    seconds at most) for the resident's record to grow.
+    """
+    import time
+
     import httpx
 
     settings = settings_or_exit(config)
     base = f"http://{settings.sandbox.host}:{settings.sandbox.port}"
+    who = {"user_id": event["user_id"]}
     try:
-        with httpx.Client(timeout=15.0) as client:
-            sent = client.post(f"{base}/_sandbox/webhooks/send", json=event)
-            received = client.post(
-                f"{base}/_sandbox/deliveries", json={"user_id": event["user_id"]}
-            )
+        with httpx.Client(base_url=base, timeout=15.0) as client:
+            before = len(client.post("/_sandbox/deliveries", json=who).json()["deliveries"])
+            sent = client.post("/_sandbox/webhooks/send", json=event)
+            deliveries: list[dict[str, Any]] = []
+            deadline = time.monotonic() + REPLY_WAIT_SECONDS
+            while sent.status_code == 200 and time.monotonic() < deadline:
+                deliveries = client.post("/_sandbox/deliveries", json=who).json()["deliveries"]
+                if len(deliveries) > before or event["type"] == "unfollow":
+                    break
+                time.sleep(0.1)
     except httpx.HTTPError as exc:
         fail(f"no sandbox answering at {base} ({type(exc).__name__}); start `make run` first")
     if sent.status_code != 200:
@@ -74,12 +87,9 @@ def _send(config: Any, event: dict[str, Any]) -> None:
     if result.get("error") or result.get("status") != 200:
         fail(f"the service did not take the event: {result.get('error') or result.get('status')}")
     typer.echo(f"{event['type']} sent; the service answered {result['status']}", err=True)
-    deliveries = received.json().get("deliveries", [])
-    if deliveries:
-        latest = deliveries[-1]
-        typer.echo(f"latest of {len(deliveries)} message(s) received ({latest['endpoint']}):",
-                   err=True)
-        for message in latest["messages"]:
+    for delivery in deliveries[before:]:
+        typer.echo(f"received ({delivery['endpoint']}):", err=True)
+        for message in delivery["messages"]:
             print(_describe(message))
 
 

@@ -31,6 +31,7 @@ from broadcaster.sandbox.faults import Outcome
 from broadcaster.sandbox.records import LoggedRequest
 from broadcaster.sandbox.retrykeys import RETRYABLE_ENDPOINTS, AcceptedKey, is_uuid
 from broadcaster.sandbox.state import NarrowcastProgress, SandboxState
+from broadcaster.sandbox.ui import ui_routes
 from broadcaster.sandbox.validation import InvalidJson, parse_json, validate_body
 
 SENDING = ("push", "multicast", "broadcast", "narrowcast")
@@ -321,6 +322,7 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> HangupMiddleware:
         Route(base + "/validate/{kind}", api.validate, methods=["POST"]),
         *channel_routes(state),
         *admin_routes(state),
+        *ui_routes(state),
     ]
     app = Starlette(routes=routes)
     app.state.sandbox = state
