@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 GARBAGE_REMINDERS_EVERY_MINUTES = 5
 CALENDAR_FETCH_EVERY_MINUTES = 15
+RETENTION_EVERY_HOURS = 6
 
 
 def has_calendar(engine: Engine) -> bool:
@@ -44,6 +45,20 @@ def _garbage_reminders(engine: Engine, settings: Settings, renderer: Renderer) -
     run = schedule_reminders(engine, settings, renderer, utcnow())
     for problem in run.problems:
         log.warning("garbage reminders: %s", problem)
+
+
+def _retention(engine: Engine, settings: Settings) -> None:
+    from broadcaster.db import session_scope
+    from broadcaster.retention import prune
+
+    with session_scope(engine) as session:
+        pruned = prune(session, settings.retention, utcnow())
+    if pruned.deliveries or pruned.webhook_events:
+        log.info(
+            "retention: removed %d delivery row(s), emptied %d batch recipient list(s), "
+            "forgot %d webhook event id(s)",
+            pruned.deliveries, pruned.batches, pruned.webhook_events,
+        )
 
 
 def _calendar_fetches(engine: Engine, settings: Settings) -> None:
@@ -72,6 +87,14 @@ def install(
         minutes=GARBAGE_REMINDERS_EVERY_MINUTES,
         args=(engine, settings, renderer),
         id="garbage-reminders",
+        **common,
+    )
+    scheduler.add_job(
+        _retention,
+        "interval",
+        hours=RETENTION_EVERY_HOURS,
+        args=(engine, settings),
+        id="retention",
         **common,
     )
     if settings.garbage.sources:

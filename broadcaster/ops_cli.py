@@ -124,7 +124,7 @@ def privacy_erase(
     """Erase one resident: LINE id and every attribute; counts stay, anonymous (audited)."""
     from broadcaster.clock import utcnow
     from broadcaster.db import session_scope
-    from broadcaster.privacy import UnknownResident, erase_resident
+    from broadcaster.privacy import ErasureDeferred, UnknownResident, erase_resident
 
     settings = settings_or_exit(config)
     engine = migrated_engine(settings)
@@ -134,7 +134,7 @@ def privacy_erase(
     try:
         with session_scope(engine) as session:
             resident_id = erase_resident(session, user_id, actor=operator(actor), now=utcnow())
-    except UnknownResident as exc:
+    except (UnknownResident, ErasureDeferred) as exc:
         fail(str(exc))
     typer.echo(f"resident #{resident_id} erased", err=True)
 
@@ -162,14 +162,18 @@ def export_settings(
     config: ConfigOption = None,
 ) -> None:
     """Write every resident's choices keyed by LINE user id, for a change of vendor."""
+    import json
+
     from broadcaster.clock import utcnow
     from broadcaster.db import session_scope
-    from broadcaster.transfer import export_choices
+    from broadcaster.transfer import TransferError, export_choices
 
     settings = settings_or_exit(config)
-    with session_scope(migrated_engine(settings)) as session:
-        document = export_choices(session, settings, actor=operator(actor), now=utcnow())
-    import json
+    try:
+        with session_scope(migrated_engine(settings)) as session:
+            document = export_choices(session, settings, actor=operator(actor), now=utcnow())
+    except TransferError as exc:
+        fail(f"{exc}; nothing written")
 
     destination.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
     destination.chmod(0o600)

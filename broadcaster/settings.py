@@ -74,6 +74,13 @@ class RetentionSettings(Section):
     delivery_days: int = Field(default=400, ge=0)
     webhook_event_days: int = Field(default=30, ge=0)
 
+    @field_validator("delivery_days")
+    @classmethod
+    def _covers_the_caps_week(cls, value: int) -> int:
+        if 0 < value < 8:
+            raise ValueError("must be 0 (keep) or at least 8: the frequency caps count a week")
+        return value
+
 
 class RateLimitSettings(Section):
     """Requests per second per LINE endpoint, LINE's documented values by default."""
