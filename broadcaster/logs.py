@@ -120,3 +120,21 @@ def configure_logging(level: str, log_format: str, tz: ZoneInfo) -> logging.Hand
         logger.handlers.clear()
         logger.propagate = True
     return handler
+
+
+events = logging.getLogger("broadcaster.events")
+
+
+def broadcast_finished(broadcast_id: int, status: str, counts: dict[str, int], *,
+                       finished: bool) -> None:
+    """One line when a broadcast is done: `sent` at INFO, anything troubled at WARNING.
+
+    Called by `progress.finish_if_done` for every check; only the call that finished the
+    broadcast (`finished`) writes the line, so several workers never log it twice.
+    """
+    if not finished:
+        return
+    level = logging.INFO if status == "sent" else logging.WARNING
+    summary = ", ".join(f"{count} {name}" for name, count in counts.items() if count)
+    events.log(level, "broadcast %s %s: %s", broadcast_id, status, summary or "no recipients",
+               extra={"broadcast_id": broadcast_id, "status": status})
