@@ -52,10 +52,13 @@ def serve(config: ConfigOption = None) -> None:
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply every pending migration and say which (or that there were none)."""
+    from sqlalchemy.pool import NullPool
+
     from broadcaster.db import make_engine, upgrade_and_report
 
     settings = settings_or_exit(config)
-    for line in upgrade_and_report(make_engine(settings.resolved_database_url)):
+    engine = make_engine(settings.resolved_database_url, poolclass=NullPool)
+    for line in upgrade_and_report(engine):
         typer.echo(line, err=True)
 
 

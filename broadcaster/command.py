@@ -61,10 +61,12 @@ def migrated_engine(settings: Settings) -> Engine:
     "no such table" and a traceback.
     """
     import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
 
     from broadcaster.db import make_engine, pending_migrations
 
-    engine = make_engine(settings.resolved_database_url)
+    # No pool: a command's connections close when it is done with them, not at exit.
+    engine = make_engine(settings.resolved_database_url, poolclass=NullPool)
     try:
         pending = pending_migrations(engine)
     except sa.exc.SQLAlchemyError as exc:

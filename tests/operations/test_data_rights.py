@@ -30,6 +30,13 @@ from tests.conftest import _create_schema, auth, make_settings
 CHANNEL = "U" + "c" * 32
 
 
+@pytest.fixture
+def engine(any_engine: Engine) -> Engine:
+    """Every test here on SQLite, and on PostgreSQL when a URL is given: the queries are
+    Core SQL over JSON columns, where the engines differ."""
+    return any_engine
+
+
 def sent_to(session: Session, residents: list[Resident], *, days_ago: float = 0,
             batch_status: str = BatchStatus.accepted) -> int:
     """A finished broadcast `days_ago` with one batch and a delivery row per resident."""
@@ -198,8 +205,13 @@ def test_a_document_with_one_bad_resident_imports_nothing(
         assert session.get(Resident, cast["family"].id).district == "中央"  # type: ignore[union-attr]
 
 
-def test_db_backup_copies_a_live_sqlite_database(engine: Engine, tmp_path: Path,
-                                                  cast: dict[str, Resident]) -> None:
+def test_db_backup_copies_a_live_sqlite_database(sqlite_engine: Engine, tmp_path: Path) -> None:
+    with Session(sqlite_engine) as session:
+        for n in range(3):
+            session.add(Resident(line_user_id=f"U{n:032x}", created_at=utcnow(),
+                                 updated_at=utcnow()))
+        session.commit()
+    engine = sqlite_engine
     target = tmp_path / "backup" / "copy.db"
     pages = backup_sqlite(engine.url.render_as_string(), target)
     assert pages > 0
@@ -220,7 +232,7 @@ def test_the_command_line_reads_the_id_from_a_file_and_asks_before_erasing(
     from tests.conftest import REPO
 
     env = {"BROADCASTER_CONFIG": str(REPO / "config.toml"),
-           "BROADCASTER_DATABASE_URL": engine.url.render_as_string()}
+           "BROADCASTER_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
     who = tmp_path / "who.txt"
     who.write_text(cast["english"].line_user_id + "\n")
     runner = CliRunner()

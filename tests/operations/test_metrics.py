@@ -28,6 +28,13 @@ TOKEN = "metrics-secret"
 
 
 @pytest.fixture
+def engine(any_engine: Engine) -> Engine:
+    """Every test here on SQLite, and on PostgreSQL when a URL is given: the queries are
+    Core SQL over JSON columns, where the engines differ."""
+    return any_engine
+
+
+@pytest.fixture
 def client(tmp_path: Path, engine: Engine) -> Iterator[TestClient]:
     settings = make_settings(tmp_path, **{"metrics.token": TOKEN})
     with TestClient(create_app(settings, engine=engine, background=False)) as client:
