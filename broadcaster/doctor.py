@@ -44,6 +44,8 @@ class Check:
 class _Context:
     settings: Settings
     line_headers: dict[str, str] | None = None
+    client: Any = None
+    api: Any = None
 
 
 def run_checks(settings: Settings, now: Callable[[], datetime] = utcnow) -> list[Check]:
@@ -64,6 +66,8 @@ def run_checks(settings: Settings, now: Callable[[], datetime] = utcnow) -> list
         except Exception as exc:  # one broken part (LINE unreachable) must not hide the rest
             results.append(Check(name, "fail", _describe(exc)))
     results.append(_clock(context, now()))
+    if context.client is not None:
+        context.client.close()
     return results
 
 
@@ -106,11 +110,15 @@ def _database(context: _Context) -> Check:
 
 
 def _api(context: _Context) -> Any:
-    from linebot.v3.messaging import ApiClient, MessagingApi
+    """The SDK's client for the configured channel, one per run of the checks."""
+    if context.api is None:
+        from linebot.v3.messaging import ApiClient, MessagingApi
 
-    from broadcaster.line_client import configuration
+        from broadcaster.line_client import configuration
 
-    return MessagingApi(ApiClient(configuration(context.settings.line)))
+        context.client = ApiClient(configuration(context.settings.line))
+        context.api = MessagingApi(context.client)
+    return context.api
 
 
 def _line_token(context: _Context) -> Check:

@@ -9,6 +9,7 @@ service answered and what that resident has received so far.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -55,7 +56,7 @@ def sandbox(
     run_sandbox(cfg, sandbox_settings.host, port or sandbox_settings.port)
 
 
-def _send(config: Any, event: dict[str, Any]) -> None:
+def _send(config: Path | None, event: dict[str, Any]) -> None:
     """Send one event through the running sandbox and show what the resident got back.
 
     The service answers the webhook at once and replies just after, so this waits (a few
