@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from broadcaster.batches import Batch, BatchStatus
 from broadcaster.broadcasts import Broadcast, BroadcastStatus, Priority
-from broadcaster.clock import local, utcnow
+from broadcaster.clock import as_utc, local, utcnow
 from broadcaster.db import table_of
 from broadcaster.webhook_events import WebhookEvent
 
@@ -96,6 +96,7 @@ class DatabaseCollector(Collector):
             yield self._lag(connection, now)
             yield self._webhooks(connection)
             yield self._quota(connection, now)
+            yield self._last_durations(connection)
 
     def _queue(self, connection: sa.Connection) -> Iterator[GaugeMetricFamily]:
         batch = table_of(Batch)
@@ -147,8 +148,6 @@ class DatabaseCollector(Collector):
         ).scalar()
         lag = 0.0
         if oldest is not None:
-            from broadcaster.clock import as_utc
-
             lag = max(0.0, (now - as_utc(oldest)).total_seconds())
         return GaugeMetricFamily(
             "broadcaster_scheduler_lag_seconds",
@@ -184,6 +183,40 @@ class DatabaseCollector(Collector):
             "Recipients of batches LINE accepted this calendar month, as LINE counts quota.",
             value=int(used or 0),
         )
+
+
+    def _last_durations(self, connection: sa.Connection) -> GaugeMetricFamily:
+        """How long the latest finished broadcast of each lane took, per phase.
+
+        `dispatch`: writing its outbox (started_at → dispatched_at); `send`: from then until
+        its last batch settled (→ finished_at). Gauges of the latest one, not histograms: a
+        histogram rebuilt from the database at each scrape would not be monotonic.
+        """
+        broadcast = table_of(Broadcast)
+        family = GaugeMetricFamily(
+            "broadcaster_last_broadcast_seconds",
+            "Dispatch and send time of the latest finished broadcast, by lane.",
+            labels=["lane", "phase"],
+        )
+        for lane, condition in (
+            ("emergency", broadcast.c.priority >= Priority.emergency),
+            ("normal", broadcast.c.priority < Priority.emergency),
+        ):
+            row = connection.execute(
+                sa.select(broadcast.c.started_at, broadcast.c.dispatched_at,
+                          broadcast.c.finished_at)
+                .where(condition, broadcast.c.finished_at.is_not(None),
+                       broadcast.c.started_at.is_not(None),
+                       broadcast.c.dispatched_at.is_not(None))
+                .order_by(broadcast.c.finished_at.desc())
+                .limit(1)
+            ).first()
+            if row is None:
+                continue
+            started, dispatched, finished = (as_utc(value) for value in row)
+            family.add_metric([lane, "dispatch"], (dispatched - started).total_seconds())
+            family.add_metric([lane, "send"], max(0.0, (finished - dispatched).total_seconds()))
+        return family
 
 
 def registry_for(engine: Engine, tz: Any) -> CollectorRegistry:

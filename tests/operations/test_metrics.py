@@ -97,6 +97,28 @@ def test_queue_outcomes_lag_and_quota_are_read_from_the_database(
     assert 89 <= samples[("broadcaster_scheduler_lag_seconds", ())] <= 120
 
 
+def test_the_latest_finished_broadcast_shows_its_dispatch_and_send_time(
+    client: TestClient, engine: Engine, tokens: dict[str, str]
+) -> None:
+    with Session(engine) as session:
+        broadcast_id = add_broadcast(session, priority=Priority.emergency, status="sent",
+                                     late=timedelta(0))
+        broadcast = session.get(Broadcast, broadcast_id)
+        assert broadcast is not None
+        started = utcnow() - timedelta(seconds=30)
+        broadcast.started_at = started
+        broadcast.dispatched_at = started + timedelta(seconds=2)
+        broadcast.finished_at = started + timedelta(seconds=14)
+        session.add(broadcast)
+        session.commit()
+    samples = scrape(client)
+    lane = (("lane", "emergency"),)
+    assert samples[("broadcaster_last_broadcast_seconds", (*lane, ("phase", "dispatch")))] == 2
+    assert samples[("broadcaster_last_broadcast_seconds", (*lane, ("phase", "send")))] == 12
+    assert not any(key[0] == "broadcaster_last_broadcast_seconds" and ("lane", "normal") in key[1]
+                   for key in samples)
+
+
 def test_metrics_need_the_token_and_without_one_only_loopback(
     client: TestClient, tmp_path: Path, engine: Engine
 ) -> None:
