@@ -3,7 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres lint bench-delivery bench-segments bench-emergency bench-garbage clean
+# `make demo` fills the database with a demo town; run it beside (or before) `make run`.
+.PHONY: run demo doctor test test-postgres lint bench-delivery bench-segments bench-emergency bench-garbage clean
 
 $(STAMP): requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,6 +16,13 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/broadcaster db upgrade
 	$(VENV)/bin/broadcaster serve
+
+demo: $(STAMP)
+	$(VENV)/bin/broadcaster db upgrade
+	$(VENV)/bin/broadcaster demo
+
+doctor: $(STAMP)
+	$(VENV)/bin/broadcaster doctor
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q

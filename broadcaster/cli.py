@@ -1,45 +1,44 @@
-"""The `broadcaster` command: serve, sandbox, migrations, departments, imports."""
+"""The `broadcaster` command: serve, sandbox, migrations, departments, imports, operations.
+
+Only typer is imported at the top: `broadcaster --help` must answer in well under a second
+on a loaded machine, and SQLAlchemy, Alembic, pydantic and FastAPI together take over a
+second to import. Each command imports what it uses.
+"""
 
 from __future__ import annotations
 
-import logging
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from broadcaster.clock import utcnow
-from broadcaster.db import make_engine, session_scope, upgrade
-from broadcaster.departments import Role, create_department
+from broadcaster.command import (
+    ActorOption,
+    ConfigOption,
+    fail,
+    group,
+    migrated_engine,
+    operator,
+    settings_or_exit,
+)
 from broadcaster.emergency.cli import shelters_app
 from broadcaster.garbage.cli import calendar_app
-from broadcaster.settings import Settings, SettingsError, load_settings
+from broadcaster.ops_cli import register as register_operations
+from broadcaster.sandbox.cli import sandbox_app
 from segments.cli import residents_app
 
-app = typer.Typer(no_args_is_help=True, help="LINE announcements for a city's residents.")
-db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
-department_app = typer.Typer(no_args_is_help=True, help="Departments and their API tokens.")
+app = group("LINE announcements for a city's residents.")
+db_app = group("Database schema and backups.")
+department_app = group("Departments and their API tokens.")
 app.add_typer(db_app, name="db")
 app.add_typer(department_app, name="department")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(residents_app, name="residents")
 app.add_typer(shelters_app, name="shelters")
+app.add_typer(sandbox_app, name="sandbox")
+register_operations(app, db_app)
 
-console = Console(stderr=True)
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="config.toml to read (default: ./config.toml)")
-]
-
-
-def settings_or_exit(config: Path | None) -> Settings:
-    """Settings, or one line naming the bad key and exit code 2."""
-    try:
-        return load_settings(config)
-    except SettingsError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+__all__ = ["app", "main", "settings_or_exit"]
 
 
 @app.command()
@@ -47,61 +46,61 @@ def serve(config: ConfigOption = None) -> None:
     """Run the service (API, webhook, console, scheduler, senders)."""
     from broadcaster.serve import run
 
-    settings = settings_or_exit(config)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    sys.exit(run(settings, console))
-
-
-@app.command()
-def sandbox(
-    port: Annotated[int | None, typer.Option(help="port (default: sandbox.port)")] = None,
-    latency_ms: Annotated[int | None, typer.Option(help="ms added to every response")] = None,
-    webhook_url: Annotated[str | None, typer.Option(help="where to send webhook events")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """Run the LINE sandbox alone: a local Messaging API that records what residents got."""
-    from broadcaster.sandbox.runner import run as run_sandbox
-    from broadcaster.serve import sandbox_config
-
-    settings = settings_or_exit(config)
-    sandbox_settings = settings.sandbox
-    cfg = sandbox_config(settings, latency_ms=latency_ms, webhook_url=webhook_url)
-    where = f"http://{sandbox_settings.host}:{port or sandbox_settings.port}"
-    console.print(
-        f"LINE sandbox on {where}; what each user received: POST {where}/_sandbox/deliveries"
-    )
-    run_sandbox(cfg, sandbox_settings.host, port or sandbox_settings.port)
+    sys.exit(run(settings_or_exit(config)))
 
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
-    """Apply every pending migration."""
+    """Apply every pending migration and say which (or that there were none)."""
+    from sqlalchemy.pool import NullPool
+
+    from broadcaster.db import make_engine, upgrade_and_report
+
     settings = settings_or_exit(config)
-    upgrade(make_engine(settings.resolved_database_url))
-    console.print("database is up to date")
+    engine = make_engine(settings.resolved_database_url, poolclass=NullPool)
+    for line in upgrade_and_report(engine):
+        typer.echo(line, err=True)
 
 
 @department_app.command("add")
 def department_add(
     name: Annotated[str, typer.Argument(help="e.g. 子育て支援課")],
     role: Annotated[
-        Role, typer.Option(help="department | disaster_desk | admin")
-    ] = Role.department,
+        str, typer.Option(help="department | disaster_desk | admin")
+    ] = "department",
+    actor: ActorOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Create a department and print its API token once (it is stored only as a hash)."""
+    from broadcaster import audit
+    from broadcaster.clock import utcnow
+    from broadcaster.db import session_scope
+    from broadcaster.departments import Role, create_department
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        fail(f"--role: {role!r} is not one of {', '.join(r.value for r in Role)}", 2)
     settings = settings_or_exit(config)
-    engine = make_engine(settings.resolved_database_url)
+    engine = migrated_engine(settings)
+    now = utcnow()
     try:
         with session_scope(engine) as session:
-            department, token = create_department(session, name, role, utcnow())
+            department, token = create_department(session, name, chosen, now)
+            audit.record(
+                session,
+                at=now,
+                actor=operator(actor),
+                action="department.create",
+                entity="department",
+                entity_id=department.id,
+                after={"name": department.name, "role": department.role},
+            )
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    console.print(
-        f"department {department.name} ({role.value}) created; its API token, shown once:"
+        fail(str(exc))
+    typer.echo(
+        f"department {department.name} ({chosen.value}) created; its API token, shown once:",
+        err=True,
     )
     print(token)
 

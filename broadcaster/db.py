@@ -119,3 +119,27 @@ def pending_migrations(engine: Engine) -> list[str]:
             break
         pending.append(revision.revision)
     return list(reversed(pending))
+
+
+def upgrade_and_report(engine: Engine) -> list[str]:
+    """Apply pending migrations; lines saying what was done, for the operator.
+
+    A brand-new database is said to be created (so a typo in `database_url` that makes a
+    new empty file shows), each applied revision is named with its title, and a current
+    database says so with its revision.
+    """
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    fresh = not sa.inspect(engine).get_table_names()
+    pending = pending_migrations(engine)
+    where = engine.url.render_as_string(hide_password=True)
+    if not pending:
+        with engine.connect() as connection:
+            heads = MigrationContext.configure(connection).get_current_heads()
+        return [f"database is up to date (revision {', '.join(heads)}) at {where}"]
+    upgrade(engine)
+    lines = [f"created a new database at {where}"] if fresh else []
+    lines.append(f"applied {len(pending)} migration(s) to {where}:")
+    for revision in pending:
+        doc = (script.get_revision(revision).doc or "").strip().splitlines()
+        lines.append(f"  {revision}  {doc[0] if doc else ''}".rstrip())
+    return lines

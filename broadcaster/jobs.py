@@ -11,11 +11,13 @@ from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from broadcaster import ledger, schedule
 from broadcaster.clock import utcnow
 from broadcaster.emergency import feeds as alert_feeds
 from broadcaster.garbage.fetch import fetch_due
+from broadcaster.garbage.models import CollectionDay
 from broadcaster.garbage.reminders import schedule_reminders
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
@@ -25,9 +27,23 @@ log = logging.getLogger(__name__)
 GARBAGE_REMINDERS_EVERY_MINUTES = 5
 CALENDAR_FETCH_EVERY_MINUTES = 15
 LEDGER_EVERY_SECONDS = 5
+RETENTION_EVERY_HOURS = 6
+
+
+def has_calendar(engine: Engine) -> bool:
+    """Whether any zone's calendar has been imported.
+
+    Until one has, there is nothing to remind anyone of, and a missing garbage department
+    is not yet a problem: a fresh install must start without an error repeated every few
+    minutes (the calendar import is where the missing department is reported).
+    """
+    with Session(engine) as session:
+        return session.exec(select(CollectionDay.id).limit(1)).first() is not None
 
 
 def _garbage_reminders(engine: Engine, settings: Settings, renderer: Renderer) -> None:
+    if not has_calendar(engine):
+        return
     run = schedule_reminders(engine, settings, renderer, utcnow())
     for problem in run.problems:
         log.warning("garbage reminders: %s", problem)
@@ -38,6 +54,18 @@ def _ledger(engine: Engine) -> None:
     time (see `ledger`); runs again at once while there is a backlog."""
     while ledger.record_backlog(engine, utcnow()):
         pass
+def _retention(engine: Engine, settings: Settings) -> None:
+    from broadcaster.db import session_scope
+    from broadcaster.retention import prune
+
+    with session_scope(engine) as session:
+        pruned = prune(session, settings.retention, utcnow())
+    if pruned.deliveries or pruned.webhook_events:
+        log.info(
+            "retention: removed %d delivery row(s), emptied %d batch recipient list(s), "
+            "forgot %d webhook event id(s)",
+            pruned.deliveries, pruned.batches, pruned.webhook_events,
+        )
 
 
 def _calendar_fetches(engine: Engine, settings: Settings) -> None:
@@ -78,6 +106,14 @@ def install(
     )
     # Alert feeds (JMA Atom): emergency.feeds; the job lives with the feeds.
     alert_feeds.install(scheduler, engine, settings)
+    scheduler.add_job(
+        _retention,
+        "interval",
+        hours=RETENTION_EVERY_HOURS,
+        args=(engine, settings),
+        id="retention",
+        **common,
+    )
     if settings.garbage.sources:
         scheduler.add_job(
             _calendar_fetches,

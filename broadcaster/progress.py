@@ -17,6 +17,7 @@ from broadcaster.batches import Batch, BatchStatus
 from broadcaster.broadcasts import Broadcast, BroadcastStatus
 from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
+from broadcaster.logs import broadcast_finished
 
 # A resident's delivery is settled in these states (nothing more will happen to it).
 SETTLED = (
@@ -141,6 +142,7 @@ def finish_if_done(session: Session | Connection, broadcast_id: int, now: dateti
         )
         .values(**values),
     )
+    broadcast_finished(broadcast_id, status, counts, finished=done.rowcount == 1)  # issue 17 log
     return done.rowcount == 1
 
 

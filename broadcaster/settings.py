@@ -80,6 +80,29 @@ class SandboxSettings(Section):
     access_token: SecretStr = SecretStr("sandbox-token")
     channel_secret: SecretStr = SecretStr("sandbox-secret")
     added_latency_ms: int = Field(default=0, ge=0)
+    # A file under data_dir keeping the record of deliveries and friends across restarts.
+    record_file: str = ""
+
+
+class MetricsSettings(Section):
+    """Who may read `/metrics`: a bearer token when set, else only this machine."""
+
+    enabled: bool = True
+    token: SecretStr = SecretStr("")
+
+
+class RetentionSettings(Section):
+    """How long per-resident delivery rows and webhook event ids are kept (0: forever)."""
+
+    delivery_days: int = Field(default=400, ge=0)
+    webhook_event_days: int = Field(default=30, ge=0)
+
+    @field_validator("delivery_days")
+    @classmethod
+    def _covers_the_caps_week(cls, value: int) -> int:
+        if 0 < value < 8:
+            raise ValueError("must be 0 (keep) or at least 8: the frequency caps count a week")
+        return value
 
 
 class RateLimitSettings(Section):
@@ -369,6 +392,7 @@ class Settings(BaseModel):
     database_url: str = ""
     auto_migrate: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
     server: ServerSettings = ServerSettings()
     line: LineSettings = LineSettings()
     sandbox: SandboxSettings = SandboxSettings()
@@ -381,6 +405,8 @@ class Settings(BaseModel):
     emergency: EmergencySettings = EmergencySettings()
     rich_menu: RichMenuSettings = RichMenuSettings()
     kpis: KpiSettings = KpiSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
-from broadcaster.clock import local, utcnow
-from broadcaster.db import make_engine, session_scope
-from segments.importer import ImportPlan, ImportRejected, apply_import, decode, plan_import
+# Only typer at the top: `broadcaster --help` imports this module (see broadcaster.cli).
+from broadcaster.command import ActorOption, group, migrated_engine, operator
 
-residents_app = typer.Typer(no_args_is_help=True, help="Residents: verified attribute imports.")
-console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from segments.importer import ImportPlan
+
+residents_app = group("Residents: verified attribute imports.")
 
 
-def _show(plan: ImportPlan, limit: int = 50) -> None:
+def _show(console: Console, plan: ImportPlan, limit: int = 50) -> None:
+    from rich.table import Table
+
     table = Table("line", "resident", "field", "old", "new")
     shown = 0
     for row in plan.rows:
@@ -43,13 +45,22 @@ def import_command(
     verified_by: Annotated[
         str, typer.Option(help="who checked these residents (stored)")
     ] = "staff import",
+    actor: ActorOption = None,
     config: Annotated[Path | None, typer.Option("--config", help="config.toml to read")] = None,
 ) -> None:
     """Import staff-verified birth dates, household flags and attributes (all or nothing)."""
-    from broadcaster.cli import settings_or_exit
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from broadcaster import audit
+    from broadcaster.cli import settings_or_exit
+    from broadcaster.clock import local, utcnow
+    from broadcaster.db import session_scope
+    from segments.importer import ImportRejected, apply_import, decode, plan_import
+
+    console = Console(stderr=True)
     settings = settings_or_exit(config)
-    engine = make_engine(settings.resolved_database_url)
+    engine = migrated_engine(settings)
     now = utcnow()
     try:
         text = decode(file.read_bytes())
@@ -78,11 +89,20 @@ def import_command(
                         applying, completed=done, total=total
                     ),
                 )
+                audit.record(
+                    session,
+                    at=now,
+                    actor=operator(actor),
+                    action="residents.import",
+                    entity="resident",
+                    after={"file": file.name, "rows": len(plan.rows), "changed": plan.changed,
+                           "verified_by": verified_by},
+                )
     except ImportRejected as exc:
         console.print(f"[red]error:[/red] {len(exc.errors)} bad row(s) in {file}; nothing applied")
         for error in exc.errors:
             console.print(f"  {error}", highlight=False)
         raise typer.Exit(1) from None
-    _show(plan)
+    _show(console, plan)
     verb = "would change" if dry_run else "changed"
     console.print(f"{len(plan.rows)} row(s) checked; {verb} {plan.changed} resident(s)")

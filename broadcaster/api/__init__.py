@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from broadcaster import webhook
 from broadcaster.api import alerts as alerts_api
 from broadcaster.api import benefits as benefits_api
-from broadcaster.api import broadcast_records, calendars, health
+from broadcaster.api import broadcast_records, calendars, health, metrics, privacy
 from broadcaster.api import broadcasts as broadcasts_api
 from broadcaster.api import departments as departments_api
 from broadcaster.api import emergencies as emergencies_api
@@ -24,6 +24,7 @@ API_PREFIX = "/api/v1"
 # their own paths.
 ROUTERS: list[tuple[APIRouter, str]] = [
     (health.router, ""),
+    (metrics.router, ""),
     (calendars.router, API_PREFIX),
     (calendars.export_router, ""),
     (segments_api.router, API_PREFIX),
@@ -31,6 +32,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (broadcasts_api.router, API_PREFIX),
     (departments_api.router, API_PREFIX),
     (residents_api.router, API_PREFIX),
+    (privacy.router, API_PREFIX),
     (emergencies_api.router, API_PREFIX),
     (alerts_api.router, API_PREFIX),
     (shelters_api.router, API_PREFIX),

@@ -8,6 +8,7 @@ checks (`create_broadcast`), and a refusal is shown on the form with nothing sto
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,6 +39,7 @@ from broadcaster.settings import Settings
 from segments.enrollment import category_label
 from segments.residents import Resident
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 COOKIE = "bc_console"
@@ -132,10 +134,12 @@ def home(request: Request, session: SessionDep, token: ConsoleCookie = None) -> 
 
 @router.post("/console/login", response_class=HTMLResponse)
 def login(request: Request, session: SessionDep, token: Annotated[str, Form()]) -> Response:
-    if find_by_token(session, token.strip()) is None:
+    found = find_by_token(session, token.strip())
+    if found is None:
         return _render(
             request, "login.html", None, error="トークンが正しくないか、失効しています。"
         )
+    log.info("console sign-in: %s", found[0].name)
     response = RedirectResponse("/console/broadcasts", status_code=303)
     response.set_cookie(
         COOKIE, token.strip(), httponly=True, samesite="strict", path="/console", max_age=8 * 3600

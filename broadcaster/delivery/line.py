@@ -26,6 +26,7 @@ from broadcaster.batches import Endpoint
 from broadcaster.delivery.answers import Accepted, DeliveryError, classify
 from broadcaster.delivery.port import OutgoingBatch
 from broadcaster.line_client import configuration
+from broadcaster.metrics import timed_call
 from broadcaster.pacing import AsyncTokenBucket
 from broadcaster.settings import RateLimitSettings, Settings
 
@@ -119,8 +120,10 @@ class LineSender:
         except (ValueError, TypeError, KeyError) as exc:
             return DeliveryError(f"the batch is not a valid LINE request: {exc}", permanent=True)
         await self.pacer.acquire(batch.endpoint, emergency=batch.emergency)
+        # /metrics: LINE's latency and answers per endpoint (issue 17).
+        call = timed_call(batch.endpoint, self._client.call_api)
         try:
-            response = await self._client.call_api(
+            response = await call(
                 PATHS[batch.endpoint],
                 "POST",
                 {},

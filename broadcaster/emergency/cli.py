@@ -6,30 +6,37 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from broadcaster.clock import utcnow
-from broadcaster.db import make_engine, session_scope
-from broadcaster.emergency.shelters import (
-    ShelterImportError,
-    apply_rows,
-    decode_csv,
-    parse_shelter_csv,
-)
+# Only typer at the top: `broadcaster --help` imports this module (see broadcaster.cli).
+from broadcaster.command import ActorOption, group, migrated_engine, operator
 
-shelters_app = typer.Typer(no_args_is_help=True, help="Shelters (指定緊急避難場所).")
-console = Console(stderr=True)
+shelters_app = group("Shelters (指定緊急避難場所).")
 
 
 @shelters_app.command("import")
 def import_csv(
     file: Annotated[Path, typer.Argument(help="指定緊急避難場所 CSV (UTF-8 or Shift_JIS)")],
+    actor: ActorOption = None,
     config: Annotated[Path | None, typer.Option("--config", help="config.toml to read")] = None,
 ) -> None:
     """Check every row, then add or update the shelters (nothing changes if a row is wrong)."""
+    from rich.console import Console
+
+    from broadcaster import audit
     from broadcaster.cli import settings_or_exit
+    from broadcaster.clock import utcnow
+    from broadcaster.db import session_scope
+    from broadcaster.emergency.shelters import (
+        ShelterImportError,
+        apply_rows,
+        decode_csv,
+        parse_shelter_csv,
+    )
+
+    console = Console(stderr=True)
 
     settings = settings_or_exit(config)
+    engine = migrated_engine(settings)
     try:
         rows = parse_shelter_csv(
             decode_csv(file.read_bytes()),
@@ -45,6 +52,15 @@ def import_csv(
             console.print(f"[red]error:[/red] {file}: {problem}", highlight=False)
         console.print("nothing was imported", highlight=False)
         raise typer.Exit(1) from None
-    with session_scope(make_engine(settings.resolved_database_url)) as session:
-        result = apply_rows(session, rows, utcnow())
+    now = utcnow()
+    with session_scope(engine) as session:
+        result = apply_rows(session, rows, now)
+        audit.record(
+            session,
+            at=now,
+            actor=operator(actor),
+            action="shelter.import",
+            entity="shelter",
+            after={"file": file.name, "created": result.created, "updated": result.updated},
+        )
     console.print(f"shelters: {result.created} added, {result.updated} updated", highlight=False)

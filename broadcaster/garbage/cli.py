@@ -7,21 +7,18 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from broadcaster.clock import utcnow
-from broadcaster.db import make_engine, session_scope
+# Only typer at the top: `broadcaster --help` imports this module (see broadcaster.cli).
+from broadcaster.command import ActorOption, ConfigOption, group, migrated_engine, operator
 
-calendar_app = typer.Typer(no_args_is_help=True, help="Garbage-collection calendars.")
-# soft_wrap: a report line stays one line in a log or a pipe, whatever the terminal width.
-console = Console(stderr=True, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="config.toml to read (default: ./config.toml)")
-]
+calendar_app = group("Garbage-collection calendars.")
+
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="show what would change, change nothing")
 ]
@@ -37,6 +34,7 @@ def import_file(
     zone: Annotated[str | None, typer.Option(help="the zone of a single-zone file")] = None,
     dry_run: DryRunOption = False,
     strict: StrictOption = False,
+    actor: ActorOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Replace the future collection days of the file's zone(s); prints what changed."""
@@ -48,9 +46,17 @@ def import_file(
         zone,
         dry_run,
         config,
-        lambda session, settings, now, source: import_calendar(
-            session, data, settings=settings, now=now, actor="cli", source=source, zone=zone,
-            dry_run=dry_run, strict=strict,
+        operator(actor),
+        lambda session, settings, now, source, who: import_calendar(
+            session,
+            data,
+            settings=settings,
+            now=now,
+            actor=who,
+            source=source,
+            zone=zone,
+            dry_run=dry_run,
+            strict=strict,
         ),
     )
 
@@ -71,6 +77,7 @@ def import_5374_dir(
     ] = None,
     dry_run: DryRunOption = False,
     strict: StrictOption = False,
+    actor: ActorOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Replace the future collection days of every zone of a 5374 data set."""
@@ -87,9 +94,17 @@ def import_5374_dir(
         None,
         dry_run,
         config,
-        lambda session, settings, now, source: import_5374(
-            session, files, settings=settings, now=now, actor="cli", source=source,
-            zone_column=zone_column, dry_run=dry_run, strict=strict,
+        operator(actor),
+        lambda session, settings, now, source, who: import_5374(
+            session,
+            files,
+            settings=settings,
+            now=now,
+            actor=who,
+            source=source,
+            zone_column=zone_column,
+            dry_run=dry_run,
+            strict=strict,
         ),
     )
 
@@ -105,20 +120,28 @@ def import_dictionary_file(
         ),
     ],
     dry_run: DryRunOption = False,
+    actor: ActorOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Replace the sorting dictionary residents search by sending an item's name."""
     from broadcaster.cli import settings_or_exit
+    from broadcaster.clock import utcnow
+    from broadcaster.db import session_scope
     from broadcaster.garbage.days import CalendarError
     from broadcaster.garbage.sorting import import_dictionary
 
+    console = _console()
     settings = settings_or_exit(config)
-    engine = make_engine(settings.resolved_database_url)
+    engine = migrated_engine(settings)
     try:
         with session_scope(engine) as session:
             report = import_dictionary(
-                session, file.read_bytes(), now=utcnow(), actor="cli",
-                source=f"dictionary:{file.name}", dry_run=dry_run,
+                session,
+                file.read_bytes(),
+                now=utcnow(),
+                actor=operator(actor),
+                source=f"dictionary:{file.name}",
+                dry_run=dry_run,
             )
     except CalendarError as exc:
         console.print(f"[red]refused:[/red] {exc}", highlight=False)
@@ -136,28 +159,41 @@ def import_dictionary_file(
     print()
 
 
+def _console() -> Console:
+    from rich.console import Console
+
+    # soft_wrap: a report line stays one line in a log or a pipe, whatever the width.
+    return Console(stderr=True, soft_wrap=True)
+
+
 def _run_import(
     source: str,
     zone: str | None,
     dry_run: bool,
     config: Path | None,
+    who: str,
     run: Callable[..., object],
 ) -> None:
-    """Run one import in a transaction; a refusal is recorded (unless dry) and exits 1."""
+    """Run one import in a transaction as operator `who`; a refusal is recorded (unless
+    dry) and exits 1."""
     from broadcaster.cli import settings_or_exit
+    from broadcaster.clock import utcnow
+    from broadcaster.db import session_scope
     from broadcaster.garbage.days import CalendarError
     from broadcaster.garbage.importer import ImportResult, record_refusal
+    from broadcaster.garbage.reminders import garbage_department
 
+    console = _console()
     settings = settings_or_exit(config)
-    engine = make_engine(settings.resolved_database_url)
+    engine = migrated_engine(settings)
     now = utcnow()
     try:
         with session_scope(engine) as session:
-            result = run(session, settings, now, source)
+            result = run(session, settings, now, source, who)
     except CalendarError as exc:
         if not dry_run:
             with session_scope(engine) as session:
-                record_refusal(session, now=now, actor="cli", source=source, zone=zone, error=exc)
+                record_refusal(session, now=now, actor=who, source=source, zone=zone, error=exc)
         console.print(f"[red]refused:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     assert isinstance(result, ImportResult)
@@ -181,6 +217,15 @@ def _run_import(
         )
     for warning in result.warnings:
         console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
+    with session_scope(engine) as session:
+        if garbage_department(session, settings) is None:
+            name = settings.garbage.department
+            console.print(
+                f"[yellow]warning[/yellow] no reminders will go out: the garbage department "
+                f"{name!r} (garbage.department) does not exist; create it with "
+                f"`broadcaster department add {name}`",
+                highlight=False,
+            )
     if dry_run:
         console.print("dry run: nothing changed")
     json.dump(result.as_dict(), sys.stdout, ensure_ascii=False, indent=1)
@@ -191,23 +236,27 @@ def _run_import(
 def export_zone(zone: Annotated[str, typer.Argument()], config: ConfigOption = None) -> None:
     """Print a zone's future collection days as iCal."""
     from broadcaster.cli import settings_or_exit
+    from broadcaster.clock import utcnow
+    from broadcaster.db import session_scope
     from broadcaster.garbage.export import export_calendar
 
     settings = settings_or_exit(config)
-    with session_scope(make_engine(settings.resolved_database_url)) as session:
+    with session_scope(migrated_engine(settings)) as session:
         sys.stdout.buffer.write(export_calendar(session, zone, settings, utcnow()))
 
 
 @calendar_app.command("fetch")
 def fetch(config: ConfigOption = None) -> None:
     """Fetch every configured source now (garbage.sources)."""
+    from rich.console import Console
+
     from broadcaster.cli import settings_or_exit
+    from broadcaster.clock import utcnow
     from broadcaster.garbage.fetch import fetch_due
 
+    console = Console(stderr=True)
     settings = settings_or_exit(config)
-    outcomes = fetch_due(
-        make_engine(settings.resolved_database_url), settings, utcnow(), force=True
-    )
+    outcomes = fetch_due(migrated_engine(settings), settings, utcnow(), force=True)
     for outcome in outcomes:
         mark = "ok" if outcome.ok else "[red]failed[/red]"
         console.print(f"{outcome.zone} {outcome.url}: {mark} {outcome.message}", highlight=False)

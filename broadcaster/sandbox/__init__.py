@@ -15,7 +15,28 @@ Run it with `python -m broadcaster.sandbox --port N` or `runner.run(config, host
 in tests use `testing.SandboxThread` / `testing.SandboxProcess`.
 """
 
-from broadcaster.sandbox.config import FaultConfig, SandboxConfig
-from broadcaster.sandbox.server import create_sandbox_app
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from broadcaster.sandbox.config import FaultConfig, SandboxConfig
+    from broadcaster.sandbox.server import create_sandbox_app
+
+__all__ = ["FaultConfig", "SandboxConfig", "create_sandbox_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: the server imports the LINE SDK's models (~1.5 s), and
+    # `broadcaster --help` imports `broadcaster.sandbox.cli` through this package.
+    if name in ("FaultConfig", "SandboxConfig"):
+        from broadcaster.sandbox import config
+
+        return getattr(config, name)
+    if name == "create_sandbox_app":
+        from broadcaster.sandbox.server import create_sandbox_app
+
+        return create_sandbox_app
+    raise AttributeError(f"module 'broadcaster.sandbox' has no attribute {name!r}")
 
 __all__ = ["FaultConfig", "SandboxConfig", "create_sandbox_app"]

@@ -96,6 +96,7 @@ def admin_routes(state: SandboxState) -> list[Route]:
             event = state.residents.build_event(data, time.time())
         except (ValueError, WebhookRequestError) as exc:
             return _bad(str(exc))
+        state.note_event(event)
         payload = state.residents.payload([event])
         result = await state.residents.deliver(
             str(url), payload, forge_signature=bool(data.get("forge_signature"))

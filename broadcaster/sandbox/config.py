@@ -121,6 +121,9 @@ class SandboxConfig:
     reply_token_ttl_s: float = 60.0
     # Bounded so a million-recipient benchmark cannot grow the request log without limit.
     request_log_size: int = 100_000
+    # A JSON file where friends and the deliveries each received are kept across restarts
+    # (None: forgotten at exit). For people playing residents, not for load tests.
+    record_file: str | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.rate_limits) - set(DEFAULT_RATE_LIMITS))

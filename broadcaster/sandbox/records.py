@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,8 @@ class DeliveryRecords:
 
     def __init__(self, log_size: int = 100_000) -> None:
         self._log_size = log_size
+        # Called with each accepted request's arguments (the journal keeps them on disk).
+        self.on_accept: Callable[[dict[str, Any]], None] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -138,11 +141,18 @@ class DeliveryRecords:
                 slot.append(index)
         self.recipients_served += len(users)
         self.messages_delivered += len(users) * len(messages)
+        if self.on_accept is not None:
+            self.on_accept({"endpoint": endpoint, "request_id": request_id,
+                            "retry_key": retry_key, "messages": messages, "units": units,
+                            "users": users, "at": at})
         return request
 
     def units_since(self, since: float) -> list[str]:
         """customAggregationUnits of requests accepted at or after `since`, in order."""
         return [unit for r in self._accepted if r.at >= since for unit in r.units]
+    def users(self) -> list[str]:
+        """Every user who received something, in the order they first did."""
+        return [user_id_of(key) for key in self._by_user]
 
     def deliveries(self, user_id: str) -> list[dict[str, Any]]:
         slot = self._by_user.get(user_key(user_id))

@@ -76,6 +76,8 @@ def config_args(config: SandboxConfig) -> list[str]:
         args += ["--script", ",".join(config.faults.script)]
     for user_id in config.followers:
         args += ["--follower", user_id]
+    if config.record_file:
+        args += ["--record-file", config.record_file]
     return args
 
 
@@ -137,6 +139,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SandboxConfig, str, i
     parser.add_argument("--fault-lost-response", type=float, default=0.0)
     parser.add_argument("--script", default="", help="comma-separated outcomes, e.g. 500,ok,drop")
     parser.add_argument("--follower", action="append", default=[], help="a known friend's user id")
+    parser.add_argument("--record-file", default=None, help="keep the record in this JSONL file")
     args = parser.parse_args(argv)
     rates = {n: getattr(args, f"rate_{n}") for n in DEFAULT_RATE_LIMITS}
     caps = {n: getattr(args, f"cap_{n}") for n in DEFAULT_RATE_LIMITS}
@@ -150,6 +153,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SandboxConfig, str, i
         delay_ms=args.delay_ms,
         seed=args.seed,
         followers=list(args.follower),
+        record_file=args.record_file,
         faults=FaultConfig(
             error_500=args.fault_500,
             error_429=args.fault_429,

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from broadcaster.sandbox import errors
 from broadcaster.sandbox.admin import admin_routes
+from broadcaster.sandbox.channel import channel_routes
 from broadcaster.sandbox.config import SandboxConfig
 from broadcaster.sandbox.connection import SCOPE_KEY, Hangup, HangupMiddleware
 from broadcaster.sandbox.faults import Outcome
@@ -33,6 +34,7 @@ from broadcaster.sandbox.records import LoggedRequest
 from broadcaster.sandbox.retrykeys import RETRYABLE_ENDPOINTS, AcceptedKey, is_uuid
 from broadcaster.sandbox.richmenus import RichMenuApi
 from broadcaster.sandbox.state import NarrowcastProgress, SandboxState
+from broadcaster.sandbox.ui import ui_routes
 from broadcaster.sandbox.validation import InvalidJson, parse_json, validate_body
 
 SENDING = ("push", "multicast", "broadcast", "narrowcast")
@@ -324,6 +326,8 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> HangupMiddleware:
         *RichMenuApi(api).routes(),
         *admin_routes(state),
         *insight_routes(api),
+        *channel_routes(state),
+        *ui_routes(state),
     ]
     app = Starlette(routes=routes)
     app.state.sandbox = state

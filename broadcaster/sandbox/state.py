@@ -9,6 +9,7 @@ from broadcaster.pacing import TokenBucket
 from broadcaster.sandbox.config import DEFAULT_RATE_LIMITS, SandboxConfig
 from broadcaster.sandbox.faults import FaultPlan
 from broadcaster.sandbox.insight import InsightState
+from broadcaster.sandbox.journal import Journal
 from broadcaster.sandbox.quota import MonthlyQuota
 from broadcaster.sandbox.records import DeliveryRecords
 from broadcaster.sandbox.retrykeys import RetryKeyMemory
@@ -39,6 +40,17 @@ class SandboxState:
         self.rich_menus = RichMenuStore()
         self.insight = InsightState()
         self.message_counter = 500_000_000_000_000_000
+        self.journal: Journal | None = None
+        if config.record_file:
+            self.journal = Journal(config.record_file)
+            self.journal.replay(self.records, self.residents.followers)
+            journal = self.journal
+            self.records.on_accept = lambda entry: journal.write("accept", entry)
+
+    def note_event(self, event: dict[str, Any]) -> None:
+        """Keep a follow or block in the journal (other events change no record)."""
+        if self.journal is not None and event.get("type") in ("follow", "unfollow"):
+            self.journal.write(event["type"], {"user_id": event["source"]["userId"]})
 
     def _new_buckets(self) -> dict[str, TokenBucket]:
         return {
@@ -63,6 +75,8 @@ class SandboxState:
         self.narrowcasts.clear()
         self.rich_menus.reset()
         self.insight.reset()
+        if self.journal is not None:
+            self.journal.restart(self.residents.followers)
 
     def summary(self) -> dict[str, Any]:
         return {"followers": len(self.residents.followers), "retry_keys": len(self.retry_keys)}
