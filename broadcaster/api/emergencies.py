@@ -156,6 +156,7 @@ def emergency_public(session: Session, emergency: Emergency) -> dict[str, Any]:
     "",
     status_code=201,
     summary="Send an evacuation order now (201), or count and warn for a dry run (200)",
+    responses={200: {"description": "dry run: counts and warnings per district, nothing sent"}},
 )
 def create_emergency(
     body: OrderIn,

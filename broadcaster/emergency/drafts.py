@@ -299,7 +299,7 @@ def _create(
         information=proposal.information,
         districts=list(proposal.districts),
         unmapped_areas=list(proposal.unmapped),
-        text=alert.text,
+        text=_text(alert),
         drill=alert.status is AlertStatus.exercise,
         history=[_event(alert, "created", now)],
         created_at=now,
@@ -307,6 +307,13 @@ def _create(
     )
     session.add(draft)
     return draft
+
+
+def _text(alert: ParsedAlert) -> str:
+    """The feed's text as relayed, with its credit (JMA: 「出典：気象庁ホームページ」)."""
+    if not alert.text:
+        return ""
+    return "\n".join((alert.text, *(f"（{note}）" for note in alert.notes)))
 
 
 def _update(draft: EmergencyDraft, alert: ParsedAlert, proposal: _Proposal, now: datetime) -> str:
@@ -331,7 +338,7 @@ def _update(draft: EmergencyDraft, alert: ParsedAlert, proposal: _Proposal, now:
     if proposal.districts:
         draft.districts = list(proposal.districts)
     draft.unmapped_areas = list(proposal.unmapped)
-    draft.text = alert.text or draft.text
+    draft.text = _text(alert) if alert.text else draft.text
     draft.drill = draft.drill or alert.status is AlertStatus.exercise
     return "draft_updated"
 

@@ -45,6 +45,7 @@ def test_h27_storm_surge_warning_with_empty_event_id_makes_a_level_4_draft(
     assert (result.draft.level, result.draft.kind) == (4, "高潮")
     assert result.draft.districts == DISTRICTS
     assert result.record.title == tg.H27
+    assert result.draft.text.endswith("（出典：気象庁ホームページ）")
 
 
 def test_h27_special_warning_title_vpww53_is_level_5(session: Session) -> None:
