@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -14,14 +14,16 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcaster import jobs, schedule
+from broadcaster import jobs, outbox
 from broadcaster.api import ROUTERS
 from broadcaster.broadcasts import Broadcast
 from broadcaster.console import views as console
 from broadcaster.db import make_engine, pending_migrations, upgrade
+from broadcaster.dispatch import Dispatcher, Write
 from broadcaster.dispatch_process import DispatchProcess
+from broadcaster.features import register_features
 from broadcaster.garbage import reply as garbage_reply
-from broadcaster.outbox import DispatchPlan
+from broadcaster.outbox import DispatchPlan, DispatchResult
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 from broadcaster.worker import DeliveryWorker, freeze_long_lived_objects
@@ -80,8 +82,16 @@ async def warm_routes(app: FastAPI) -> None:
     await app(scope, receive, send)
 
 
-def _in(process: DispatchProcess) -> schedule.RunDispatch:
-    def run(session: Session, broadcast: Broadcast, plan: DispatchPlan, now: datetime) -> Any:
+def _in(process: DispatchProcess) -> Write:
+    def run(
+        session: Session,
+        broadcast: Broadcast,
+        plan: DispatchPlan,
+        now: datetime,
+        *,
+        on_commit: Callable[[], None] | None = None,
+    ) -> DispatchResult:
+        # on_commit cannot cross processes: the worker finds the batches at its next poll.
         assert broadcast.id is not None
         return process.dispatch(broadcast.id, now)
 
@@ -94,7 +104,9 @@ def create_app(
     """The service. `background=False` leaves the scheduler and senders off (API tests)."""
     engine = engine or make_engine(settings.resolved_database_url)
     renderer = Renderer.from_settings(settings)
+    register_features()
     garbage_reply.register(settings)
+    dispatcher = Dispatcher(engine, settings, renderer)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,12 +122,13 @@ def create_app(
             # Sending resumes first: batches a crash left behind go out before new work.
             worker = DeliveryWorker(engine, settings)
             await worker.start()
-            run_dispatch: schedule.RunDispatch = schedule.in_this_process
+            write: Write = outbox.dispatch
             if settings.scheduling.dispatch_process:
                 process = DispatchProcess(settings)
                 await asyncio.to_thread(process.warm_up)
-                run_dispatch = _in(process)
-            jobs.install(scheduler, engine, settings, renderer, run_dispatch)
+                write = _in(process)
+            dispatcher.start(write)
+            jobs.install(scheduler, engine, settings, renderer, write)
             scheduler.start()
         app.state.worker = worker
         try:
@@ -123,6 +136,7 @@ def create_app(
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            await asyncio.to_thread(dispatcher.stop)
             if worker is not None:
                 await worker.stop()
             if process is not None:
@@ -137,6 +151,8 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.renderer = renderer
+    # Call `app.state.dispatcher.dispatch_soon(id)` after committing a broadcast due now.
+    app.state.dispatcher = dispatcher
     app.state.worker = None
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from broadcaster.cli_settings import ConfigOption, console, settings_or_exit
 from broadcaster.clock import utcnow
 from broadcaster.db import make_engine, session_scope, upgrade
 from broadcaster.departments import Role, create_department
 from broadcaster.emergency.cli import shelters_app
 from broadcaster.garbage.cli import calendar_app
-from broadcaster.settings import Settings, SettingsError, load_settings
 from segments.cli import residents_app
 
 app = typer.Typer(no_args_is_help=True, help="LINE announcements for a city's residents.")
@@ -27,24 +25,10 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(residents_app, name="residents")
 app.add_typer(shelters_app, name="shelters")
 
-console = Console(stderr=True)
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="config.toml to read (default: ./config.toml)")
-]
-
-
-def settings_or_exit(config: Path | None) -> Settings:
-    """Settings, or one line naming the bad key and exit code 2."""
-    try:
-        return load_settings(config)
-    except SettingsError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Run the service (API, webhook, console, scheduler, senders)."""
+    # Imported when the service starts, not for every command: it loads the whole app.
     from broadcaster.serve import run
 
     settings = settings_or_exit(config)
@@ -62,6 +46,7 @@ def sandbox(
     config: ConfigOption = None,
 ) -> None:
     """Run the LINE sandbox alone: a local Messaging API that records what residents got."""
+    # Imported when the sandbox starts, not for every command: it loads the whole app.
     from broadcaster.sandbox.runner import run as run_sandbox
     from broadcaster.serve import sandbox_config
 

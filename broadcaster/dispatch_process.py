@@ -22,8 +22,9 @@ from sqlmodel import Session
 from broadcaster.broadcasts import Broadcast
 from broadcaster.children import die_with_parent
 from broadcaster.db import make_engine
-from broadcaster.dispatcher import plan_for
+from broadcaster.features import register_features
 from broadcaster.outbox import DispatchResult, dispatch
+from broadcaster.planning import plan_for
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 from broadcaster.worker import freeze_long_lived_objects
@@ -35,6 +36,7 @@ _child: tuple[Engine, Settings, Renderer] | None = None
 def _start(settings: Settings) -> None:
     global _child
     die_with_parent()
+    register_features()  # the child plans broadcasts, so it needs every kind's policy
     _child = (
         make_engine(settings.resolved_database_url),
         settings,
@@ -51,10 +53,10 @@ def _dispatch(broadcast_id: int, now: datetime) -> DispatchResult:
         if broadcast is None:
             raise LookupError(f"no broadcast {broadcast_id}")
         # The plan is rebuilt here (it holds SQL expressions and a render function, which
-        # do not cross processes); at the same `now` it is the plan the caller checked.
-        return dispatch(
-            session, broadcast, plan_for(session, broadcast, settings, renderer, now), now
-        )
+        # do not cross processes); at the same `now` it is the plan the caller checked
+        # (quiet hours were minded before the claim).
+        plan = plan_for(session, broadcast, settings, renderer, now, mind_quiet_hours=False)
+        return dispatch(session, broadcast, plan, now)
 
 
 class DispatchProcess:

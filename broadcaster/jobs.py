@@ -12,8 +12,9 @@ from typing import Any
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.engine import Engine
 
-from broadcaster import schedule
+from broadcaster import outbox, schedule
 from broadcaster.clock import utcnow
+from broadcaster.dispatch import Write
 from broadcaster.garbage.fetch import fetch_due
 from broadcaster.garbage.reminders import schedule_reminders
 from broadcaster.render import Renderer
@@ -41,10 +42,10 @@ def install(
     engine: Engine,
     settings: Settings,
     renderer: Renderer,
-    run_dispatch: schedule.RunDispatch = schedule.in_this_process,
+    write: Write = outbox.dispatch,
 ) -> None:
     """Add every job (call before `scheduler.start()`); each runs once at start too."""
-    schedule.install(scheduler, engine, settings, renderer, run_dispatch)
+    schedule.install(scheduler, engine, settings, renderer, write)
     common: dict[str, Any] = {
         "replace_existing": True,
         "max_instances": 1,

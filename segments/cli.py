@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from broadcaster.cli_settings import settings_or_exit
 from broadcaster.clock import local, utcnow
 from broadcaster.db import make_engine, session_scope
 from segments.importer import ImportPlan, ImportRejected, apply_import, decode, plan_import
@@ -46,8 +47,6 @@ def import_command(
     config: Annotated[Path | None, typer.Option("--config", help="config.toml to read")] = None,
 ) -> None:
     """Import staff-verified birth dates, household flags and attributes (all or nothing)."""
-    from broadcaster.cli import settings_or_exit
-
     settings = settings_or_exit(config)
     engine = make_engine(settings.resolved_database_url)
     now = utcnow()

@@ -89,6 +89,7 @@ def parse_xml(data: bytes, max_bytes: int) -> Element:
 
 def parse_alert(data: bytes, max_bytes: int) -> ParsedAlert:
     """Detect the feed by the root element's namespace and parse it."""
+    # cap and jma build this module's ParsedAlert: imported here, they may import it.
     from broadcaster.emergency import cap, jma
 
     root = parse_xml(data, max_bytes)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from broadcaster.cli_settings import settings_or_exit
 from broadcaster.clock import utcnow
 from broadcaster.db import make_engine, session_scope
 from broadcaster.emergency.shelters import (
@@ -27,8 +28,6 @@ def import_csv(
     config: Annotated[Path | None, typer.Option("--config", help="config.toml to read")] = None,
 ) -> None:
     """Check every row, then add or update the shelters (nothing changes if a row is wrong)."""
-    from broadcaster.cli import settings_or_exit
-
     settings = settings_or_exit(config)
     try:
         rows = parse_shelter_csv(

@@ -22,11 +22,10 @@ from sqlmodel import Session, col
 from broadcaster import outbox
 from broadcaster.broadcasting import BroadcastRefused, BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import Broadcast, BroadcastKind, Priority
-from broadcaster.dispatcher import plan_for
+from broadcaster.dispatch import dispatch_broadcast
 from broadcaster.emergency.models import Emergency, EmergencyStatus
 from broadcaster.emergency.shelters import DISASTER_KINDS, Shelter, open_shelters
 from broadcaster.render import Renderer
-from broadcaster.schedule import claim
 from broadcaster.settings import Settings
 from segments.residents import FollowState, Resident
 
@@ -398,19 +397,18 @@ def dispatch_now(
     *,
     on_commit: Callable[[], None] | None = None,
 ) -> outbox.DispatchResult:
-    """Write the order's batches now (emergency priority: the worker takes them first).
+    """Write the order's batches now (emergency priority: the worker takes them first),
+    through the one dispatch path. The caller has committed the broadcast.
 
     The broadcast is claimed first, so a scheduler tick that saw it due at the same moment
     leaves it alone (and if the tick won, this writes nothing: the tick sends it).
     """
     assert broadcast.id is not None
-    if not claim(session, broadcast.id, now):
-        session.rollback()
-        return outbox.DispatchResult()
-    session.commit()
+    result = dispatch_broadcast(
+        session.get_bind(), broadcast.id, settings, renderer, now, on_commit=on_commit
+    )
     session.refresh(broadcast)
-    plan = plan_for(session, broadcast, settings, renderer, now)
-    return outbox.dispatch(session, broadcast, plan, now, on_commit=on_commit)
+    return result or outbox.DispatchResult()
 
 
 def with_free_text(messages: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:

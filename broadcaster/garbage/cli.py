@@ -8,17 +8,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from broadcaster.cli_settings import ConfigOption, console, settings_or_exit
 from broadcaster.clock import utcnow
 from broadcaster.db import make_engine, session_scope
+from broadcaster.garbage.export import export_calendar
+from broadcaster.garbage.fetch import fetch_due
+from broadcaster.garbage.ical import CalendarError
+from broadcaster.garbage.importer import import_calendar, record_refusal
 
 calendar_app = typer.Typer(no_args_is_help=True, help="Garbage-collection calendars.")
-console = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="config.toml to read (default: ./config.toml)")
-]
 
 
 @calendar_app.command("import")
@@ -31,9 +30,6 @@ def import_file(
     config: ConfigOption = None,
 ) -> None:
     """Replace the future collection days of the file's zone(s); prints what changed."""
-    from broadcaster.cli import settings_or_exit
-    from broadcaster.garbage.ical import CalendarError
-    from broadcaster.garbage.importer import import_calendar, record_refusal
 
     settings = settings_or_exit(config)
     engine = make_engine(settings.resolved_database_url)
@@ -79,8 +75,6 @@ def import_file(
 @calendar_app.command("export")
 def export_zone(zone: Annotated[str, typer.Argument()], config: ConfigOption = None) -> None:
     """Print a zone's future collection days as iCal."""
-    from broadcaster.cli import settings_or_exit
-    from broadcaster.garbage.export import export_calendar
 
     settings = settings_or_exit(config)
     with session_scope(make_engine(settings.resolved_database_url)) as session:
@@ -90,8 +84,6 @@ def export_zone(zone: Annotated[str, typer.Argument()], config: ConfigOption = N
 @calendar_app.command("fetch")
 def fetch(config: ConfigOption = None) -> None:
     """Fetch every configured source now (garbage.sources)."""
-    from broadcaster.cli import settings_or_exit
-    from broadcaster.garbage.fetch import fetch_due
 
     settings = settings_or_exit(config)
     outcomes = fetch_due(

@@ -19,8 +19,9 @@ from sqlmodel import Session, col, select
 from broadcaster import audit
 from broadcaster.clock import local
 from broadcaster.garbage.ical import CalendarError, ParsedCalendar, read_days
-from broadcaster.garbage.kinds import KindTable
+from broadcaster.garbage.kinds import kind_table
 from broadcaster.garbage.models import CalendarImport, CollectionDay, DayStatus
+from broadcaster.garbage.reminders import withdraw_unsent
 from broadcaster.settings import Settings
 
 # A kind that disappears from one date and appears on another at most this far away was moved.
@@ -113,10 +114,6 @@ def diff_days(zone: str, old: DayKinds, new: DayKinds) -> ZoneDiff:
             diff.removed.append((day, sorted(left_gone[day])))
     diff.moved.sort(key=lambda move: (move[1], move[0]))
     return diff
-
-
-def kind_table(settings: Settings) -> KindTable:
-    return KindTable(settings.garbage.kinds, settings.garbage.ignore_summaries)
 
 
 def today_in(settings: Settings, now: datetime) -> date:
@@ -212,8 +209,6 @@ def import_calendar(
     )
     session.flush()
     # Scheduled reminders for days that changed are withdrawn; the job plans them again.
-    from broadcaster.garbage.reminders import withdraw_unsent
-
     for name, diff in diffs.items():
         touched = (
             {d for d, _ in diff.added}

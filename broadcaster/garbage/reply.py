@@ -19,6 +19,7 @@ from broadcaster.garbage.importer import kind_table
 from broadcaster.garbage.models import CollectionDay, DayStatus
 from broadcaster.garbage.reminders import day_label, relative_word
 from broadcaster.settings import Settings
+from broadcaster.webhook import POSTBACK_COMMANDS, TEXT_COMMANDS
 from segments import enrollment
 from segments.residents import Resident
 
@@ -68,8 +69,6 @@ def garbage_reply(
 
 def register(settings: Settings) -> None:
     """Answer 「ごみ」 and `action=garbage` in the webhook with these settings."""
-    from broadcaster.webhook import POSTBACK_COMMANDS, TEXT_COMMANDS
-
     command = partial(garbage_reply, settings=settings)
     TEXT_COMMANDS[TEXT] = command
     POSTBACK_COMMANDS[POSTBACK_ACTION] = command
