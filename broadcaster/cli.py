@@ -13,6 +13,7 @@ from broadcaster.clock import utcnow
 from broadcaster.db import make_engine, session_scope, upgrade
 from broadcaster.departments import Role, create_department
 from broadcaster.emergency.cli import shelters_app
+from broadcaster.features import register_features
 from broadcaster.garbage.cli import calendar_app
 from segments.cli import residents_app
 
@@ -92,4 +93,7 @@ def department_add(
 
 
 def main() -> None:
+    # Commands create, edit and cancel broadcasts (calendar import, shelters): every kind
+    # must plan and check the same way it does in the service.
+    register_features()
     app()
