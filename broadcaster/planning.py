@@ -9,7 +9,9 @@ render) comes from its registered policy; this module names no feature.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -17,6 +19,7 @@ from sqlmodel import Session, col
 from broadcaster import frequency, quiet_hours
 from broadcaster.broadcasts import Broadcast, is_emergency
 from broadcaster.deliveries import Delivery, DeliveryStatus
+from broadcaster.limits import gate
 from broadcaster.outbox import DispatchPlan
 from broadcaster.policies import Limit, Rendering, exempt, policy_for
 from broadcaster.render import Renderer
@@ -81,7 +84,12 @@ def renderer_for(session: Session, broadcast: Broadcast, renderer: Renderer) -> 
         )
         fields, render = tuple(prepared.resident_fields), prepared.render
     if policy.harden is not None:
-        render = policy.harden(broadcast, render)
+        hardened = policy.harden(broadcast, render)
+
+        def render(context: Mapping[str, Any]) -> list[dict[str, Any]]:
+            # A feature's edit of the rendered messages passes LINE's gate like any other.
+            return gate(hardened(context))
+
     return fields, render
 
 

@@ -21,6 +21,7 @@ from linebot.v3.messaging import (
 from pydantic.v1 import PrivateAttr
 
 from broadcaster.batches import Endpoint
+from broadcaster.broadcasts import is_emergency
 from broadcaster.line_client import configuration
 from broadcaster.pacing import AsyncTokenBucket
 from broadcaster.settings import RateLimitSettings, Settings
@@ -51,7 +52,7 @@ class OutgoingBatch:
 
     @property
     def emergency(self) -> bool:
-        return self.priority > 0
+        return is_emergency(self.priority)
 
 
 class Pacer:

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from broadcaster.batches import Batch, BatchStatus
+from broadcaster.broadcasts import Priority
 from broadcaster.clock import as_utc, utcnow
 from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
@@ -84,7 +85,7 @@ def claim_batches(
     t = _BATCH.c
     due = _claimable(now)
     if emergency_only:
-        due = sa.and_(due, t.priority > 0)
+        due = sa.and_(due, t.priority >= int(Priority.emergency))
     candidates = sa.select(t.id).where(due).order_by(t.priority.desc(), t.id).limit(limit)
     chosen: Any
     if connection.dialect.name == "postgresql":

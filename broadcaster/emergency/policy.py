@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from broadcaster import policies
 from broadcaster.broadcasts import BroadcastKind, Priority
-from broadcaster.emergency.orders import emergency_render
+from broadcaster.emergency.hardening import emergency_render
 from broadcaster.policies import Policy
 
 

@@ -59,6 +59,9 @@ def _serve(tmp_path: Path, port: int, sandbox_url: str, log: Path) -> subprocess
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
+    # Never leave the child behind: a later test would fail on its ResourceWarning.
+    process.kill()
+    process.wait()
     raise TimeoutError(log.read_text())
 
 
