@@ -211,8 +211,10 @@ def _plan_and_write(
 class Dispatcher:
     """The service's handle on the dispatch path (`app.state.dispatcher`).
 
-    `dispatch` runs the path in the calling thread; `dispatch_soon` hands it to one
-    background thread and returns at once (a request never waits for an outbox). Until
+    `dispatch_now` runs the path in the calling thread and in this process (an emergency:
+    `on_commit` can wake the sender as each chunk lands); `dispatch_soon` hands it to one
+    background thread, writing where the service writes outboxes (the dispatch process
+    when enabled), and returns at once: a request never waits for an outbox. Until
     `start` (API tests, background work off) `dispatch_soon` does nothing and the
     scheduler's tick sends the broadcast.
     """
@@ -229,24 +231,23 @@ class Dispatcher:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch")
 
-    def dispatch(
+    def dispatch_now(
         self, broadcast_id: int, *, on_commit: Callable[[], None] | None = None
     ) -> DispatchResult | None:
         return dispatch_broadcast(
-            self.engine,
-            broadcast_id,
-            self.settings,
-            self.renderer,
-            utcnow(),
-            write=self.write,
-            on_commit=on_commit,
+            self.engine, broadcast_id, self.settings, self.renderer, utcnow(), on_commit=on_commit
+        )
+
+    def _dispatch(self, broadcast_id: int) -> DispatchResult | None:
+        return dispatch_broadcast(
+            self.engine, broadcast_id, self.settings, self.renderer, utcnow(), write=self.write
         )
 
     def dispatch_soon(self, broadcast_id: int) -> Future[DispatchResult | None] | None:
         """Dispatch in the background (after the caller committed the broadcast)."""
         if self._pool is None:
             return None
-        future = self._pool.submit(self.dispatch, broadcast_id)
+        future = self._pool.submit(self._dispatch, broadcast_id)
         future.add_done_callback(_log_failure(broadcast_id))
         return future
 

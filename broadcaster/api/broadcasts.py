@@ -221,7 +221,7 @@ def create(
         assert broadcast.id is not None
         dispatcher = request.app.state.dispatcher
         if is_emergency(broadcast.priority):
-            dispatcher.dispatch(broadcast.id)
+            dispatcher.dispatch_now(broadcast.id)
             session.refresh(broadcast)
         else:
             dispatcher.dispatch_soon(broadcast.id)
