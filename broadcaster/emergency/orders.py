@@ -22,9 +22,9 @@ from broadcaster import outbox
 from broadcaster.broadcasting import BroadcastRefused, BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import Broadcast, BroadcastKind, Priority
 from broadcaster.dispatch import dispatch_broadcast
-from broadcaster.emergency import hardening
-from broadcaster.emergency.hardening import DRILL_MARK, LIFT_TEMPLATE
+from broadcaster.emergency import policy
 from broadcaster.emergency.models import Emergency, EmergencyStatus
+from broadcaster.emergency.policy import DRILL_MARK, LIFT_TEMPLATE
 from broadcaster.emergency.shelters import DISASTER_KINDS, Shelter, open_shelters
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
@@ -366,6 +366,6 @@ def check_free_text(
     """Refuse a desk's text that cannot fit beside the order's own wording in one LINE
     text message (counted in UTF-16 units, as LINE does), rather than cut words residents
     need. Raises OrderRefused saying by how much to shorten it."""
-    problem = hardening.free_text_problem(renderer, request, districts, settings)
+    problem = policy.free_text_problem(renderer, request, districts, settings)
     if problem:
         raise OrderRefused(problem, "text")

@@ -13,9 +13,9 @@ from sqlmodel import Session, select
 
 from broadcaster.broadcasts import Broadcast
 from broadcaster.departments import Department
-from broadcaster.emergency.hardening import DRILL_MARK, mark_drill, with_free_text
 from broadcaster.emergency.models import Emergency
 from broadcaster.emergency.orders import Actor, OrderRefused, OrderRequest, issue_order
+from broadcaster.emergency.policy import DRILL_MARK, mark_drill, with_free_text
 from broadcaster.limits import CUT_MARK, MAX_TEXT_UTF16, check_messages, fit_utf16, utf16_units
 from broadcaster.render import Renderer
 from broadcaster.sandbox.testing import SandboxThread
