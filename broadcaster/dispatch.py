@@ -196,7 +196,10 @@ def _plan_and_write(
         if transient(exc):
             raise  # left `sending`: the dispatch resumes at the next start
         detail = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
-        _fail(session, broadcast, f"not sent: the outbox could not be written: {detail}", now)
+        # Batches committed before the failure are still sent; the rest never will be.
+        _fail(
+            session, broadcast, f"dispatch stopped: the outbox could not be written: {detail}", now
+        )
         return None
     log.info(
         "broadcast %s dispatched: %d recipients in %d batches, %d over cap",
