@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcaster import jobs, outbox, schedule
+from broadcaster import jobs, outbox
 from broadcaster.api import ROUTERS
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
@@ -23,9 +23,11 @@ from broadcaster.db import make_engine, pending_migrations, upgrade
 from broadcaster.delivery.gate import EmergencyGate
 from broadcaster.delivery.lane import Dispatch, EmergencyLane
 from broadcaster.delivery.worker import DeliveryWorker, freeze_long_lived_objects
+from broadcaster.dispatch import Dispatcher, Write, dispatch_broadcast
 from broadcaster.dispatch_process import DispatchProcess
+from broadcaster.features import register_features
 from broadcaster.garbage import reply as garbage_reply
-from broadcaster.outbox import DispatchPlan
+from broadcaster.outbox import DispatchPlan, DispatchResult
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 
@@ -83,11 +85,18 @@ async def warm_routes(app: FastAPI) -> None:
     await app(scope, receive, send)
 
 
-def in_this_process(gate: EmergencyGate) -> schedule.RunDispatch:
+def in_this_process(gate: EmergencyGate) -> Write:
     """Write a scheduled broadcast's outbox here, yielding to emergencies at the gate."""
 
-    def run(session: Session, broadcast: Broadcast, plan: DispatchPlan, now: datetime) -> Any:
-        return outbox.dispatch(session, broadcast, plan, now, gate=gate)
+    def run(
+        session: Session,
+        broadcast: Broadcast,
+        plan: DispatchPlan,
+        now: datetime,
+        *,
+        on_commit: Callable[[], None] | None = None,
+    ) -> DispatchResult:
+        return outbox.dispatch(session, broadcast, plan, now, on_commit=on_commit, gate=gate)
 
     return run
 
@@ -95,21 +104,28 @@ def in_this_process(gate: EmergencyGate) -> schedule.RunDispatch:
 def emergency_dispatch(
     engine: Engine, settings: Settings, renderer: Callable[[], Renderer]
 ) -> Dispatch:
-    """How the emergency lane writes an order's outbox: the one send path, in this
+    """How the emergency lane writes an order's outbox: the one dispatch path, in this
     process, waking the worker as each chunk is committed. `renderer` gives the app's
     renderer at the time of the order."""
 
-    def run(broadcast_id: int, on_commit: Callable[[], None] | None) -> bool:
-        def write(session: Session, broadcast: Broadcast, plan: DispatchPlan, now: datetime) -> Any:
-            return outbox.dispatch(session, broadcast, plan, now, on_commit=on_commit)
-
-        return schedule.send_one(engine, broadcast_id, settings, renderer(), utcnow(), write)
+    def run(broadcast_id: int, on_commit: Callable[[], None] | None) -> DispatchResult | None:
+        return dispatch_broadcast(
+            engine, broadcast_id, settings, renderer(), utcnow(), on_commit=on_commit
+        )
 
     return run
 
 
-def _in(process: DispatchProcess) -> schedule.RunDispatch:
-    def run(session: Session, broadcast: Broadcast, plan: DispatchPlan, now: datetime) -> Any:
+def _in(process: DispatchProcess) -> Write:
+    def run(
+        session: Session,
+        broadcast: Broadcast,
+        plan: DispatchPlan,
+        now: datetime,
+        *,
+        on_commit: Callable[[], None] | None = None,
+    ) -> DispatchResult:
+        # on_commit cannot cross processes: the worker finds the batches at its next poll.
         assert broadcast.id is not None
         return process.dispatch(broadcast.id, now)
 
@@ -122,7 +138,9 @@ def create_app(
     """The service. `background=False` leaves the scheduler and senders off (API tests)."""
     engine = engine or make_engine(settings.resolved_database_url)
     renderer = Renderer.from_settings(settings)
+    register_features()
     garbage_reply.register(settings)
+    dispatcher = Dispatcher(engine, settings, renderer)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -146,18 +164,20 @@ def create_app(
                 wake=worker.wake_from_thread,
             )
             app.state.emergency_lane = lane
-            run_dispatch = in_this_process(gate)
+            write = in_this_process(gate)
             if settings.scheduling.dispatch_process:
                 process = DispatchProcess(settings, gate)
                 await asyncio.to_thread(process.warm_up)
-                run_dispatch = _in(process)
-            jobs.install(scheduler, engine, settings, renderer, run_dispatch)
+                write = _in(process)
+            dispatcher.start(write)
+            jobs.install(scheduler, engine, settings, renderer, write)
             scheduler.start()
         try:
             yield
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            await asyncio.to_thread(dispatcher.stop)
             if lane is not None:
                 await asyncio.to_thread(lane.close)
             if worker is not None:
@@ -174,7 +194,10 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.renderer = renderer
-    # Without background work an order's outbox is written in its request (API tests).
+    # Call `app.state.dispatcher.dispatch_soon(id)` after committing a broadcast due now,
+    # `app.state.emergency_lane.submit(id)` for an emergency. Without background work an
+    # order's outbox is written in its request (API tests).
+    app.state.dispatcher = dispatcher
     app.state.emergency_lane = EmergencyLane(
         EmergencyGate(),
         emergency_dispatch(engine, settings, lambda: app.state.renderer),

@@ -11,18 +11,27 @@ land together or not at all; the caller commits.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
-from broadcaster import audit, quiet_hours
-from broadcaster.broadcasts import EDITABLE, Broadcast, BroadcastKind, BroadcastStatus, Priority
+from broadcaster import lifecycle, policies, quiet_hours
+from broadcaster.broadcasts import (
+    EDITABLE,
+    Broadcast,
+    BroadcastKind,
+    BroadcastStatus,
+    Priority,
+    is_emergency,
+)
+from broadcaster.policies import Limit, exempt
 from broadcaster.recurrence import RecurrenceError, next_time, parse_recurrence
 from broadcaster.render import MessageLimitError, PreparedTemplate, Renderer, TemplateError
 from broadcaster.settings import Settings
 from segments.rules import FieldCatalog, RuleError, parse_rule, rule_to_json
+from segments.saved import current_version
 
 # A send_at this far in the past is taken as "now" (clock skew, a slow form), not refused.
 PAST_TOLERANCE = timedelta(minutes=1)
@@ -84,38 +93,6 @@ class Checked:
     prepared: PreparedTemplate
 
 
-def snapshot(broadcast: Broadcast) -> dict[str, Any]:
-    """The row as JSON, for audit before/after."""
-    return broadcast.model_dump(mode="json")
-
-
-def audit_change(
-    session: Session,
-    broadcast: Broadcast,
-    action: str,
-    *,
-    actor: str,
-    now: datetime,
-    before: dict[str, Any] | None = None,
-) -> None:
-    """Audit a change to `broadcast` in the caller's transaction, with its state now."""
-    audit.record(
-        session,
-        at=now,
-        actor=actor,
-        action=action,
-        entity="broadcast",
-        entity_id=broadcast.id,
-        department_id=broadcast.department_id,
-        before=before,
-        after=snapshot(broadcast),
-    )
-
-
-def _exempt(request: BroadcastRequest) -> bool:
-    return request.priority >= Priority.emergency or request.bypass_limits
-
-
 def _resolve_rule(
     session: Session, request: BroadcastRequest, settings: Settings
 ) -> tuple[dict[str, Any], int | None]:
@@ -124,8 +101,6 @@ def _resolve_rule(
     version: int | None = None
     raw: object = request.rule
     if request.segment_id is not None:
-        from segments.saved import current_version
-
         found = current_version(session, request.segment_id)
         if found is None:
             raise BroadcastRefused(f"segment {request.segment_id} does not exist", "segment_id")
@@ -191,8 +166,8 @@ def check_request(
             template_text=request.template_text,
             parameters=dict(request.parameters),
             # An emergency is never refused for its rendering: each context that fails
-            # is sent as plain text instead (emergency.orders.emergency_render).
-            trial=request.priority < Priority.emergency,
+            # is sent as plain text instead (its policy hardens the render).
+            trial=not is_emergency(request.priority),
         )
     except MessageLimitError as exc:
         raise BroadcastRefused(f"LINE limits: {exc}", "messages") from None
@@ -209,7 +184,7 @@ def check_request(
         except RecurrenceError as exc:
             raise BroadcastRefused(str(exc), "recurrence") from None
     send_at = _resolve_send_at(request, settings, now)
-    if not (_exempt(request) or request.quiet_hours_exempt):
+    if not exempt(request, Limit.quiet_hours):
         refused = quiet_hours.refusal(send_at, settings.quiet_hours, settings.tz)
         if refused:
             raise BroadcastRefused(refused, "send_at")
@@ -222,23 +197,55 @@ def check_request(
                 "recurrence",
             )
     if request.digest:
-        if not settings.frequency.digest_enabled:
-            raise BroadcastRefused("digest delivery is off (frequency.digest_enabled)", "digest")
-        if _exempt(request):
-            raise BroadcastRefused("an emergency is never held for the digest", "digest")
+        hold = policies.hold()
+        refusal = (
+            "digest delivery is not available" if hold is None else hold.check(request, settings)
+        )
+        if refusal:
+            raise BroadcastRefused(refusal, "digest")
     return Checked(send_at=send_at, rule=rule, segment_version=version, prepared=prepared)
 
 
-def _initial_status(request: BroadcastRequest, settings: Settings, needs_approval: bool) -> str:
+def _initial_status(
+    request: BroadcastRequest, settings: Settings, needs_approval: bool
+) -> BroadcastStatus:
     if request.draft:
         return BroadcastStatus.draft
     if (
         needs_approval
         and settings.scheduling.approval_required
-        and request.priority < Priority.emergency
+        and not is_emergency(request.priority)
     ):
         return BroadcastStatus.awaiting_approval
     return BroadcastStatus.scheduled
+
+
+# The request fields stored as they are; the rest are checked values or not columns.
+_STORED = tuple(
+    f.name
+    for f in fields(BroadcastRequest)
+    if f.name in Broadcast.model_fields
+    and f.name not in ("send_at", "rule", "parameters", "priority")
+)
+
+
+def unsaved(
+    request: BroadcastRequest, checked: Checked, department_id: int, actor_label: str, now: datetime
+) -> Broadcast:
+    """The broadcast `request` describes, not yet added: every field of the request that
+    is a column is copied by name, so none can be forgotten (a preview plans this too)."""
+    return Broadcast(
+        **{name: getattr(request, name) for name in _STORED},
+        department_id=department_id,
+        priority=policies.priority_of(request),
+        parameters=dict(request.parameters),
+        segment_version=checked.segment_version,
+        rule=checked.rule,
+        send_at=checked.send_at,
+        created_by=actor_label,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def create_broadcast(
@@ -259,64 +266,32 @@ def create_broadcast(
     callers leave it False). Emergencies never wait. Raises BroadcastRefused.
     """
     checked = check_request(session, request, settings, renderer, now)
-    broadcast = Broadcast(
-        department_id=department_id,
-        title=request.title,
-        category=request.category,
-        kind=request.kind,
-        priority=int(request.priority),
-        status=_initial_status(request, settings, needs_approval),
-        template_name=request.template_name,
-        template_text=request.template_text,
-        parameters=dict(request.parameters),
-        segment_id=request.segment_id,
-        segment_version=checked.segment_version,
-        rule=checked.rule,
-        recipients_of=request.recipients_of,
-        send_at=checked.send_at,
-        recurrence=request.recurrence,
-        bypass_limits=request.bypass_limits,
-        quiet_hours_exempt=request.quiet_hours_exempt,
-        drill=request.drill,
-        parent_id=request.parent_id,
-        source=request.source,
-        created_by=actor_label,
-        created_at=now,
-        updated_at=now,
+    broadcast = lifecycle.add(
+        session,
+        unsaved(request, checked, department_id, actor_label, now),
+        _initial_status(request, settings, needs_approval),
+        actor=actor_label,
+        now=now,
     )
-    session.add(broadcast)
-    session.flush()
-    if request.digest:
-        from broadcaster.digest import mark_for_digest
-
-        mark_for_digest(session, broadcast)
-    audit_change(session, broadcast, "broadcast.create", actor=actor_label, now=now)
+    hold = policies.hold()
+    if request.digest and hold is not None:
+        hold.mark(session, broadcast)
     return broadcast
 
 
 def request_from(broadcast: Broadcast) -> BroadcastRequest:
-    """The request that would recreate `broadcast` (the base an update edits)."""
-    from broadcaster.digest import is_marked
-
+    """The request that would recreate `broadcast` (the base an update edits): every
+    request field that is a column is read by name, so an edit keeps what it did not
+    change (a garbage reminder's quiet_hours_exempt, say)."""
+    hold = policies.hold()
     return BroadcastRequest(
-        title=broadcast.title,
-        category=broadcast.category,
-        template_name=broadcast.template_name,
-        template_text=broadcast.template_text,
+        **{name: getattr(broadcast, name) for name in _STORED},
+        priority=broadcast.priority,
         parameters=broadcast.parameters,
-        segment_id=broadcast.segment_id,
         rule=None if broadcast.segment_id is not None else (broadcast.rule or None),
         send_at=broadcast.send_at,
-        recurrence=broadcast.recurrence,
         draft=broadcast.status == BroadcastStatus.draft,
-        kind=broadcast.kind,
-        priority=broadcast.priority,
-        bypass_limits=broadcast.bypass_limits,
-        parent_id=broadcast.parent_id,
-        recipients_of=broadcast.recipients_of,
-        drill=broadcast.drill,
-        source=broadcast.source,
-        digest=is_marked(broadcast),
+        digest=hold is not None and hold.is_marked(broadcast),
     )
 
 
@@ -339,7 +314,7 @@ def update_broadcast(
     """
     if broadcast.status not in EDITABLE:
         raise BroadcastConflict(broadcast, "edited")
-    before = snapshot(broadcast)
+    before = lifecycle.snapshot(broadcast)
     base = request_from(broadcast)
     updates = dict(changes)
     if "rule" in updates and "segment_id" not in updates:
@@ -352,33 +327,25 @@ def update_broadcast(
         updates["template_text"] = None
     request = replace(base, **updates)
     checked = check_request(session, request, settings, renderer, now)
-    for name in (
-        "title",
-        "category",
-        "template_name",
-        "template_text",
-        "segment_id",
-        "recipients_of",
-        "recurrence",
-    ):
-        setattr(broadcast, name, getattr(request, name))
-    broadcast.parameters = dict(request.parameters)
-    broadcast.rule = checked.rule
-    broadcast.segment_version = checked.segment_version
-    broadcast.send_at = checked.send_at
-    broadcast.status = _initial_status(request, settings, needs_approval)
-    if broadcast.status != BroadcastStatus.scheduled:
-        broadcast.approved_by = None
+    edited = unsaved(request, checked, broadcast.department_id, broadcast.created_by, now)
+    for name in (*_STORED, "priority", "parameters", "rule", "segment_version", "send_at"):
+        setattr(broadcast, name, getattr(edited, name))
     broadcast.updated_at = now
     session.add(broadcast)
-    from broadcaster.digest import mark_for_digest, unmark
-
-    if request.digest:
-        mark_for_digest(session, broadcast)
-    else:
-        unmark(session, broadcast)
-    session.flush()
-    audit_change(session, broadcast, "broadcast.update", actor=actor_label, now=now, before=before)
+    hold = policies.hold()
+    if hold is not None and request.digest:
+        hold.mark(session, broadcast)
+    elif hold is not None:
+        hold.unmark(session, broadcast)
+    if not lifecycle.settle_edit(
+        session,
+        broadcast,
+        _initial_status(request, settings, needs_approval),
+        actor=actor_label,
+        now=now,
+        before=before,
+    ):
+        raise BroadcastConflict(broadcast, "edited")
     return broadcast
 
 
@@ -386,16 +353,9 @@ def cancel_broadcast(
     session: Session, broadcast: Broadcast, actor_label: str, now: datetime
 ) -> Broadcast:
     """Cancel before it is sent. Raises BroadcastConflict once sending or finished."""
-    if broadcast.status not in EDITABLE:
+    if not lifecycle.cancel(session, broadcast, actor=actor_label, now=now):
+        session.refresh(broadcast)
         raise BroadcastConflict(broadcast, "cancelled")
-    before = snapshot(broadcast)
-    broadcast.status = BroadcastStatus.cancelled
-    broadcast.status_reason = f"cancelled by {actor_label}"
-    broadcast.finished_at = now
-    broadcast.updated_at = now
-    session.add(broadcast)
-    session.flush()
-    audit_change(session, broadcast, "broadcast.cancel", actor=actor_label, now=now, before=before)
     return broadcast
 
 
@@ -416,11 +376,7 @@ def approve_broadcast(
             "set a new send_at before approving",
             "send_at",
         )
-    before = snapshot(broadcast)
-    broadcast.status = BroadcastStatus.scheduled
-    broadcast.approved_by = actor_label
-    broadcast.updated_at = now
-    session.add(broadcast)
-    session.flush()
-    audit_change(session, broadcast, "broadcast.approve", actor=actor_label, now=now, before=before)
+    if not lifecycle.approve(session, broadcast, actor=actor_label, now=now):
+        session.refresh(broadcast)
+        raise BroadcastConflict(broadcast, "approved")
     return broadcast

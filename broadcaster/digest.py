@@ -34,11 +34,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import object_session
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from broadcaster.broadcasts import Broadcast, BroadcastKind, BroadcastStatus
+from broadcaster import lifecycle, policies
+from broadcaster.broadcasting import BroadcastRequest, create_broadcast
+from broadcaster.broadcasts import Broadcast, BroadcastKind
 from broadcaster.db import UTCDateTime, table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
+from broadcaster.planning import audience_for
+from broadcaster.policies import Limit, Policy, Subject, exempt
 from broadcaster.render import PreparedTemplate, Renderer, TemplateError
 from broadcaster.settings import Settings
+from segments.audience import audience_filter
 from segments.residents import Resident
 
 log = logging.getLogger(__name__)
@@ -90,22 +95,17 @@ def fold_if_marked(
     session: Session, broadcast: Broadcast, settings: Settings, now: datetime
 ) -> bool:
     """Fold a due digest broadcast: `digested` deliveries, status sent. False if not marked."""
-    from broadcaster.dispatcher import audience_for
-
     entry = session.get(DigestEntry, broadcast.id)
     if entry is None or entry.folded_at is not None:
         return False
-    table = BROADCAST
-    won = (
-        session.connection()
-        .execute(
-            sa.update(table)
-            .where(table.c.id == broadcast.id, table.c.status == BroadcastStatus.scheduled.value)
-            .values(status=BroadcastStatus.sent.value, updated_at=now)
-        )
-        .rowcount
-    )
-    if won != 1:
+    assert broadcast.id is not None
+    if not lifecycle.fold(
+        session,
+        broadcast.id,
+        now,
+        reason="folded into the digest (まとめ配信)",
+        values={"dispatched_at": now, "started_at": now},
+    ):
         return False
     residents = sa.select(
         sa.literal(broadcast.id),
@@ -120,20 +120,52 @@ def fold_if_marked(
         .rowcount
     )
     session.connection().execute(
-        sa.update(table)
-        .where(table.c.id == broadcast.id)
-        .values(
-            dispatched_at=now,
-            started_at=now,
-            finished_at=now,
-            recipients_total=inserted,
-            status_reason="folded into the digest (まとめ配信)",
-        )
+        sa.update(BROADCAST).where(BROADCAST.c.id == broadcast.id).values(recipients_total=inserted)
     )
     entry.folded_at = now
     session.add(entry)
     session.refresh(broadcast)
     return True
+
+
+class DigestHold:
+    """The digest as the core's `policies.Hold`: marked at creation, folded when due."""
+
+    def mark(self, session: Session, broadcast: Broadcast) -> None:
+        mark_for_digest(session, broadcast)
+
+    def unmark(self, session: Session, broadcast: Broadcast) -> None:
+        unmark(session, broadcast)
+
+    def is_marked(self, broadcast: Broadcast) -> bool:
+        return is_marked(broadcast)
+
+    def take(
+        self, session: Session, broadcast: Broadcast, settings: Settings, now: datetime
+    ) -> bool:
+        return fold_if_marked(session, broadcast, settings, now)
+
+    def check(self, subject: Subject, settings: Settings) -> str | None:
+        if not settings.frequency.digest_enabled:
+            return "digest delivery is off (frequency.digest_enabled)"
+        if exempt(subject, Limit.cap):
+            return "an emergency is never held for the digest"
+        return None
+
+
+def register() -> None:
+    """The digest's part of the policy registry: its kind, its hold and its tick."""
+    policies.register(
+        Policy(
+            kind=BroadcastKind.digest,
+            audience=digest_where,
+            rendering=lambda session, broadcast, renderer: digest_render(
+                broadcast, session, renderer
+            ),
+        )
+    )
+    policies.register_hold(DigestHold())
+    policies.register_tick("digest", dispatch_digests)
 
 
 def _digest_moment(now: datetime, settings: Settings) -> datetime:
@@ -152,8 +184,6 @@ def dispatch_digests(engine: Engine, settings: Settings, renderer: Renderer, now
     moment = _digest_moment(now, settings)
     if now < moment:
         return 0
-    from broadcaster.broadcasting import BroadcastRequest, create_broadcast
-
     with Session(engine, expire_on_commit=False) as session:
         entries = session.exec(
             select(DigestEntry).where(
@@ -242,6 +272,13 @@ def digest_audience(broadcast: Broadcast) -> sa.ColumnElement[bool]:
     if others:
         clauses.append(~got(others))
     return sa.and_(*clauses)
+
+
+def digest_where(broadcast: Broadcast, settings: Settings) -> sa.ColumnElement[bool]:
+    """A digest's audience: following residents whose digested notices are its set (their
+    opt-outs were applied to each notice when it was folded)."""
+    on = broadcast.send_at.astimezone(settings.tz).date()
+    return sa.and_(audience_filter(None, on=on, category=None), digest_audience(broadcast))
 
 
 def digest_render(

@@ -24,8 +24,9 @@ from broadcaster.children import die_with_parent
 from broadcaster.db import make_engine
 from broadcaster.delivery.gate import EmergencyGate
 from broadcaster.delivery.worker import freeze_long_lived_objects
-from broadcaster.dispatcher import plan_for
+from broadcaster.features import register_features
 from broadcaster.outbox import DispatchResult, dispatch
+from broadcaster.planning import plan_for
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 
@@ -36,6 +37,7 @@ _child: tuple[Engine, Settings, Renderer, EmergencyGate | None] | None = None
 def _start(settings: Settings, gate: EmergencyGate | None) -> None:
     global _child
     die_with_parent()
+    register_features()  # the child plans broadcasts, so it needs every kind's policy
     _child = (
         make_engine(settings.resolved_database_url),
         settings,
@@ -53,8 +55,9 @@ def _dispatch(broadcast_id: int, now: datetime) -> DispatchResult:
         if broadcast is None:
             raise LookupError(f"no broadcast {broadcast_id}")
         # The plan is rebuilt here (it holds SQL expressions and a render function, which
-        # do not cross processes); at the same `now` it is the plan the caller checked.
-        plan = plan_for(session, broadcast, settings, renderer, now)
+        # do not cross processes); at the same `now` it is the plan the caller checked
+        # (quiet hours were minded before the claim).
+        plan = plan_for(session, broadcast, settings, renderer, now, mind_quiet_hours=False)
         return dispatch(session, broadcast, plan, now, gate=gate)
 
 

@@ -8,6 +8,8 @@ sending works. The command's exit code is 1 when any check fails, for monitoring
 
 from __future__ import annotations
 
+# Lazy imports: commands import what they use when they run, so that `broadcaster
+# --help` and each command start in a fraction of a second (issue 17).
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime

@@ -14,8 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col
 
-from broadcaster.broadcasts import Broadcast, Priority
+from broadcaster.broadcasts import Broadcast
 from broadcaster.deliveries import Delivery, DeliveryStatus
+from broadcaster.policies import counted_for_caps
 from broadcaster.settings import FrequencySettings
 from segments.residents import Resident
 
@@ -37,10 +38,6 @@ def week_bounds(now: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
     return start, datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
 
 
-def counts_toward_cap(broadcast: Broadcast) -> bool:
-    return not broadcast.bypass_limits and broadcast.priority < Priority.emergency
-
-
 def _received_in(
     start: datetime, end: datetime, limit: int, exclude_broadcast_id: int | None
 ) -> sa.Select[Any]:
@@ -51,8 +48,7 @@ def _received_in(
     no index on delivery time has to be kept up by every send.
     """
     counted = sa.select(col(Broadcast.id)).where(
-        col(Broadcast.bypass_limits).is_(False),
-        col(Broadcast.priority) < int(Priority.emergency),
+        counted_for_caps(),
         col(Broadcast.send_at) >= start,
         col(Broadcast.send_at) < end,
     )

@@ -13,8 +13,9 @@ from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcaster import ledger, schedule
+from broadcaster import ledger, outbox, schedule
 from broadcaster.clock import utcnow
+from broadcaster.dispatch import Write
 from broadcaster.emergency import feeds as alert_feeds
 from broadcaster.garbage.fetch import fetch_due
 from broadcaster.garbage.models import CollectionDay
@@ -55,6 +56,7 @@ def _ledger(engine: Engine) -> None:
     while ledger.record_backlog(engine, utcnow()):
         pass
 def _retention(engine: Engine, settings: Settings) -> None:
+    # Retention loads its tables only when it runs (every 6 hours).
     from broadcaster.db import session_scope
     from broadcaster.retention import prune
 
@@ -78,10 +80,10 @@ def install(
     engine: Engine,
     settings: Settings,
     renderer: Renderer,
-    run_dispatch: schedule.RunDispatch = schedule.in_this_process,
+    write: Write = outbox.dispatch,
 ) -> None:
     """Add every job (call before `scheduler.start()`); each runs once at start too."""
-    schedule.install(scheduler, engine, settings, renderer, run_dispatch)
+    schedule.install(scheduler, engine, settings, renderer, write)
     common: dict[str, Any] = {
         "replace_existing": True,
         "max_instances": 1,

@@ -60,6 +60,51 @@ def utf16_units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+# Ends a text the gate had to shorten, so a resident sees it was cut (not a garbled end).
+CUT_MARK = "…（以下省略）"
+# The longest field of each message type the gate may shorten: (type, field) -> limit.
+FITTED_FIELDS: Mapping[tuple[str, str], int] = {
+    ("text", "text"): MAX_TEXT_UTF16,
+    ("location", "title"): MAX_LOCATION_FIELD,
+    ("location", "address"): MAX_LOCATION_FIELD,
+    ("flex", "altText"): MAX_ALT_TEXT,
+}
+
+
+def fit_utf16(text: str, limit: int, mark: str = CUT_MARK) -> str:
+    """`text` if it fits in `limit` UTF-16 units, else its start ending in `mark`, in
+    `limit` units at most. Never cuts inside a surrogate pair (an emoji stays whole)."""
+    if utf16_units(text) <= limit:
+        return text
+    mark = mark if utf16_units(mark) < limit else ""
+    budget = limit - utf16_units(mark)
+    kept: list[str] = []
+    for char in text:
+        units = 2 if ord(char) > 0xFFFF else 1
+        if units > budget:
+            break
+        budget -= units
+        kept.append(char)
+    return "".join(kept) + mark
+
+
+def gate(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """THE gate after any edit of rendered messages (an emergency's free text, the
+    【訓練】 mark, a fallback text): each text-bearing field is shortened to LINE's limit
+    with CUT_MARK at its end, then everything is checked. Returns the messages as sent;
+    raises MessageLimitError for what shortening cannot fix (six objects, a huge flex)."""
+    fitted: list[dict[str, Any]] = []
+    for message in messages:
+        message = dict(message)
+        for (kind, name), limit in FITTED_FIELDS.items():
+            value = message.get(name)
+            if message.get("type") == kind and isinstance(value, str):
+                message[name] = fit_utf16(value, limit)
+        fitted.append(message)
+    check_messages(fitted)
+    return fitted
+
+
 def json_bytes(value: Any) -> int:
     """Size of `value` as compact UTF-8 JSON, the way it goes over the wire."""
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))

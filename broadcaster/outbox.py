@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from broadcaster import ledger
+from broadcaster import ledger, lifecycle
 from broadcaster.batches import Batch, BatchStatus, Endpoint
 from broadcaster.broadcasts import FINISHED, Broadcast, BroadcastStatus, Priority
 from broadcaster.db import table_of
@@ -182,11 +182,10 @@ def dispatch(
     read_page = _page_reader(session)
     last_resident = _run(session, sa.select(sa.func.max(resident.c.id))).scalar() or 0
 
-    if broadcast.status != BroadcastStatus.sending or broadcast.started_at is None:
-        broadcast.status = BroadcastStatus.sending
-        broadcast.started_at = broadcast.started_at or now
-        broadcast.updated_at = now
-        session.add(broadcast)
+    # The lifecycle owns the status: a claimed broadcast is already sending.
+    if not lifecycle.ensure_sending(session, broadcast_id, now):
+        session.rollback()
+        raise ValueError(f"broadcast {broadcast_id} is neither scheduled nor sending")
     session.commit()
 
     result = DispatchResult()

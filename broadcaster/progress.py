@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from broadcaster import lifecycle
 from broadcaster.batches import Batch, BatchStatus
 from broadcaster.broadcasts import Broadcast, BroadcastStatus
 from broadcaster.db import table_of
@@ -93,7 +94,6 @@ def finish_if_done(session: Session | Connection, broadcast_id: int, now: dateti
     finishes it. Returns whether this call finished it. The caller commits.
     """
     batch = table_of(Batch)
-    table = table_of(Broadcast)
     pending = _run(
         session,
         sa.select(batch.c.id)
@@ -110,13 +110,7 @@ def finish_if_done(session: Session | Connection, broadcast_id: int, now: dateti
         ),
     ).scalar_one()
     troubled = counts[DeliveryStatus.failed] + counts[DeliveryStatus.unknown]
-    status = BroadcastStatus.partially_failed if troubled else BroadcastStatus.sent
-    values: dict[str, Any] = {
-        "status": status.value,
-        "finished_at": now,
-        "updated_at": now,
-        "quota_consumed": int(consumed),
-    }
+    reason: str | None = None
     if troubled:
         errors = _run(
             session,
@@ -128,22 +122,16 @@ def finish_if_done(session: Session | Connection, broadcast_id: int, now: dateti
             .order_by(batch.c.id)
             .limit(1),
         ).scalar()
-        values["status_reason"] = (
+        reason = (
             f"{counts[DeliveryStatus.failed]} failed, {counts[DeliveryStatus.unknown]} unknown"
             + (f"; first error: {errors}" if errors else "")
         )
-    done = _run(
-        session,
-        sa.update(table)
-        .where(
-            table.c.id == broadcast_id,
-            table.c.status == BroadcastStatus.sending.value,
-            table.c.dispatched_at.is_not(None),
-        )
-        .values(**values),
+    status = BroadcastStatus.partially_failed if troubled else BroadcastStatus.sent
+    finished = lifecycle.finish(
+        session, broadcast_id, status, now, reason=reason, values={"quota_consumed": int(consumed)}
     )
-    broadcast_finished(broadcast_id, status, counts, finished=done.rowcount == 1)  # issue 17 log
-    return done.rowcount == 1
+    broadcast_finished(broadcast_id, status, counts, finished=finished)  # issue 17 log
+    return finished
 
 
 def broadcast_progress(session: Session, broadcast_id: int) -> dict[str, Any]:

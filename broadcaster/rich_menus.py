@@ -201,6 +201,7 @@ def menu_ids(session: Session) -> dict[str, str]:
 
 def ordered_districts(session: Session, settings: Settings) -> set[str]:
     """Districts under an active evacuation order (drills only if configured)."""
+    # The emergency feature calls into rich menus: importing it at module level is a cycle.
     from broadcaster.emergency.models import Emergency, EmergencyStatus
 
     query = select(Emergency).where(Emergency.status == EmergencyStatus.active)

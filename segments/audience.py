@@ -11,8 +11,9 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlmodel import col
 
+from segments.compiler import compile_rule
 from segments.residents import FollowState, Resident, ResidentOptOut
-from segments.rules import Rule, compile_rule
+from segments.rules import Rule
 
 
 def audience_filter(

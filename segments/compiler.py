@@ -19,6 +19,11 @@ from segments.residents import Resident, ResidentAttribute, ResidentInterest
 from segments.rules import All, AnyOf, Condition, Kind, Not, Op, Rule, Scalar, Storage
 
 
+def compile_rule(rule: Rule, *, on: dt.date) -> sa.ColumnElement[bool]:
+    """A boolean SQL expression over `Resident` (age computed at `on`)."""
+    return compile_tree(rule, on=on)
+
+
 def compile_tree(rule: Rule, *, on: dt.date) -> sa.ColumnElement[bool]:
     if isinstance(rule, All):
         return sa.and_(*(compile_tree(child, on=on) for child in rule.rules))

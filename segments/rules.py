@@ -19,7 +19,7 @@ Semantics, the same on every engine (the property test holds SQL to them):
 - Household flags and extra attributes are verified values: `eq true` / `eq false` match
   what staff verified; a resident never verified matches neither (use `is_set`, or `not`).
 
-`compile_rule` turns the tree into a SQLAlchemy expression (built in `segments.compiler`),
+`segments.compiler.compile_rule` turns the tree into a SQLAlchemy expression,
 never into a string.
 """
 
@@ -30,8 +30,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Union
-
-import sqlalchemy as sa
 
 from broadcaster.settings import ResidentSettings
 
@@ -353,10 +351,3 @@ def catalog_json(catalog: FieldCatalog) -> list[dict[str, Any]]:
         }
         for spec in catalog.fields.values()
     ]
-
-
-def compile_rule(rule: Rule, *, on: dt.date) -> sa.ColumnElement[bool]:
-    """A boolean SQL expression over `Resident` (age computed at `on`)."""
-    from segments.compiler import compile_tree
-
-    return compile_tree(rule, on=on)

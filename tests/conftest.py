@@ -20,6 +20,7 @@ from sqlmodel import Session
 from broadcaster.app import create_app
 from broadcaster.db import alembic_config, make_engine
 from broadcaster.departments import Role, create_department
+from broadcaster.features import register_features
 from broadcaster.models import metadata
 from broadcaster.settings import Settings, load_settings
 from segments.residents import Resident, ResidentAttribute, ResidentInterest
@@ -31,6 +32,12 @@ NO_POSTGRES = (
     "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test); `make test-postgres` on CI sets it"
 )
 T0 = datetime(2026, 4, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def features() -> None:
+    """Every feature's policy, as the app, the CLI and the dispatch process register them."""
+    register_features()
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -10,15 +10,13 @@ entered in Asia/Tokyo (a time without offset is taken as Asia/Tokyo) and shown w
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
-from pydantic import field_serializer
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from broadcaster import schedule
-from broadcaster.api.deps import EngineDep, SessionDep, SettingsDep
+from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor, AdminActor, CurrentActor
 from broadcaster.broadcasting import (
     BroadcastConflict,
@@ -28,21 +26,31 @@ from broadcaster.broadcasting import (
     cancel_broadcast,
     check_request,
     create_broadcast,
+    unsaved,
     update_broadcast,
 )
-from broadcaster.broadcasts import Broadcast, BroadcastStatus, Priority
+from broadcaster.broadcasts import (
+    Broadcast,
+    BroadcastBase,
+    BroadcastCreate,
+    BroadcastPublic,
+    BroadcastStatus,
+    BroadcastUpdate,
+    Priority,
+    is_emergency,
+)
 from broadcaster.clock import utcnow
 from broadcaster.db import table_of
 from broadcaster.departments import Role
-from broadcaster.digest import is_marked
-from broadcaster.dispatcher import audience_for, renderer_for
+from broadcaster.planning import audience_for, renderer_for
+from broadcaster.policies import hold
 from broadcaster.render import Renderer, TemplateError
 from broadcaster.settings import Settings
 from segments.residents import Resident, mask_user_id
+from segments.saved import Segment
 
 router = APIRouter(prefix="/broadcasts", tags=["broadcasts"])
 
-PriorityName = Literal["normal", "emergency"]
 RULE_EXAMPLE = {"all": [{"field": "district", "op": "in", "value": ["中央", "北"]}]}
 CREATE_EXAMPLES: dict[str, Any] = {
     "inline": {
@@ -97,86 +105,6 @@ UPDATE_EXAMPLES: dict[str, Any] = {
 }
 
 
-class BroadcastCreate(SQLModel):
-    title: str = Field(min_length=1, max_length=200)
-    category: str = Field(description="one of settings residents.categories")
-    template_name: str | None = Field(default=None, description="a template under templates/")
-    template_text: str | None = Field(default=None, description="inline Jinja2 template")
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    segment_id: int | None = Field(
-        default=None, description="a saved segment (its current version is copied)"
-    )
-    rule: dict[str, Any] | None = Field(
-        default=None, description="an inline segment rule; none: everyone"
-    )
-    send_at: datetime | Literal["now"] = Field(
-        default="now", description="Asia/Tokyo when no offset is given, or 'now'"
-    )
-    recurrence: str | None = Field(
-        default=None,
-        description=(
-            "Repeat: 'minute hour day month day_of_week' in Asia/Tokyo. Fields take *, numbers,"
-            " a-b, a,b, */n; day_of_week takes mon..sun or 0-7 (0 and 7 = Sunday), mon#1..mon#5"
-            " (first..fifth Monday) and fri#L (last Friday). Day and day_of_week both set must"
-            " both hold. Each firing is its own broadcast row; firings in quiet hours are"
-            " skipped. E.g. '0 9 * * mon#1', '30 7 * * mon-fri', '0 10 1 * *'."
-        ),
-    )
-    draft: bool = False
-    priority: PriorityName = "normal"
-    digest: bool = Field(default=False, description="fold into the day's まとめ配信")
-
-
-class BroadcastUpdate(SQLModel):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    category: str | None = None
-    template_name: str | None = None
-    template_text: str | None = None
-    parameters: dict[str, Any] | None = None
-    segment_id: int | None = None
-    rule: dict[str, Any] | None = None
-    send_at: datetime | Literal["now"] | None = None
-    recurrence: str | None = None
-    draft: bool | None = None
-    digest: bool | None = None
-
-
-class BroadcastPublic(SQLModel):
-    id: int
-    department_id: int
-    title: str
-    category: str
-    kind: str
-    priority: PriorityName
-    status: str
-    status_reason: str | None
-    template_name: str | None
-    template_text: str | None
-    parameters: dict[str, Any]
-    segment_id: int | None
-    segment_version: int | None
-    rule: dict[str, Any]
-    recipients_of: int | None
-    parent_id: int | None
-    send_at: datetime
-    recurrence: str | None
-    digest: bool
-    drill: bool
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    approved_by: str | None
-    dispatched_at: datetime | None
-    finished_at: datetime | None
-    recipients_total: int
-    skipped_over_cap: int
-    quota_consumed: int
-
-    @field_serializer("send_at", "created_at", "updated_at", "dispatched_at", "finished_at")
-    def _tokyo(self, value: datetime | None) -> str | None:
-        return None if value is None else value.isoformat()
-
-
 class PreviewSample(SQLModel):
     language: str
     resident: str = Field(description="masked LINE user id of the sample resident")
@@ -202,8 +130,9 @@ def public(broadcast: Broadcast, settings: Settings) -> BroadcastPublic:
     for name in ("send_at", "created_at", "updated_at", "dispatched_at", "finished_at"):
         if data[name] is not None:
             data[name] = data[name].astimezone(settings.tz)
-    data["priority"] = "emergency" if broadcast.priority >= Priority.emergency else "normal"
-    data["digest"] = is_marked(broadcast)
+    data["priority"] = "emergency" if is_emergency(broadcast.priority) else "normal"
+    held = hold()
+    data["digest"] = held is not None and held.is_marked(broadcast)
     return BroadcastPublic.model_validate(data)
 
 
@@ -226,8 +155,6 @@ def visible(session: Session, actor: Actor, broadcast_id: int) -> Broadcast:
 
 
 def _check_segment(session: Session, actor: Actor, segment_id: int | None) -> None:
-    from segments.saved import Segment
-
     if segment_id is None:
         return
     segment = session.get(Segment, segment_id)
@@ -243,17 +170,13 @@ def _check_priority(actor: Actor, priority: str) -> None:
 
 
 def _request(body: BroadcastCreate) -> BroadcastRequest:
+    """The body as a request: BroadcastBase's fields by name, then what the API says
+    differently (a priority name, "now")."""
     emergency = body.priority == "emergency"
     return BroadcastRequest(
-        title=body.title,
-        category=body.category,
-        template_name=body.template_name,
-        template_text=body.template_text,
-        parameters=body.parameters,
-        segment_id=body.segment_id,
+        **body.model_dump(include=set(BroadcastBase.model_fields)),
         rule=body.rule,
         send_at=body.send_at if isinstance(body.send_at, datetime) else None,  # else "now"
-        recurrence=body.recurrence,
         draft=body.draft,
         kind="emergency" if emergency else "announcement",
         priority=Priority.emergency if emergency else Priority.normal,
@@ -267,14 +190,15 @@ RendererDep = Annotated[Renderer, Depends(get_renderer)]
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a broadcast")
 def create(
     body: Annotated[BroadcastCreate, Body(openapi_examples=CREATE_EXAMPLES)],
+    request: Request,
     actor: CurrentActor,
     session: SessionDep,
-    engine: EngineDep,
     settings: SettingsDep,
     renderer: RendererDep,
 ) -> BroadcastPublic:
     """Validates everything (template, rule, LINE limits, category, quiet hours) before
-    storing anything. An emergency due now is dispatched before the response."""
+    storing anything. A broadcast due now is dispatched at once: an emergency before the
+    response, any other just after it."""
     _check_priority(actor, body.priority)
     _check_segment(session, actor, body.segment_id)
     now = utcnow()
@@ -293,10 +217,15 @@ def create(
         session.rollback()
         raise refused(exc) from None
     session.commit()
-    if broadcast.priority >= Priority.emergency and broadcast.status == BroadcastStatus.scheduled:
+    if broadcast.status == BroadcastStatus.scheduled and broadcast.send_at <= now:
         assert broadcast.id is not None
-        schedule.send_one(engine, broadcast.id, settings, renderer, now)
-        session.refresh(broadcast)
+        if is_emergency(broadcast.priority):
+            # Ahead of everything, through the emergency lane (written before the answer
+            # when the app has no background work).
+            request.app.state.emergency_lane.submit(broadcast.id)
+            session.refresh(broadcast)
+        else:
+            request.app.state.dispatcher.dispatch_soon(broadcast.id)
     return public(broadcast, settings)
 
 
@@ -416,20 +345,7 @@ def preview(
         checked = check_request(session, request, settings, renderer, now)
     except BroadcastRefused as exc:
         raise refused(exc) from None
-    draft = Broadcast(
-        department_id=actor.department_id,
-        title=request.title,
-        category=request.category,
-        kind=request.kind,
-        priority=int(request.priority),
-        template_name=request.template_name,
-        template_text=request.template_text,
-        parameters=dict(request.parameters),
-        rule=checked.rule,
-        send_at=checked.send_at,
-        created_at=now,
-        updated_at=now,
-    )
+    draft = unsaved(request, checked, actor.department_id, actor.label, now)
     audience = audience_for(draft, settings)
     resident = table_of(Resident)
     connection = session.connection()

@@ -39,9 +39,9 @@ from broadcaster.garbage.importer import (
     ImportResult,
     import_5374,
     import_calendar,
-    kind_table,
     record_refusal,
 )
+from broadcaster.garbage.kinds import kind_table
 from broadcaster.garbage.models import CalendarImport, CalendarSource, CollectionDay
 from broadcaster.garbage.sorting import import_dictionary
 from broadcaster.render import Renderer

@@ -27,9 +27,10 @@ def _loopback(host: str | None) -> bool:
 
 @router.get("/metrics", summary="Prometheus metrics (token or loopback only)")
 def metrics(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
+    # Loaded at the first scrape: the service starts without the exporter.
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    from broadcaster.metrics import registry_for
+    from broadcaster.metrics import registry_for  # (likewise)
 
     config = settings.metrics
     if not config.enabled:

@@ -11,6 +11,12 @@ Decisions:
   notify inside them, naming the next allowed time) and opt-outs of the "benefits" category.
 - They are not subject to the frequency cap: the notification row is the promise that the
   resident was told, so a notice is never recorded and then skipped for the cap.
+- The notice is created scheduled for now and goes through the one dispatch path: the
+  caller dispatches it at once, and should that not happen (a crash between commit and
+  dispatch), the scheduler's next tick does.
+
+`register` gives the core the benefit policy: the audience is exactly the residents
+recorded as notified with the broadcast (never its rule again), exempt from the cap.
 """
 
 from __future__ import annotations
@@ -24,17 +30,19 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from broadcaster import ledger, outbox
+from broadcaster import ledger, outbox, policies
 from broadcaster.benefits.models import BenefitNotification, BenefitProgram
 from broadcaster.broadcasting import BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import Broadcast, BroadcastKind, BroadcastStatus
 from broadcaster.clock import utcnow
 from broadcaster.db import UTCDateTime
 from broadcaster.deliveries import Delivery
-from broadcaster.dispatcher import plan_for
+from broadcaster.dispatch import dispatch_broadcast
+from broadcaster.policies import Limit, Policy
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 from segments.audience import audience_filter
+from segments.compiler import compile_rule
 from segments.residents import Resident
 from segments.rules import FieldCatalog, Rule, parse_rule
 
@@ -95,8 +103,6 @@ def notify(
         parameters=template_parameters(program),
         rule=program.rule,
         kind=BroadcastKind.benefit,
-        # A draft: the scheduler never sends it by its rule; only dispatch_notice does.
-        draft=True,
         source={"benefit_program_id": program.id},
     )
     broadcast = create_broadcast(
@@ -134,7 +140,7 @@ def unfinished(session: Session, program_id: int) -> list[Broadcast]:
     rows = session.exec(
         select(Broadcast).where(
             col(Broadcast.kind) == BroadcastKind.benefit,
-            col(Broadcast.status).in_([BroadcastStatus.draft, BroadcastStatus.sending]),
+            col(Broadcast.status).in_([BroadcastStatus.scheduled, BroadcastStatus.sending]),
             col(Broadcast.dispatched_at).is_(None),
             col(Broadcast.id).in_(
                 sa.select(col(BenefitNotification.broadcast_id)).where(
@@ -149,10 +155,37 @@ def unfinished(session: Session, program_id: int) -> list[Broadcast]:
 def dispatch_notice(
     session: Session, broadcast: Broadcast, settings: Settings, renderer: Renderer, now: datetime
 ) -> outbox.DispatchResult:
-    """Send the notice to exactly the residents recorded for this broadcast (the
-    dispatcher's plan for a benefit broadcast, as when a crash is resumed)."""
-    plan = plan_for(session, broadcast, settings, renderer, now)
-    return outbox.dispatch(session, broadcast, plan, now)
+    """Send the notice (committed) to exactly the residents recorded for it, through the one
+    dispatch path; one a crash interrupted is finished. Nothing when another took it."""
+    assert broadcast.id is not None
+    result = dispatch_broadcast(
+        session.get_bind(), broadcast.id, settings, renderer, now, resume=True
+    )
+    session.refresh(broadcast)
+    return result or outbox.DispatchResult()
+
+
+def recorded_audience(broadcast: Broadcast, settings: Settings) -> sa.ColumnElement[bool]:
+    """Exactly the residents recorded as notified with this broadcast, still following:
+    a resumed dispatch must not reach someone an earlier notice already told."""
+    on = broadcast.send_at.astimezone(settings.tz).date()
+    recorded = sa.select(col(BenefitNotification.resident_id)).where(
+        col(BenefitNotification.broadcast_id) == broadcast.id
+    )
+    return sa.and_(audience_filter(None, on=on, category=None), col(Resident.id).in_(recorded))
+
+
+def register() -> None:
+    """The benefit policy: the recorded audience; never skipped for the cap, because the
+    notification row promises the resident was told."""
+    policies.register(
+        Policy(
+            kind=BroadcastKind.benefit,
+            audience=recorded_audience,
+            exempt_from=frozenset({Limit.cap}),
+            expires=False,
+        )
+    )
 
 
 def counts(
@@ -163,8 +196,6 @@ def counts(
     opted out of benefit notices."""
     assert program.id is not None
     rule = program_rule(program, settings)
-    from segments.rules import compile_rule
-
     by_attributes = compile_rule(rule, on=on)
     reachable = audience_filter(rule, on=on, category=CATEGORY, respect_opt_outs=True)
     connection = session.connection()

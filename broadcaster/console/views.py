@@ -53,6 +53,7 @@ STATUS_LABELS = {
     "partially_failed": "一部失敗",
     "cancelled": "取消",
     "expired": "期限切れ(未送信)",
+    "failed": "失敗(配信できず)",
 }
 DELIVERY_LABELS = {
     "queued": "送信待ち",

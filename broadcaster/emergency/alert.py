@@ -140,6 +140,7 @@ def parse_alert(
 ) -> ParsedAlert:
     """Detect the feed by the root element's namespace and parse it; CAP is mapped to a
     level with `cap_rules` (the shipped table when None)."""
+    # cap and jma build this module's ParsedAlert: imported here, they may import it.
     from broadcaster.emergency import cap, jma
 
     root = parse_xml(data, max_bytes)

@@ -10,30 +10,25 @@ the original order reached, even a resident who has since moved district.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
-from broadcaster import outbox, rich_menus
+from broadcaster import rich_menus
 from broadcaster.broadcasting import BroadcastRefused, BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import Broadcast, BroadcastKind, Priority
-from broadcaster.dispatcher import plan_for
+from broadcaster.emergency import policy
 from broadcaster.emergency.models import Emergency, EmergencyStatus
+from broadcaster.emergency.policy import LIFT_TEMPLATE
 from broadcaster.emergency.shelters import DISASTER_KINDS, Shelter, open_shelters
 from broadcaster.render import Renderer
-from broadcaster.schedule import claim
 from broadcaster.settings import Settings
 
-log = logging.getLogger(__name__)
-
 LEVEL_LABELS: Mapping[int, str] = {3: "高齢者等避難", 4: "避難指示", 5: "緊急安全確保"}
-DRILL_MARK = "【訓練】"
 ORDER_TEMPLATE = "evacuation"
-LIFT_TEMPLATE = "evacuation_lifted"
 LIFT_FALLBACK_TEXT = """{% if drill %}【訓練】これは訓練です。
 {% endif %}【解除】{{ level_label }}（{{ disaster_kind }}）を{{ issued_time }}に解除しました。
 対象地区：{{ districts|join("・") }}
@@ -195,6 +190,7 @@ def _create(
     renderer: Renderer,
     now: datetime,
 ) -> Broadcast:
+    check_free_text(renderer, request, emergency.districts, settings)
     try:
         return create_broadcast(
             session, actor.label, actor.department_id, request, settings, renderer, now
@@ -355,93 +351,12 @@ def lift(
     return _create(session, actor, emergency, request, settings, renderer, now)
 
 
-def mark_drill(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every message starts with 【訓練】 (text, location title, flex altText)."""
-    marked: list[dict[str, Any]] = []
-    for message in messages:
-        message = dict(message)
-        key = {"text": "text", "location": "title", "flex": "altText"}.get(message.get("type", ""))
-        if key and not str(message.get(key, "")).startswith(DRILL_MARK):
-            limit = 100 if key == "title" else None
-            value = DRILL_MARK + str(message.get(key, ""))
-            message[key] = value[:limit] if limit else value
-        marked.append(message)
-    return marked
-
-
-def fallback_messages(broadcast: Broadcast) -> list[dict[str, Any]]:
-    """Plain text from the stored parameters: what is sent if the template ever fails."""
-    p = broadcast.parameters
-    lifted = broadcast.template_name == LIFT_TEMPLATE or broadcast.template_text is not None
-    head = f"{p.get('level_label', '')} {p.get('disaster_kind', '')}".strip()
-    text = f"{head} 解除" if lifted else f"【{head}】"
-    areas = "・".join(p.get("districts", []))
-    body = "\n".join(t for t in (text, areas, str(p.get("text", ""))) if t)
-    return [{"type": "text", "text": body[:4000]}]
-
-
-def emergency_render(
-    broadcast: Broadcast, render: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
-) -> Callable[[Mapping[str, Any]], list[dict[str, Any]]]:
-    """The order's render, hardened: rendering cannot stop an order (a context whose
-    rendering fails gets the plain-text fallback, logged), and a drill's every message
-    starts with 【訓練】. The dispatcher applies it to every emergency broadcast, so an
-    order sent by the API, by the scheduler or by a resumed dispatch reads the same."""
-    drill = broadcast.drill
-    note = str(broadcast.parameters.get("text") or "")
-    translations = tuple(str(t) for t in (broadcast.parameters.get("texts") or {}).values())
-
-    def hardened(context: Mapping[str, Any]) -> list[dict[str, Any]]:
-        try:
-            messages = render(context)
-        except Exception:
-            log.exception(
-                "emergency broadcast %s: template failed; sending plain text", broadcast.id
-            )
-            messages = fallback_messages(broadcast)
-        messages = with_free_text(messages, note, translations)
-        return mark_drill(messages) if drill else messages
-
-    return hardened
-
-
-def dispatch_now(
-    session: Session,
-    broadcast: Broadcast,
-    settings: Settings,
-    renderer: Renderer,
-    now: datetime,
-    *,
-    on_commit: Callable[[], None] | None = None,
-) -> outbox.DispatchResult:
-    """Write the order's batches now (emergency priority: the worker takes them first).
-
-    The broadcast is claimed first, so a scheduler tick that saw it due at the same moment
-    leaves it alone (and if the tick won, this writes nothing: the tick sends it).
-    """
-    assert broadcast.id is not None
-    if not claim(session, broadcast.id, now):
-        session.rollback()
-        return outbox.DispatchResult()
-    session.commit()
-    session.refresh(broadcast)
-    plan = plan_for(session, broadcast, settings, renderer, now)
-    return outbox.dispatch(session, broadcast, plan, now, on_commit=on_commit)
-
-
-def with_free_text(
-    messages: list[dict[str, Any]], note: str, translations: Sequence[str] = ()
-) -> list[dict[str, Any]]:
-    """The desk's free text, added to the first text message if the template left it out
-    (a template that shows the resident's language's text instead has not)."""
-    shown = [t for t in (note, *translations) if t]
-    if not note or any(t in str(m.get("text", "")) for m in messages for t in shown):
-        return messages
-    out = [dict(m) for m in messages]
-    for message in out:
-        if message.get("type") == "text":
-            message["text"] = (str(message["text"]) + "\n\n" + note)[:4900]
-            return out
-    if len(out) < 5:
-        return [{"type": "text", "text": note[:4900]}, *out]
-    return out
+def check_free_text(
+    renderer: Renderer, request: BroadcastRequest, districts: Sequence[str], settings: Settings
+) -> None:
+    """Refuse a desk's text that cannot fit beside the order's own wording in one LINE
+    text message (counted in UTF-16 units, as LINE does), rather than cut words residents
+    need. Raises OrderRefused saying by how much to shorten it."""
+    problem = policy.free_text_problem(renderer, request, districts, settings)
+    if problem:
+        raise OrderRefused(problem, "text")

@@ -22,7 +22,7 @@ from broadcaster import audit
 from broadcaster.broadcasting import BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import BroadcastKind
 from broadcaster.clock import local
-from broadcaster.garbage.importer import kind_table
+from broadcaster.garbage.kinds import kind_table
 from broadcaster.garbage.models import CollectionDay, DayStatus, GarbageReminder
 from broadcaster.garbage.reminders import (
     CATEGORY,

@@ -3,6 +3,8 @@ calendars from the shell."""
 
 from __future__ import annotations
 
+# Lazy imports: commands import what they use when they run, so that `broadcaster
+# --help` and each command start in a fraction of a second (issue 17).
 import json
 import sys
 from collections.abc import Callable
@@ -124,8 +126,8 @@ def import_dictionary_file(
     config: ConfigOption = None,
 ) -> None:
     """Replace the sorting dictionary residents search by sending an item's name."""
-    from broadcaster.cli import settings_or_exit
     from broadcaster.clock import utcnow
+    from broadcaster.command import settings_or_exit
     from broadcaster.db import session_scope
     from broadcaster.garbage.days import CalendarError
     from broadcaster.garbage.sorting import import_dictionary
@@ -176,8 +178,8 @@ def _run_import(
 ) -> None:
     """Run one import in a transaction as operator `who`; a refusal is recorded (unless
     dry) and exits 1."""
-    from broadcaster.cli import settings_or_exit
     from broadcaster.clock import utcnow
+    from broadcaster.command import settings_or_exit
     from broadcaster.db import session_scope
     from broadcaster.garbage.days import CalendarError
     from broadcaster.garbage.importer import ImportResult, record_refusal
@@ -235,8 +237,8 @@ def _run_import(
 @calendar_app.command("export")
 def export_zone(zone: Annotated[str, typer.Argument()], config: ConfigOption = None) -> None:
     """Print a zone's future collection days as iCal."""
-    from broadcaster.cli import settings_or_exit
     from broadcaster.clock import utcnow
+    from broadcaster.command import settings_or_exit
     from broadcaster.db import session_scope
     from broadcaster.garbage.export import export_calendar
 
@@ -250,8 +252,8 @@ def fetch(config: ConfigOption = None) -> None:
     """Fetch every configured source now (garbage.sources)."""
     from rich.console import Console
 
-    from broadcaster.cli import settings_or_exit
     from broadcaster.clock import utcnow
+    from broadcaster.command import settings_or_exit
     from broadcaster.garbage.fetch import fetch_due
 
     console = Console(stderr=True)

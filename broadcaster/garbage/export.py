@@ -13,7 +13,7 @@ import icalendar
 from sqlmodel import Session, col, select
 
 from broadcaster.clock import as_utc, local
-from broadcaster.garbage.importer import kind_table
+from broadcaster.garbage.kinds import kind_table
 from broadcaster.garbage.models import CollectionDay, DayStatus
 from broadcaster.settings import Settings
 

@@ -20,8 +20,9 @@ from broadcaster import audit
 from broadcaster.clock import local
 from broadcaster.garbage.days import CalendarError, ParsedCalendar
 from broadcaster.garbage.ical import read_days
-from broadcaster.garbage.kinds import KindTable
+from broadcaster.garbage.kinds import kind_table
 from broadcaster.garbage.models import CalendarImport, CollectionDay, DayStatus
+from broadcaster.garbage.reminders import withdraw_unsent
 from broadcaster.settings import Settings
 
 # A kind that disappears from one date and appears on another at most this far away was moved.
@@ -121,10 +122,6 @@ def diff_days(zone: str, old: DayKinds, new: DayKinds) -> ZoneDiff:
     return diff
 
 
-def kind_table(settings: Settings) -> KindTable:
-    return KindTable(settings.garbage.kinds, settings.garbage.ignore_summaries)
-
-
 def today_in(settings: Settings, now: datetime) -> date:
     return local(now, settings.tz).date()
 
@@ -199,6 +196,7 @@ def import_5374(
 ) -> ImportResult:
     """Replace the future days of every zone in a 5374 data set (area_days.csv, with
     center.csv and remarks.csv when given), exactly as an iCal import does."""
+    # The 5374 reader is loaded by 5374 imports only.
     from broadcaster.garbage.data5374 import read_5374
 
     start, end = window(settings, now)
@@ -299,8 +297,6 @@ def replace_days(
     )
     session.flush()
     # Scheduled reminders for days that changed are withdrawn; the job plans them again.
-    from broadcaster.garbage.reminders import withdraw_unsent
-
     for name, diff in diffs.items():
         touched = (
             {d for d, _ in diff.added}

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from broadcaster.settings import GarbageKind
+from broadcaster.settings import GarbageKind, Settings
 
 # Words that decorate a summary without naming a kind: 「燃えるごみの収集日」, 「の日」.
 _FILLER_SUFFIX = re.compile(r"(の)?(収集日|収集|回収日|回収|の日|日)$")
@@ -194,3 +194,8 @@ class KindTable:
         unique = set(kinds)
         known = [kind for kind in self._order if kind in unique]
         return known + sorted(unique - set(known))
+
+
+def kind_table(settings: Settings) -> KindTable:
+    """The city's kinds as configured (garbage.kinds, garbage.ignore_summaries)."""
+    return KindTable(settings.garbage.kinds, settings.garbage.ignore_summaries)

@@ -38,7 +38,7 @@ from broadcaster.broadcasts import EDITABLE, Broadcast, BroadcastKind
 from broadcaster.clock import local
 from broadcaster.datelabels import date_label
 from broadcaster.departments import Department
-from broadcaster.garbage.kinds import KindTable
+from broadcaster.garbage.kinds import KindTable, kind_table
 from broadcaster.garbage.models import CollectionDay, DayStatus, GarbageReminder
 from broadcaster.render import Renderer
 from broadcaster.settings import GarbageSettings, Settings
@@ -187,8 +187,6 @@ def schedule_reminders(
 ) -> ReminderRun:
     """The scheduler job: create the reminder broadcasts of the coming slot (each is then
     sent at its send_at by the normal schedule). Safe to run as often as wanted."""
-    from broadcaster.garbage.importer import kind_table
-
     run = ReminderRun()
     garbage = settings.garbage
     today = local(now, settings.tz).date()

@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from broadcaster.clock import local
-from broadcaster.garbage.importer import kind_table
+from broadcaster.garbage.kinds import kind_table
 from broadcaster.garbage.models import CollectionDay, DayStatus
 from broadcaster.garbage.reminders import day_label
 from broadcaster.settings import Settings
@@ -64,6 +64,7 @@ def garbage_reply(
 
 def register(settings: Settings) -> None:
     """Answer 「ごみ」 and `action=garbage` in the webhook with these settings."""
+    # The webhook imports this package's replies through the registries: a cycle at module level.
     from broadcaster.garbage import sorting_reply
     from broadcaster.webhook import POSTBACK_COMMANDS, TEXT_COMMANDS
 

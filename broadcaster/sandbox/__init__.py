@@ -34,6 +34,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(config, name)
     if name == "create_sandbox_app":
+        # Loaded on first use: importing the sandbox package must not load the SDK (issue 17).
         from broadcaster.sandbox.server import create_sandbox_app
 
         return create_sandbox_app

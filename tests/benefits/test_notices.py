@@ -262,3 +262,44 @@ def test_a_notice_resumed_after_a_crash_reaches_only_the_residents_recorded_for_
         assert session.get(Broadcast, broadcast.id).dispatched_at is not None  # type: ignore[union-attr]
     assert queued == [told.id]
     assert newcomer.id not in queued
+
+
+def test_a_notice_never_dispatched_is_sent_hours_later_not_expired(
+    client: TestClient,
+    engine: Engine,
+    tokens: dict[str, str],
+    make_resident: Callable[..., Resident],
+    tmp_path: Path,
+) -> None:
+    """Its recipients are recorded as told: past max_lateness it still goes (the benefit
+    policy does not expire), by the next notify or the next tick."""
+    from datetime import UTC, datetime
+
+    from broadcaster.broadcasts import Broadcast
+    from broadcaster.deliveries import Delivery
+
+    settings = make_settings(tmp_path)
+    told = make_resident(flags=["子育て世帯"])
+    program = _create(client, tokens["子育て支援課"])
+    at = datetime(2026, 4, 1, 1, 0, tzinfo=UTC)  # 10:00 JST
+    with Session(engine, expire_on_commit=False) as session:
+        row = session.get(BenefitProgram, program["id"])
+        assert row is not None
+        result = notices.notify(
+            session, row, "test", row.department_id, settings, Renderer.from_settings(settings), at
+        )
+        assert result.broadcast is not None  # recorded and committed; the process died here
+    with freeze_time("2026-04-01 14:00:00+09:00"):  # four hours later
+        response = client.post(
+            f"/api/v1/benefits/{program['id']}/notify", headers=auth(tokens["子育て支援課"])
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["resumed"] == 1
+    with Session(engine) as session:
+        notice = session.get(Broadcast, result.broadcast.id)
+        assert notice is not None and notice.status != "expired"
+        assert notice.dispatched_at is not None
+        reached = session.exec(
+            select(Delivery.resident_id).where(Delivery.broadcast_id == notice.id)
+        ).all()
+    assert reached == [told.id]

@@ -11,7 +11,8 @@ from sqlmodel import Session, select
 from broadcaster.audit import AuditEntry
 from broadcaster.broadcasts import Broadcast, Priority
 from broadcaster.deliveries import Delivery
-from broadcaster.schedule import dispatch_due, send_one
+from broadcaster.dispatch import dispatch_broadcast
+from broadcaster.schedule import dispatch_due
 from tests.broadcasts.conftest import jst
 from tests.delivery.scenario import ledgered
 
@@ -114,7 +115,7 @@ def test_an_emergency_dispatched_by_its_creator_is_not_sent_twice(
     engine, settings, renderer, schedule, cast
 ):
     emergency = schedule(T, priority=Priority.emergency)
-    assert send_one(engine, emergency, settings, renderer, T) is True
+    assert dispatch_broadcast(engine, emergency, settings, renderer, T) is not None
     assert dispatch_due(engine, settings, renderer, T + timedelta(seconds=1)) == 0
     ledgered(engine)
     with Session(engine) as session:

@@ -273,9 +273,9 @@ def test_a_drill_sent_by_the_scheduler_is_marked_like_one_sent_by_the_api(
     from datetime import UTC, datetime
 
     from broadcaster.batches import Batch
+    from broadcaster.dispatch import dispatch_broadcast
     from broadcaster.emergency.orders import Actor, OrderRequest, issue_order
     from broadcaster.render import Renderer
-    from broadcaster.schedule import send_one
 
     renderer = Renderer.from_settings(settings)
     now = datetime(2026, 4, 1, 14, 0, tzinfo=UTC)  # 23:00 JST, inside quiet hours
@@ -290,7 +290,7 @@ def test_a_drill_sent_by_the_scheduler_is_marked_like_one_sent_by_the_api(
             now,
         )
         session.commit()
-    assert send_one(engine, broadcast.id, settings, renderer, now)  # type: ignore[arg-type]
+    assert dispatch_broadcast(engine, broadcast.id, settings, renderer, now)  # type: ignore[arg-type]
     with Session(engine) as session:
         [batch] = session.exec(select(Batch).where(Batch.broadcast_id == broadcast.id)).all()
     assert batch.recipients == [cast["senior"].line_user_id]

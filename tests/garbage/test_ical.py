@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from broadcaster.garbage.ical import CalendarError, ParsedCalendar, read_days
-from broadcaster.garbage.importer import kind_table
+from broadcaster.garbage.kinds import kind_table
 from broadcaster.settings import Settings
 from tests.garbage.conftest import TOKYO_VTIMEZONE, allday, vcal
 

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcaster.garbage.importer import kind_table
-from broadcaster.garbage.kinds import KindMatch, KindTable
+from broadcaster.garbage.kinds import KindMatch, KindTable, kind_table
 from broadcaster.garbage.models import CollectionDay
 from broadcaster.garbage.reminders import ReminderPlan, names_by_language, reminder_parameters
 from broadcaster.garbage.reply import garbage_reply

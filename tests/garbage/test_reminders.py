@@ -11,9 +11,9 @@ from sqlmodel import Session, select
 
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
-from broadcaster.dispatcher import plan_for
 from broadcaster.garbage.models import CollectionDay
 from broadcaster.garbage.reminders import ReminderSlot, reminders_due, schedule_reminders, slots
+from broadcaster.planning import plan_for
 from broadcaster.render import Renderer
 from broadcaster.sandbox.testing import SandboxThread
 from broadcaster.schedule import dispatch_due

@@ -19,7 +19,7 @@ from broadcaster.cli import app
 from broadcaster.db import make_engine
 from broadcaster.garbage.days import CalendarError
 from broadcaster.garbage.ical import read_days
-from broadcaster.garbage.importer import kind_table
+from broadcaster.garbage.kinds import kind_table
 from broadcaster.garbage.models import CalendarImport, CollectionDay
 from broadcaster.settings import Settings
 from tests.conftest import REPO, auth, make_settings

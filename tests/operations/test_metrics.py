@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from broadcaster.sender import LineSender, OutgoingBatch
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
@@ -19,6 +18,8 @@ from broadcaster.app import create_app
 from broadcaster.batches import Batch, BatchStatus
 from broadcaster.broadcasts import Broadcast, BroadcastStatus, Priority
 from broadcaster.clock import utcnow
+from broadcaster.delivery.line import LineSender
+from broadcaster.delivery.port import OutgoingBatch
 from broadcaster.sandbox import SandboxConfig
 from broadcaster.sandbox.testing import SandboxThread
 from broadcaster.settings import Settings
@@ -147,12 +148,16 @@ def test_lines_answers_and_latency_are_counted_per_endpoint(
         sandbox.set_faults(script=["ok", "429", "500"])
 
         async def send_three() -> None:
-            async with LineSender(settings) as sender:
+            sender = LineSender(settings)
+            await sender.open()
+            try:
                 for n in range(3):
                     batch = OutgoingBatch(n + 1, 9, "multicast",
                                           [{"type": "text", "text": "お知らせ"}],
                                           [line_user_id(n + 1)], str(uuid.uuid4()))
                     await sender.send(batch)
+            finally:
+                await sender.close()
 
         asyncio.run(send_three())
     after = scrape(client)

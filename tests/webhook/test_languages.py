@@ -14,7 +14,8 @@ from sqlmodel import Session
 
 from broadcaster.clock import utcnow
 from broadcaster.emergency.shelters import Shelter
-from broadcaster.garbage.importer import import_calendar, kind_table
+from broadcaster.garbage.importer import import_calendar
+from broadcaster.garbage.kinds import kind_table
 from broadcaster.settings import Settings
 from segments import catalog
 from tests.conftest import T0, line_user_id

@@ -2,12 +2,14 @@
 
 The plan is what `broadcaster.outbox.dispatch` executes. Everything a send depends on is
 decided here, in one place: the stored rule (copied at creation), opt-outs, follow-ups to
-an earlier broadcast's recipients, caps, and the emergency exemptions.
+an earlier broadcast's recipients, caps and exemptions. What a kind does differently
+(a benefit notice's recorded recipients, a digest's items, an emergency's hardened
+render) comes from its registered policy; this module names no feature.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -15,11 +17,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from broadcaster import frequency, ledger, quiet_hours
-from broadcaster.benefits.models import BenefitNotification
-from broadcaster.broadcasts import Broadcast, BroadcastKind, Priority
+from broadcaster.broadcasts import Broadcast, is_emergency
 from broadcaster.deliveries import Delivery, DeliveryStatus
-from broadcaster.digest import digest_audience, digest_render
+from broadcaster.limits import gate
 from broadcaster.outbox import DispatchPlan
+from broadcaster.policies import Limit, Rendering, exempt, policy_for
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 from segments.audience import audience_filter
@@ -32,21 +34,7 @@ FOLLOW_UP_STATUSES = (DeliveryStatus.accepted, DeliveryStatus.queued, DeliverySt
 
 
 class HeldByQuietHours(RuntimeError):
-    """A non-emergency send was about to be released inside quiet hours."""
-
-
-def is_emergency(broadcast: Broadcast) -> bool:
-    return broadcast.priority >= Priority.emergency
-
-
-def exempt_from_limits(broadcast: Broadcast) -> bool:
-    """Emergencies and explicit bypasses ignore quiet hours, caps and opt-outs."""
-    return is_emergency(broadcast) or broadcast.bypass_limits
-
-
-def ignores_quiet_hours(broadcast: Broadcast) -> bool:
-    """Exempt from limits, or sent at a time the residents themselves chose."""
-    return exempt_from_limits(broadcast) or broadcast.quiet_hours_exempt
+    """A non-exempt send was about to be released inside quiet hours."""
 
 
 def stored_rule(broadcast: Broadcast, settings: Settings) -> Rule | None:
@@ -58,18 +46,11 @@ def stored_rule(broadcast: Broadcast, settings: Settings) -> Rule | None:
 
 def audience_for(broadcast: Broadcast, settings: Settings) -> sa.ColumnElement[bool]:
     """The WHERE clause over Resident for this broadcast (also used by previews)."""
+    policy = policy_for(broadcast.kind)
+    if policy.audience is not None:
+        return policy.audience(broadcast, settings)
     on = broadcast.send_at.astimezone(settings.tz).date()
-    respect = not exempt_from_limits(broadcast)
-    if broadcast.kind == BroadcastKind.digest:
-        # Opt-outs were applied to each notice when it was folded.
-        return sa.and_(audience_filter(None, on=on, category=None), digest_audience(broadcast))
-    if broadcast.kind == BroadcastKind.benefit:
-        # Exactly the residents recorded as notified with this broadcast, never its rule
-        # again: a resumed dispatch must not reach someone an earlier notice already told.
-        recorded = sa.select(col(BenefitNotification.resident_id)).where(
-            col(BenefitNotification.broadcast_id) == broadcast.id
-        )
-        return sa.and_(audience_filter(None, on=on, category=None), col(Resident.id).in_(recorded))
+    respect = not exempt(broadcast, Limit.opt_outs)
     if broadcast.recipients_of is not None:
         # Still following (a blocked account cannot be reached), recipients of the original.
         reached = sa.select(col(Delivery.resident_id)).where(
@@ -88,24 +69,35 @@ def audience_for(broadcast: Broadcast, settings: Settings) -> sa.ColumnElement[b
     )
 
 
-def renderer_for(
-    session: Session, broadcast: Broadcast, renderer: Renderer
-) -> tuple[tuple[str, ...], Callable[[Mapping[str, Any]], list[dict[str, Any]]]]:
+def renderer_for(session: Session, broadcast: Broadcast, renderer: Renderer) -> Rendering:
     """(context fields, render function) for the broadcast's messages."""
-    if broadcast.kind == BroadcastKind.digest:
-        return digest_render(broadcast, session, renderer)
-    emergency = is_emergency(broadcast)
-    prepared = renderer.prepare(
-        template_name=broadcast.template_name,
-        template_text=broadcast.template_text,
-        parameters=broadcast.parameters,
-        trial=not emergency,
-    )
-    if emergency:
-        from broadcaster.emergency.orders import emergency_render
+    policy = policy_for(broadcast.kind)
+    if policy.rendering is not None:
+        fields, render = policy.rendering(session, broadcast, renderer)
+    else:
+        prepared = renderer.prepare(
+            template_name=broadcast.template_name,
+            template_text=broadcast.template_text,
+            parameters=broadcast.parameters,
+            # An emergency is never refused for its rendering (its policy hardens it).
+            trial=not is_emergency(broadcast.priority),
+        )
+        fields, render = tuple(prepared.resident_fields), prepared.render
+    if policy.harden is not None:
+        hardened = policy.harden(broadcast, render)
 
-        return tuple(prepared.resident_fields), emergency_render(broadcast, prepared.render)
-    return tuple(prepared.resident_fields), prepared.render
+        def render(context: Mapping[str, Any]) -> list[dict[str, Any]]:
+            # A feature's edit of the rendered messages passes LINE's gate like any other.
+            return gate(hardened(context))
+
+    return fields, render
+
+
+def held_by_quiet_hours(broadcast: Broadcast, settings: Settings, at: datetime) -> bool:
+    """Whether quiet hours keep `broadcast` from being released at `at`."""
+    return not exempt(broadcast, Limit.quiet_hours) and quiet_hours.in_quiet_hours(
+        at, settings.quiet_hours, settings.tz
+    )
 
 
 def plan_for(
@@ -114,26 +106,24 @@ def plan_for(
     settings: Settings,
     renderer: Renderer,
     now: datetime,
+    *,
+    mind_quiet_hours: bool = True,
 ) -> DispatchPlan:
     """The plan for sending `broadcast` at `now`.
 
-    Raises HeldByQuietHours for a non-exempt broadcast inside quiet hours (the scheduler
-    decides what happens to it), and the renderer's TemplateError if the template no longer
-    prepares (e.g. a template file was removed after creation).
+    Raises HeldByQuietHours for a non-exempt broadcast inside quiet hours (unless
+    `mind_quiet_hours` is False: a resumed dispatch finishes what was released), and the
+    renderer's TemplateError if the template no longer prepares (e.g. a template file was
+    removed after creation).
     """
-    exempt = exempt_from_limits(broadcast)
-    if not ignores_quiet_hours(broadcast) and quiet_hours.in_quiet_hours(
-        now, settings.quiet_hours, settings.tz
-    ):
+    if mind_quiet_hours and held_by_quiet_hours(broadcast, settings, now):
         raise HeldByQuietHours(
             f"broadcast {broadcast.id} not released: {now.astimezone(settings.tz):%H:%M} JST "
             f"is inside quiet hours {quiet_hours.window_label(settings.quiet_hours)}"
         )
-    # A benefit notice's recipients are recorded as notified before it is sent, so none
-    # may be skipped for the cap.
     over_cap = (
         None
-        if exempt or broadcast.kind == BroadcastKind.benefit
+        if exempt(broadcast, Limit.cap)
         else frequency.over_cap_filter(
             settings.frequency, settings.tz, now, exclude_broadcast_id=broadcast.id
         )
