@@ -82,7 +82,7 @@ def parse_calendar(data: bytes) -> icalendar.Calendar:
     text = "\r\n".join(line for line in text.splitlines() if line.strip())
     try:
         calendar = icalendar.Calendar.from_ical(text)
-    except ValueError as exc:
+    except Exception as exc:
         raise CalendarError(f"not a valid iCal file: {_one_line(exc)}") from None
     if not isinstance(calendar, icalendar.Calendar):
         raise CalendarError("not an iCal file: the top component is not VCALENDAR")
