@@ -82,7 +82,7 @@ def parse_calendar(data: bytes) -> icalendar.Calendar:
     text = "\r\n".join(line for line in text.splitlines() if line.strip())
     try:
         calendar = icalendar.Calendar.from_ical(text)
-    except ValueError as exc:
+    except Exception as exc:
         raise CalendarError(f"not a valid iCal file: {_one_line(exc)}") from None
     if not isinstance(calendar, icalendar.Calendar):
         raise CalendarError("not an iCal file: the top component is not VCALENDAR")
@@ -147,6 +147,9 @@ def _screen(calendar: icalendar.Calendar, warnings: list[str]) -> list[Skipped]:
     """Take out every series with an event whose dates cannot be trusted; drop broken
     properties that do not decide dates (DTEND, DTSTAMP…) with a warning saying so."""
     bad: dict[str, Skipped] = {}
+    # Hand-written files may have no UIDs: such an event is its own series, not one with
+    # every other event lacking a UID.
+    bad_events: list[icalendar.cal.Component] = []
     for event in calendar.walk("VEVENT"):
         uid = _text(event.get("UID"))
         summary = _text(event.get("SUMMARY"))
@@ -159,13 +162,24 @@ def _screen(calendar: icalendar.Calendar, warnings: list[str]) -> list[Skipped]:
                 warnings.append(f"{summary or '(no SUMMARY)'} (UID {uid or '?'}): {name}: "
                                 f"{_one_line(message)}; {name} ignored, the event imported")
         reason = reason or _date_problem(event)
-        if reason and uid not in bad:
+        if not reason:
+            continue
+        if not uid:
+            bad_events.append(event)
+            bad[f"#{len(bad_events)}"] = Skipped(uid, summary, reason)
+        elif uid not in bad:
             bad[uid] = Skipped(uid, summary, reason)
     if bad:
         calendar.subcomponents = [
             component
             for component in calendar.subcomponents
-            if not (component.name == "VEVENT" and _text(component.get("UID")) in bad)
+            if not (
+                component.name == "VEVENT"
+                and (
+                    any(component is event for event in bad_events)
+                    or (_text(component.get("UID")) or "#") in bad
+                )
+            )
         ]
     return list(bad.values())
 

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
@@ -232,3 +235,21 @@ def test_cli_imports_a_5374_folder(tmp_path: Path) -> None:
     assert "zone A:" in result.output and "unmapped zone B: 小型家電" in result.output
     report = json.loads(result.stdout[result.stdout.index("{"):])
     assert report["zones"] == ["A", "B"] and report["dry_run"]
+
+
+TOKENS = st.sampled_from(["月", "水2", "金5", "土9", "日0", "20261215", "20260931", "*1", "*9",
+                          ":", "4", "13", "x", " ", "　", "火2 金4:4 6", "-", "なし"])
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.lists(TOKENS, max_size=8))
+def test_any_cell_gives_dates_or_a_reason(tokens: list[str]) -> None:
+    import unicodedata
+
+    cell = unicodedata.normalize("NFKC", " ".join(tokens))
+    try:
+        days, _ = cell_dates(cell, *DEC, {"1": "要予約"})
+    except ValueError as exc:
+        assert str(exc)
+    else:
+        assert all(DEC[0] <= day < DEC[1] for day in days)

@@ -101,6 +101,16 @@ def test_events_without_usable_dates_are_left_out_with_the_reason(
     assert sorted(parsed.zone_days("A")) == [date(2026, 4, 6)]  # type: ignore[attr-defined]
 
 
+def test_events_without_uid_are_each_their_own_series(settings: Settings) -> None:
+    data = vcal("SUMMARY:燃やすごみ\nDTSTART;VALUE=DATE:20260406",
+                "SUMMARY:資源ごみ\nDTSTART;VALUE=DATE:20260931",
+                "SUMMARY:びん\nDTSTART;VALUE=DATE:20260408")
+    parsed = read(settings, data)
+    assert [s.summary for s in parsed.skipped] == ["資源ごみ"]  # type: ignore[attr-defined]
+    assert sorted(parsed.zone_days("A")) == [  # type: ignore[attr-defined]
+        date(2026, 4, 6), date(2026, 4, 8)]
+
+
 def test_a_series_with_too_many_occurrences_is_left_out(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, **{"garbage.max_occurrences_per_event": 5})
     data = vcal(allday("daily", "20260401", "燃やすごみ", "RRULE:FREQ=DAILY"),

@@ -33,11 +33,18 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "garbage_reminder": {
         "collection_date": "2026-04-07", "kinds": ["燃やすごみ", "ペットボトル"], "timing": "eve",
-        "holiday": "",
+        "holiday": "", "notes": [],
+        "names": {"ja": "燃やすごみ、ペットボトル", "easy-ja": "もやす ごみ、ペットボトル",
+                  "en": "burnable waste, PET bottles", "zh": "可燃垃圾、塑料瓶（PET）",
+                  "ko": "타는 쓰레기, 페트병", "vi": "rác cháy được, chai nhựa PET",
+                  "pt": "lixo queimável, garrafas PET"},
     },
     "garbage_correction": {
         "collection_date": "2026-04-07", "cancelled_kinds": ["資源ごみ"], "action": "move",
         "new_date": "2026-04-09", "reason": "道路工事のため",
+        "cancelled_names": {"ja": "資源ごみ", "easy-ja": "しげん ごみ", "en": "recyclables",
+                            "zh": "可回收资源", "ko": "재활용 쓰레기", "vi": "rác tái chế",
+                            "pt": "recicláveis"},
     },
     "benefit_notice": {
         "benefit_name": "子育て世帯臨時特別給付金",

@@ -18,10 +18,10 @@ def prepare(renderer: Renderer, name: str, **changes: Any) -> PreparedTemplate:
 
 
 def test_language_without_a_variant_falls_back_to_japanese(renderer: Renderer) -> None:
-    prepared = prepare(renderer, "garbage_reminder")
+    prepared = prepare(renderer, "benefit_notice")
     resident = {"language": "vi"}
     assert prepared.render(resident) == prepared.render({**resident, "language": "ja"})
-    assert prepared.render(resident)[0]["text"].startswith("【ごみ収集】明日 4月7日(火) は")
+    assert prepared.render(resident)[0]["text"].startswith("【子育て世帯臨時特別給付金のお知らせ】")
 
 
 def test_easy_japanese_and_english_variants_are_chosen(renderer: Renderer) -> None:
@@ -120,13 +120,14 @@ def test_parameter_text_cannot_pose_as_a_message(small_renderer: Renderer) -> No
 
 def test_render_is_deterministic_and_unaffected_by_caller_changes(renderer: Renderer) -> None:
     parameters: dict[str, Any] = {
-        **EXAMPLES["garbage_reminder"], "kinds": ["燃やすごみ"], "timing": "morning"
+        **EXAMPLES["garbage_reminder"], "kinds": ["燃やすごみ"], "timing": "morning",
+        "names": dict(EXAMPLES["garbage_reminder"]["names"]),
     }
     prepared = renderer.prepare(
         template_name="garbage_reminder.ja.j2", template_text=None, parameters=parameters
     )
     first = prepared.render({"language": "en"})
-    parameters["kinds"].append("古紙")
+    parameters["names"]["en"] += ", paper"
     assert prepared.render({"language": "en"}) == first
     assert first[0]["text"].startswith("[Garbage] Today, Tuesday, April 7, is")
 
