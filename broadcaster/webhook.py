@@ -58,6 +58,7 @@ from broadcaster.settings import Settings
 from broadcaster.webhook_events import claim_event
 from segments import enrollment, follow
 from segments.catalog import action_for_word, texts_for
+from segments.quick_replies import parse_postback
 from segments.residents import (
     FollowState,
     Resident,
@@ -218,7 +219,7 @@ def _apply(
         choices = _choices(session, resident)
         outcome: enrollment.Outcome | None = enrollment.handle_postback(choices, options, data)
         if outcome is None:
-            action = enrollment.parse_postback(data).get("action", "")
+            action = parse_postback(data).get("action", "")
             answered = _action(session, settings, resident, action, now)
             if answered is not None:
                 return answered
