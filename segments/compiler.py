@@ -105,7 +105,9 @@ def _attribute(condition: Condition) -> sa.ColumnElement[bool]:
         values = tuple("true" if item else "false" for item in values)
     elif spec.kind is Kind.date:
         # Stored as ISO text, which sorts like the dates.
-        values = tuple(item.isoformat() if isinstance(item, dt.date) else item for item in values)
+        values = tuple(
+            item.isoformat() if isinstance(item, dt.date) else item for item in values
+        )
     return sa.exists(rows.where(_compare(value_column, condition.op, values)))
 
 

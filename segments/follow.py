@@ -18,9 +18,9 @@ from segments.residents import FollowState, Resident
 
 
 class FollowResult(StrEnum):
-    new = "new"  # first follow, now following
+    new = "new"            # first follow, now following
     returning = "returning"  # a later follow, now following again
-    stale = "stale"  # recorded, but a newer event decides the state
+    stale = "stale"        # recorded, but a newer event decides the state
 
 
 def last_state_change(resident: Resident) -> datetime | None:
