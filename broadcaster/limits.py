@@ -119,7 +119,9 @@ def check_messages(messages: Sequence[Mapping[str, Any]]) -> None:
         problems.append(LimitProblem("messages", "nothing to send, LINE needs 1 to 5 objects"))
     elif len(messages) > MAX_MESSAGES:
         problems.append(
-            LimitProblem("messages", f"{len(messages)} message objects, LINE allows {MAX_MESSAGES}")
+            LimitProblem(
+                "messages", f"{len(messages)} message objects, LINE allows {MAX_MESSAGES}"
+            )
         )
     for index, message in enumerate(messages):
         problems.extend(_check_message(f"messages[{index}]", message))

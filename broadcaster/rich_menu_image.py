@@ -67,7 +67,14 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def draw(labels: Sequence[str], kind: str, font_path: str = "") -> bytes:
-    """A PNG of the buttons labelled `labels` (well under LINE's 1 MB: flat colours)."""
+    """A PNG of the buttons labelled `labels` (well under LINE's 1 MB: flat colours).
+    Drawing is deterministic, so each design is drawn once a process (a sync compares
+    every menu's image with what LINE has)."""
+    return _draw(tuple(labels), kind, font_path)
+
+
+@cache
+def _draw(labels: tuple[str, ...], kind: str, font_path: str) -> bytes:
     size, boxes = grid(len(labels))
     background, ink = COLORS.get(kind, COLORS["normal"])
     image = Image.new("RGB", size, background)
@@ -78,7 +85,7 @@ def draw(labels: Sequence[str], kind: str, font_path: str = "") -> bytes:
         text = _fit(pen, label, font, w - 80)
         pen.text((x + w / 2, y + h / 2), text, fill=ink, font=font, anchor="mm", align="center")
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 

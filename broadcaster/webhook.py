@@ -60,6 +60,7 @@ from broadcaster.settings import Settings
 from broadcaster.webhook_events import claim_event
 from segments import enrollment, follow
 from segments.catalog import action_for_word, texts_for
+from segments.quick_replies import parse_postback
 from segments.residents import (
     FollowState,
     Resident,
@@ -233,7 +234,7 @@ def _apply(
         choices = _choices(session, resident)
         outcome: enrollment.Outcome | None = enrollment.handle_postback(choices, options, data)
         if outcome is None:
-            fields = enrollment.parse_postback(data)
+            fields = parse_postback(data)
             action = fields.get("action", "")
             fields_command = POSTBACK_FIELD_COMMANDS.get(action)
             if fields_command is not None:

@@ -27,16 +27,18 @@ from dataclasses import dataclass, field, replace
 from datetime import time
 from enum import StrEnum
 from typing import Any
-from urllib.parse import parse_qs
 
 from broadcaster.settings import Settings
 from segments.catalog import CHOOSE_LANGUAGE, LANGUAGE_NAMES, Texts, action_for_word, texts_for
+from segments.quick_replies import (
+    MAX_QUICK_REPLIES,
+    button,
+    paginate,
+    parse_postback,
+    postback_data,
+    text_message,
+)
 from segments.residents import ReminderTiming
-
-# LINE: at most 13 quick-reply buttons, labels at most 20 characters, postback data 300.
-MAX_QUICK_REPLIES = 13
-MAX_LABEL = 20
-MAX_POSTBACK_DATA = 300
 
 SETTINGS_ACTION = "settings"
 STOP_ACTION = "stop"
@@ -161,31 +163,6 @@ class Outcome:
     messages: list[dict[str, Any]] = field(default_factory=list)
 
 
-def postback_data(**fields: str | int) -> str:
-    """Compact, URL-encoded postback data; raises ValueError if LINE would refuse it."""
-    # Only the characters that would break the query syntax are escaped: percent-encoding
-    # every kanji would triple its length against LINE's 300-character limit.
-    data = "&".join(f"{key}={_escape(str(value))}" for key, value in fields.items())
-    if len(data) > MAX_POSTBACK_DATA:
-        raise ValueError(
-            f"postback data is {len(data)} characters, LINE allows {MAX_POSTBACK_DATA}"
-        )
-    return data
-
-
-def _escape(value: str) -> str:
-    return "".join(f"%{ord(c):02X}" if c in "%&=+#;" or ord(c) < 32 else c for c in value)
-
-
-def parse_postback(data: str) -> dict[str, str]:
-    """The postback's fields (first value of each); malformed data gives an empty dict."""
-    try:
-        parsed = parse_qs(data, keep_blank_values=True, strict_parsing=True, max_num_fields=8)
-    except ValueError:
-        return {}
-    return {key: values[0] for key, values in parsed.items()}
-
-
 # -- entry points ---------------------------------------------------------------------------
 
 
@@ -195,8 +172,8 @@ def welcome(choices: Choices, options: Options, *, returning: bool) -> Outcome:
     if returning and choices.district is not None:
         texts = options.texts(choices.language)
         text = texts("welcome.back") + "\n\n" + _summary_text(choices, options)
-        change = _item(texts("button.change"), postback_data(action=SETTINGS_ACTION))
-        return Outcome(changes={"enrollment_step": None}, messages=[_text(text, [change])])
+        change = button(texts("button.change"), postback_data(action=SETTINGS_ACTION))
+        return Outcome(changes={"enrollment_step": None}, messages=[text_message(text, [change])])
     return _ask(Step.language, choices, options, changes={"enrollment_step": Step.language.value})
 
 
@@ -209,12 +186,12 @@ def start(choices: Choices, options: Options) -> Outcome:
 def ask_language(choices: Choices, options: Options) -> Outcome:
     """「言語」 in any language, or `action=language`: the languages, each in its own name."""
     items = [
-        _item(LANGUAGE_NAMES.get(value, value), postback_data(set="lang", v=value))
+        button(LANGUAGE_NAMES.get(value, value), postback_data(set="lang", v=value))
         for value in options.languages
     ]
     return Outcome(
         changes={"enrollment_step": LANGUAGE_STEP},
-        messages=[_text(CHOOSE_LANGUAGE, _paginate(items, 0, [], next_data=lambda p: ""))],
+        messages=[text_message(CHOOSE_LANGUAGE, items[:MAX_QUICK_REPLIES])],
     )
 
 
@@ -237,7 +214,9 @@ def handle_postback(choices: Choices, options: Options, data: str) -> Outcome | 
             + "\n\n"
             + _summary_text(changed, options)
         )
-        return Outcome(changes={"language": value, "enrollment_step": None}, messages=[_text(text)])
+        return Outcome(
+            changes={"language": value, "enrollment_step": None}, messages=[text_message(text)]
+        )
     if key in _SINGLE:
         step, column = _SINGLE[key]
         if "page" in fields:
@@ -276,7 +255,7 @@ def handle_postback(choices: Choices, options: Options, data: str) -> Outcome | 
     if key == "stops" and fields.get("done") == "1":
         texts = options.texts(choices.language)
         text = texts("done.stops") + "\n\n" + _summary_text(choices, options)
-        return Outcome(changes={"enrollment_step": None}, messages=[_text(text)])
+        return Outcome(changes={"enrollment_step": None}, messages=[text_message(text)])
     return refused(choices, options)
 
 
@@ -305,7 +284,9 @@ def handle_text(choices: Choices, options: Options, text: str) -> Outcome | None
     if step is None:
         return None
     hint = (
-        [] if step is Step.language else [_text(options.texts(choices.language)("ask.use_buttons"))]
+        []
+        if step is Step.language
+        else [text_message(options.texts(choices.language)("ask.use_buttons"))]
     )
     return _ask(step, choices, options, before=hint)
 
@@ -316,12 +297,12 @@ def refused(choices: Choices, options: Options) -> Outcome:
     texts = options.texts(choices.language)
     apology = texts("refused.apology")
     if choices.step == LANGUAGE_STEP:
-        return Outcome(messages=[_text(apology), *ask_language(choices, options).messages])
+        return Outcome(messages=[text_message(apology), *ask_language(choices, options).messages])
     step = _current_step(choices)
     if step is None:
         hint = texts("refused.hint", settings=texts.word(SETTINGS_ACTION))
-        return Outcome(messages=[_text(apology + "\n" + hint)])
-    return _ask(step, choices, options, before=[_text(apology + texts("refused.again"))])
+        return Outcome(messages=[text_message(apology + "\n" + hint)])
+    return _ask(step, choices, options, before=[text_message(apology + texts("refused.again"))])
 
 
 def ask_stops(
@@ -334,14 +315,14 @@ def ask_stops(
     """The categories a resident may stop, each toggled by a tap (✓ = stopped)."""
     texts = options.texts(choices.language)
     items = [
-        _item(
+        button(
             ("✓" if value in choices.opt_outs else "") + texts.category(value),
             postback_data(set="stop", v=value),
         )
         for value in options.categories
     ]
     done = texts("button.done")
-    fixed = [_item(done, postback_data(set="stops", done=1))]
+    fixed = [button(done, postback_data(set="stops", done=1))]
     text = "\n".join(
         (
             texts("stop.ask"),
@@ -350,7 +331,7 @@ def ask_stops(
             texts("ask.finish", done=done),
         )
     )
-    buttons = _paginate(
+    buttons = paginate(
         items,
         page,
         fixed,
@@ -358,7 +339,9 @@ def ask_stops(
         next_data=lambda p: postback_data(set="stop", page=p),
     )
     return Outcome(
-        changes={"enrollment_step": STOP_STEP}, opt_outs=opt_outs, messages=[_text(text, buttons)]
+        changes={"enrollment_step": STOP_STEP},
+        opt_outs=opt_outs,
+        messages=[text_message(text, buttons)],
     )
 
 
@@ -387,7 +370,7 @@ def _advance(step: Step, choices: Choices, options: Options, changes: dict[str, 
         if step is Step.language:
             # The first words in the resident's language: who we are, how many questions.
             texts = options.texts(choices.language)
-            before = [_text(texts("welcome.thanks", count=len(STEPS) - 1))]
+            before = [text_message(texts("welcome.thanks", count=len(STEPS) - 1))]
         return _ask(
             following,
             choices,
@@ -400,7 +383,9 @@ def _advance(step: Step, choices: Choices, options: Options, changes: dict[str, 
     return Outcome(
         changes={**changes, "enrollment_step": None},
         messages=[
-            _text(text, [_item(texts("button.redo"), postback_data(action=SETTINGS_ACTION))])
+            text_message(
+                text, [button(texts("button.redo"), postback_data(action=SETTINGS_ACTION))]
+            )
         ],
     )
 
@@ -420,14 +405,14 @@ def _ask(
     fixed: list[dict[str, Any]] = []
     if step is Step.interests:
         items = [
-            _item(
+            button(
                 ("✓" if value in choices.interests else "") + texts.label(value),
                 postback_data(set="interest", v=value),
             )
             for value in options.interests
         ]
         done = texts("button.done")
-        fixed = [_item(done, postback_data(set="interests", done=1))]
+        fixed = [button(done, postback_data(set="interests", done=1))]
         chosen = texts.join(texts.label(v) for v in options.interests if v in choices.interests)
         text = "\n".join(
             (
@@ -449,10 +434,10 @@ def _ask(
             text = texts(_ASK_KEYS[step]) + number
             label = texts.label
         items = [
-            _item(label(value), postback_data(set=key, v=value))
+            button(label(value), postback_data(set=key, v=value))
             for value in options.values_for(key)
         ]
-    buttons = _paginate(
+    buttons = paginate(
         items,
         page,
         fixed,
@@ -462,7 +447,7 @@ def _ask(
     return Outcome(
         changes=dict(changes or {}),
         interests=interests,
-        messages=[*before, _text(text, buttons)],
+        messages=[*before, text_message(text, buttons)],
     )
 
 
@@ -470,25 +455,6 @@ def _page(step: Step, choices: Choices, options: Options, raw: str) -> Outcome:
     if not raw.isdigit():
         return refused(choices, options)
     return _ask(step, choices, options, page=int(raw), changes={"enrollment_step": step.value})
-
-
-def _paginate(
-    items: list[dict[str, Any]],
-    page: int,
-    fixed: list[dict[str, Any]],
-    *,
-    next_data: Any,
-    next_label: str = JA("button.next"),
-) -> list[dict[str, Any]]:
-    """Up to 13 buttons; a longer list shows pages with 「次へ」 (the last page wraps)."""
-    room = MAX_QUICK_REPLIES - len(fixed)
-    if len(items) <= room:
-        return items + fixed
-    size = room - 1
-    pages = -(-len(items) // size)
-    page %= pages
-    shown = items[page * size : (page + 1) * size]
-    return [*shown, _item(next_label, next_data((page + 1) % pages)), *fixed]
 
 
 def _summary_text(choices: Choices, options: Options) -> str:
@@ -523,18 +489,3 @@ def _current_step(choices: Choices) -> Step | None:
         return Step(choices.step) if choices.step else None
     except ValueError:
         return None
-
-
-def _text(text: str, quick: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    message: dict[str, Any] = {"type": "text", "text": text}
-    if quick:
-        message["quickReply"] = {"items": quick}
-    return message
-
-
-def _item(label: str, data: str) -> dict[str, Any]:
-    short = label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
-    return {
-        "type": "action",
-        "action": {"type": "postback", "label": short, "data": data, "displayText": label},
-    }

@@ -4,6 +4,7 @@ LINE's limits, and a record of which menu each user sees."""
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -134,12 +135,17 @@ def test_creating_more_than_100_menus_an_hour_is_rate_limited(
 ) -> None:
     sandbox = make_sandbox()
     body = menu().to_dict()
-    statuses = [
-        httpx.post(f"{sandbox.url}/v2/bot/richmenu", headers=AUTH, json=body).status_code
-        for _ in range(101)
-    ]
-    assert statuses[:100] == [200] * 100 and statuses[100] == 429
-    assert len(sandbox.rich_menus()["menus"]) == 100
+    started = time.monotonic()
+    statuses: list[int] = []
+    while 429 not in statuses:
+        assert len(statuses) < 150, "no 429 after 150 creations"
+        response = httpx.post(f"{sandbox.url}/v2/bot/richmenu", headers=AUTH, json=body)
+        statuses.append(response.status_code)
+    # 100 at once, then one more each 36 s (a slow machine may earn one or two).
+    earned = (time.monotonic() - started) * 100 / 3600
+    assert statuses[:100] == [200] * 100
+    assert len(statuses) - 1 <= 100 + earned + 1
+    assert len(sandbox.rich_menus()["menus"]) == len(statuses) - 1
 
 
 def test_the_bulk_link_endpoint_allows_100_requests_an_hour_and_the_batch_3(
