@@ -171,7 +171,6 @@ def run(settings: Settings) -> int:
 
 
 def _serve(settings: Settings, listening: socket.socket) -> int:
-    from broadcaster.app import create_app
     from broadcaster.db import make_engine, pending_migrations
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -181,6 +180,8 @@ def _serve(settings: Settings, listening: socket.socket) -> int:
         print(f"error: {not_migrated_message(len(pending))} (or set auto_migrate = true)",
               file=sys.stderr)
         return 1
+    # Only now the application (seconds of imports): a refusal above comes at once.
+    from broadcaster.app import create_app
     with _line_channel(settings) as effective:
         config = uvicorn.Config(
             create_app(effective, engine=engine),
