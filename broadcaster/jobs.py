@@ -7,6 +7,7 @@ over, so tests call the functions directly and never wait for a scheduler.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -16,6 +17,7 @@ from broadcaster import schedule
 from broadcaster.clock import utcnow
 from broadcaster.garbage.fetch import fetch_due
 from broadcaster.garbage.reminders import schedule_reminders
+from broadcaster.kpis.insight import fetch_recent
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 GARBAGE_REMINDERS_EVERY_MINUTES = 5
 CALENDAR_FETCH_EVERY_MINUTES = 15
+LINE_STATISTICS_EVERY_MINUTES = 60  # LINE allows 60 insight requests an hour
 
 
 def _garbage_reminders(engine: Engine, settings: Settings, renderer: Renderer) -> None:
@@ -34,6 +37,10 @@ def _garbage_reminders(engine: Engine, settings: Settings, renderer: Renderer) -
 def _calendar_fetches(engine: Engine, settings: Settings) -> None:
     for outcome in fetch_due(engine, settings, utcnow()):
         log.info("calendar fetch: %s", outcome)
+
+
+def _line_statistics(engine: Engine, settings: Settings) -> None:
+    log.info("LINE statistics: %s", fetch_recent(engine, settings, utcnow()))
 
 
 def install(
@@ -68,3 +75,13 @@ def install(
             id="calendar-fetches",
             **common,
         )
+    # KPIs (issue 14): LINE's per-broadcast open/click figures and follower count, first
+    # an hour after start (not at once: a restart must not spend the hour's requests).
+    scheduler.add_job(
+        _line_statistics,
+        "interval",
+        minutes=LINE_STATISTICS_EVERY_MINUTES,
+        args=(engine, settings),
+        id="line-statistics",
+        **{**common, "next_run_time": utcnow() + timedelta(minutes=LINE_STATISTICS_EVERY_MINUTES)},
+    )
