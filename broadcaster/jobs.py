@@ -7,6 +7,7 @@ over, so tests call the functions directly and never wait for a scheduler.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -20,6 +21,7 @@ from broadcaster.emergency import feeds as alert_feeds
 from broadcaster.garbage.fetch import fetch_due
 from broadcaster.garbage.models import CollectionDay
 from broadcaster.garbage.reminders import schedule_reminders
+from broadcaster.kpis.insight import fetch_recent
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 GARBAGE_REMINDERS_EVERY_MINUTES = 5
 CALENDAR_FETCH_EVERY_MINUTES = 15
+LINE_STATISTICS_EVERY_MINUTES = 60  # LINE allows 60 insight requests an hour
 LEDGER_EVERY_SECONDS = 5
 RETENTION_EVERY_HOURS = 6
 
@@ -73,6 +76,10 @@ def _retention(engine: Engine, settings: Settings) -> None:
 def _calendar_fetches(engine: Engine, settings: Settings) -> None:
     for outcome in fetch_due(engine, settings, utcnow()):
         log.info("calendar fetch: %s", outcome)
+
+
+def _line_statistics(engine: Engine, settings: Settings) -> None:
+    log.info("LINE statistics: %s", fetch_recent(engine, settings, utcnow()))
 
 
 def install(
@@ -125,3 +132,13 @@ def install(
             id="calendar-fetches",
             **common,
         )
+    # KPIs (issue 14): LINE's per-broadcast open/click figures and follower count, first
+    # an hour after start (not at once: a restart must not spend the hour's requests).
+    scheduler.add_job(
+        _line_statistics,
+        "interval",
+        minutes=LINE_STATISTICS_EVERY_MINUTES,
+        args=(engine, settings),
+        id="line-statistics",
+        **{**common, "next_run_time": utcnow() + timedelta(minutes=LINE_STATISTICS_EVERY_MINUTES)},
+    )

@@ -8,16 +8,16 @@ hour. Every count of residents is a number or "< 20" (`kpis.suppression_threshol
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 
-from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.deps import EngineDep, SessionDep, SettingsDep
 from broadcaster.auth import AdminActor, CurrentActor
-from broadcaster.clock import local, utcnow
-from broadcaster.kpis import deliveries, fiscal, insight, report, tables
+from broadcaster.clock import utcnow
+from broadcaster.kpis import fiscal, insight, report, tables
 from broadcaster.kpis.friends import series
 from broadcaster.kpis.report import day_row
 
@@ -101,28 +101,9 @@ def get_friends(
     summary="Fetch LINE's per-broadcast and follower figures (admin)",
 )
 def fetch_line_statistics(
-    actor: AdminActor, session: SessionDep, settings: SettingsDep
-) -> dict[str, Any]:
+    actor: AdminActor, engine: EngineDep, settings: SettingsDep
+) -> dict[str, object]:
     """Per-unit open/click figures for broadcasts of the last 14 days (LINE updates them
-    that long), and yesterday's follower count. Stops at LINE's rate limit; run again
-    later for the rest."""
-    now = utcnow()
-    sent = deliveries.sent_broadcasts(session, now - timedelta(days=insight.UPDATE_DAYS), now)
-    result = insight.fetch_unit_statistics(
-        session, settings.line, insight.due_for_fetch(sent, now), settings.tz, now
-    )
-    yesterday = local(now, settings.tz).date() - timedelta(days=1)
-    followers = None
-    if not result.rate_limited:
-        row = insight.fetch_followers(session, settings.line, yesterday, now)
-        followers = None if row is None else {
-            "day": row.day, "status": row.status, "followers": row.followers,
-            "targeted_reaches": row.targeted_reaches, "blocks": row.blocks,
-        }
-    session.commit()
-    return {
-        "fetched": result.fetched,
-        "remaining": result.remaining,
-        "rate_limited": result.rate_limited,
-        "followers": followers,
-    }
+    that long), and yesterday's follower count. Stops at LINE's rate limit (60 insight
+    requests an hour); the hourly job, or a later call, fetches the rest."""
+    return insight.fetch_recent(engine, settings, utcnow())

@@ -16,16 +16,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
+import urllib3.exceptions
 from linebot.v3.insight import ApiClient, ApiException, Configuration, Insight
 from linebot.v3.messaging import ApiClient as MessagingClient
 from linebot.v3.messaging import ApiException as MessagingApiException
 from linebot.v3.messaging import MessagingApi
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcaster.kpis.deliveries import SentBroadcast
+from broadcaster.clock import local
+from broadcaster.db import session_scope
+from broadcaster.kpis.deliveries import SentBroadcast, sent_broadcasts
 from broadcaster.kpis.models import FollowerStatistic, UnitStatistic
 from broadcaster.line_client import configuration
-from broadcaster.settings import LineSettings
+from broadcaster.settings import LineSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ def _yyyymmdd(day: date) -> str:
 class FetchResult:
     fetched: int
     remaining: int
+    # Stopped by LINE's rate limit (or LINE unreachable): the rest waits for the next run.
     rate_limited: bool
 
 
@@ -93,9 +98,12 @@ def fetch_unit_statistics(
                 )
             except ApiException as exc:
                 if exc.status == 429:
-                    return FetchResult(fetched, len(broadcasts) - fetched, True)
+                    break
                 log.warning("insight for %s refused: %s %s", unit, exc.status, exc.body)
                 continue
+            except urllib3.exceptions.HTTPError as exc:
+                log.warning("insight for %s not reached: %s", unit, exc)
+                break
             overview = answer.overview
             row = session.get(UnitStatistic, item.broadcast_id) or UnitStatistic(
                 broadcast_id=item.broadcast_id, unit=unit, fetched_at=now
@@ -106,8 +114,11 @@ def fetch_unit_statistics(
             row.fetched_at = now
             session.add(row)
             fetched += 1
+        else:
+            session.flush()
+            return FetchResult(fetched, len(broadcasts) - fetched, False)
     session.flush()
-    return FetchResult(fetched, len(broadcasts) - fetched, False)
+    return FetchResult(fetched, len(broadcasts) - fetched, True)
 
 
 def fetch_followers(
@@ -121,6 +132,9 @@ def fetch_followers(
             )
         except ApiException as exc:
             log.warning("insight followers refused: %s %s", exc.status, exc.body)
+            return None
+        except urllib3.exceptions.HTTPError as exc:
+            log.warning("insight followers not reached: %s", exc)
             return None
     key = _yyyymmdd(day)
     row = session.get(FollowerStatistic, key) or FollowerStatistic(
@@ -148,3 +162,32 @@ def units_used_this_month(line: LineSettings) -> int | None:
             log.warning("aggregation unit usage refused: %s %s", exc.status, exc.body)
             return None
     return int(answer.num_of_custom_aggregation_units)
+
+
+def fetch_recent(engine: Engine, settings: Settings, now: datetime) -> dict[str, object]:
+    """One run (the hourly job and the API's "fetch now"): figures for the broadcasts of
+    the last 14 days, then yesterday's follower count if LINE still answers."""
+    with session_scope(engine) as session:
+        sent = sent_broadcasts(session, now - timedelta(days=UPDATE_DAYS), now)
+        result = fetch_unit_statistics(
+            session, settings.line, due_for_fetch(sent, now), settings.tz, now
+        )
+    followers: dict[str, object] | None = None
+    if not result.rate_limited:
+        yesterday = local(now, settings.tz).date() - timedelta(days=1)
+        with session_scope(engine) as session:
+            row = fetch_followers(session, settings.line, yesterday, now)
+            if row is not None:
+                followers = {
+                    "day": row.day,
+                    "status": row.status,
+                    "followers": row.followers,
+                    "targeted_reaches": row.targeted_reaches,
+                    "blocks": row.blocks,
+                }
+    return {
+        "fetched": result.fetched,
+        "remaining": result.remaining,
+        "rate_limited": result.rate_limited,
+        "followers": followers,
+    }

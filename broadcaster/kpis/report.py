@@ -107,7 +107,7 @@ def build(session: Session, settings: Settings, year: int, now: datetime) -> dic
         "kpis": kpis,
         "friends": _friends_section(session, friend_days, by_district, settings),
         "deliveries": _deliveries_section(tallies, quota, year, settings),
-        "blocks": _blocks_section(sent, attributed, session, t, k.block_window_hours),
+        "blocks": _blocks_section(sent, attributed, session, settings),
         "surveys": survey_figures,
     }
 
@@ -223,9 +223,9 @@ def _blocks_section(
     sent: list[SentBroadcast],
     attributed: blocks.AttributedBlocks,
     session: Session,
-    t: int,
-    window_hours: float,
+    settings: Settings,
 ) -> dict[str, Any]:
+    t = settings.kpis.suppression_threshold
     stats = {
         s.broadcast_id: s
         for s in session.exec(
@@ -245,7 +245,7 @@ def _blocks_section(
                 "title": item.title,
                 "department": item.department,
                 "class": item.delivery_class,
-                "sent_at": item.first_accepted_at.isoformat(),
+                "sent_at": local(item.first_accepted_at, settings.tz).isoformat(timespec="seconds"),
                 "recipients": shown(item.recipients, t),
                 "blocks": shown(count, t),
                 "block_rate_percent": (
@@ -263,7 +263,7 @@ def _blocks_section(
         tally[1] += item.recipients
         tally[2] += count
     return {
-        "window_hours": window_hours,
+        "window_hours": settings.kpis.block_window_hours,
         "total": shown(attributed.total, t),
         "attributed": shown(sum(attributed.per_broadcast.values()), t),
         "unattributed": shown(attributed.unattributed, t),

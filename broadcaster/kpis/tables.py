@@ -38,6 +38,31 @@ def _surveys(report: Mapping[str, Any]) -> Rows:
     return rows
 
 
+_CLASSES = ("notice", "emergency", "drill", "garbage")
+_BY_CLASS = [f"{c}_{what}" for c in _CLASSES for what in ("broadcasts", "messages")]
+_FRIENDS = ["friends", "new_friends", "refollows", "blocks"]
+# Every table's columns, so an empty table still has its header.
+COLUMNS: Mapping[str, list[str]] = {
+    "kpis": ["key", "label", "actual", "target", "achieved"],
+    "friends_daily": ["day", *_FRIENDS],
+    "friends_by_month": ["month", *_FRIENDS],
+    "friends_by_district": ["district", *_FRIENDS],
+    "deliveries_by_department": ["department", *_BY_CLASS],
+    "deliveries_by_month": ["month", *_BY_CLASS],
+    "deliveries_by_department_month": ["department", "month", "broadcasts", "messages"],
+    "quota_by_month": ["month", "used", "limit", "used_percent"],
+    "blocks_by_broadcast": [
+        "broadcast_id", "title", "department", "class", "sent_at", "recipients", "blocks",
+        "block_rate_percent", "opened", "clicked",
+    ],
+    "blocks_by_department": [
+        "department", "broadcasts", "recipients", "blocks", "block_rate_percent",
+    ],
+    "surveys": [
+        "kpi", "district", "respondents", "average", *(f"score_{s}" for s in range(1, 6)),
+    ],
+}
+
 TABLES: Mapping[str, Callable[[Mapping[str, Any]], Rows]] = {
     "kpis": _kpis,
     "friends_daily": lambda r: list(r["friends"]["daily"]),
@@ -57,7 +82,7 @@ def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = No
     """CSV text with a BOM; None prints as an empty cell, booleans as true/false."""
     out = io.StringIO()
     fields = list(columns or (rows[0].keys() if rows else []))
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(row.get(k)) for k in fields})
@@ -74,4 +99,4 @@ def _cell(value: Any) -> Any:
 
 def table_csv(report: Mapping[str, Any], name: str) -> str:
     """One table of the report as CSV. Raises KeyError for an unknown table name."""
-    return to_csv(TABLES[name](report))
+    return to_csv(TABLES[name](report), COLUMNS[name])

@@ -33,6 +33,12 @@ Send = Callable[..., int]
 
 
 @pytest.fixture
+def engine(any_engine: Engine) -> Engine:
+    """Every KPI test on SQLite, and on PostgreSQL too when a URL is given."""
+    return any_engine
+
+
+@pytest.fixture
 def kpi_overrides() -> dict[str, Any]:
     """Extra settings for a test (override the fixture, or parametrize it)."""
     return {}

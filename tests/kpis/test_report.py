@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from broadcaster.app import create_app
-from broadcaster.kpis import fiscal, insight, report
+from broadcaster.kpis import fiscal, insight, report, tables
 from broadcaster.kpis.deliveries import sent_broadcasts
 from broadcaster.kpis.models import UnitStatistic
 from broadcaster.sandbox import SandboxConfig
@@ -68,6 +68,8 @@ def test_every_count_of_residents_is_suppressed_below_the_threshold(
     assert len(counts) > 100
     for key, value in counts:
         assert value == "< 20" or (isinstance(value, int) and value >= 20), (key, value)
+    for name, rows in tables.TABLES.items():
+        assert all(list(row) == tables.COLUMNS[name] for row in rows(data)), name
     by_broadcast = data["blocks"]["by_broadcast"]
     assert [row["recipients"] for row in by_broadcast] == [25, "< 20"]
     assert data["friends"]["end_of_period"] == 25

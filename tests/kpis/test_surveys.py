@@ -84,19 +84,22 @@ def test_residents_answer_change_their_mind_comment_and_are_refused_after_the_cl
     assert (first.score, first.changed, first.comment) == (2, 2, "文字が小さくて読みにくいです")
     assert (second.score, second.district) == (5, "中央")
 
-    closed = httpx.post(f"{app.url}/api/v1/surveys/{survey['id']}/close",
-                        headers=auth(tokens["情報政策課"]), timeout=10)
-    assert closed.status_code == 200
-    late = hanako.tap(message, "5 満足")
-    assert late[0]["text"] == answers.CLOSED_TEXT
-    assert sorted(a.score for a in _answers(engine)) == [2, 5]
-
     results = httpx.get(f"{app.url}/api/v1/surveys/{survey['id']}",
                         headers=auth(tokens["情報政策課"]), timeout=10).json()["results"]
     assert results["respondents"] == 2 and results["average"] == 3.5
     assert results["distribution"] == {"1": 0, "2": 1, "3": 0, "4": 0, "5": 1}
     assert results["by_district"]["中央"]["respondents"] == 2
-    assert results["comments"] == 1
+    assert results["comments"] == 1 and results["open"] is True
+
+    closed = httpx.post(f"{app.url}/api/v1/surveys/{survey['id']}/close",
+                        headers=auth(tokens["情報政策課"]), timeout=10)
+    assert closed.status_code == 200
+    late = hanako.tap(message, "5 満足")
+    assert late[0]["text"] == answers.CLOSED_TEXT
+    # Refused after the close, and nothing changed (the last request is the webhook's,
+    # whose database work is done before it answers).
+    assert sorted(a.score for a in _answers(engine)) == [2, 5]
+
 
 
 def test_results_under_the_threshold_are_not_shown(
