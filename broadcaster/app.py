@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from broadcaster import jobs, schedule
-from broadcaster.api import ROUTERS
+from broadcaster.api import ROUTERS, problems
 from broadcaster.broadcasts import Broadcast
 from broadcaster.console import views as console
 from broadcaster.db import make_engine, pending_migrations, upgrade
@@ -129,6 +129,7 @@ def create_app(
                 await asyncio.to_thread(process.close)
 
     app = FastAPI(
+        responses=problems.PROBLEM_RESPONSES,
         title="broadcaster",
         summary="Segment-targeted and emergency LINE messages for a city's residents",
         version="0.1.0",
@@ -141,4 +142,6 @@ def create_app(
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix)
     app.add_exception_handler(console.NotSignedIn, console.to_sign_in)
+    # One error contract (broadcaster.api.problems) and body limits before any work.
+    problems.install(app)
     return app

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from broadcaster import audit, quiet_hours
 from broadcaster.broadcasts import EDITABLE, Broadcast, BroadcastKind, BroadcastStatus, Priority
+from broadcaster.errors import Conflict, FieldError, Refused
 from broadcaster.recurrence import RecurrenceError, next_time, parse_recurrence
 from broadcaster.render import MessageLimitError, PreparedTemplate, Renderer, TemplateError
 from broadcaster.settings import Settings
@@ -29,21 +30,25 @@ PAST_TOLERANCE = timedelta(minutes=1)
 UNSET: Any = object()
 
 
-class BroadcastRefused(ValueError):
+class BroadcastRefused(Refused, ValueError):
     """The request cannot become a broadcast. `field` names the part to fix."""
 
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
+        # The error contract (broadcaster.errors): code, the message as written, the field.
+        super().__init__("broadcast.refused", message, errors=[FieldError(field, text=message)])
         self.message = message
         self.field = field
 
 
-class BroadcastConflict(RuntimeError):
+class BroadcastConflict(Conflict, RuntimeError):
     """The broadcast is in a status that does not allow this change."""
 
     def __init__(self, broadcast: Broadcast, action: str) -> None:
         super().__init__(
-            f"broadcast {broadcast.id} is {broadcast.status}; it can no longer be {action}"
+            "broadcast.conflict",
+            f"broadcast {broadcast.id} is {broadcast.status}; it can no longer be {action}",
+            ident=broadcast.id,
+            status=str(broadcast.status),
         )
         self.status = broadcast.status
 

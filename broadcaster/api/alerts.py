@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -19,10 +19,11 @@ from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.api.emergencies import draft_public
 from broadcaster.auth import CurrentActor, DisasterDeskActor
 from broadcaster.clock import utcnow
-from broadcaster.emergency.alert import AlertError, ParsedAlert, parse_alert
+from broadcaster.emergency.alert import ParsedAlert, parse_alert
 from broadcaster.emergency.areas import AreaMap
 from broadcaster.emergency.drafts import apply_alert
 from broadcaster.emergency.models import AlertRecord
+from broadcaster.errors import TooLarge, not_found
 from broadcaster.settings import Settings
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -31,18 +32,12 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 async def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise HTTPException(
-            413,
-            f"alert document is {declared} bytes; the limit is {limit}",
-        )
+        raise TooLarge("body.too_large", limit=limit)
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limit:
-            raise HTTPException(
-                413,
-                f"alert document is over the limit of {limit} bytes",
-            )
+            raise TooLarge("body.too_large", limit=limit)
     return bytes(body)
 
 
@@ -56,10 +51,9 @@ async def receive_alert(
     request: Request, settings: SettingsDep, actor: DisasterDeskActor
 ) -> dict[str, Any]:
     data = await _read_limited(request, settings.emergency.max_alert_bytes)
-    try:
-        alert = parse_alert(data, settings.emergency.max_alert_bytes)
-    except AlertError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    # XML parsing is CPU work: off the event loop. AlertError -> its status
+    # (broadcaster.api.refusals).
+    alert = await run_in_threadpool(parse_alert, data, settings.emergency.max_alert_bytes)
     return await run_in_threadpool(_store, request.app.state.engine, settings, alert, data)
 
 
@@ -99,5 +93,5 @@ def list_alerts(
 def get_alert(alert_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     record = session.get(AlertRecord, alert_id)
     if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} does not exist")
+        raise not_found("alert", alert_id)
     return record.model_dump(mode="json")

@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 
 from broadcaster.api.deps import SessionDep
 from broadcaster.auth import CurrentActor
 from broadcaster.broadcasts import Broadcast
 from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
+from broadcaster.errors import not_found
 from broadcaster.progress import broadcast_progress
 from segments.residents import Resident, mask_user_id
 
@@ -25,7 +26,7 @@ router = APIRouter(tags=["broadcasts"])
 def _visible(session: SessionDep, actor: CurrentActor, broadcast_id: int) -> Broadcast:
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None or not actor.may_see(broadcast.department_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no broadcast {broadcast_id}")
+        raise not_found("broadcast", broadcast_id)
     return broadcast
 
 
@@ -50,8 +51,14 @@ def list_deliveries(
     delivery = table_of(Delivery)
     resident = table_of(Resident)
     query = (
-        sa.select(delivery.c.id, delivery.c.status, delivery.c.accepted_at, delivery.c.error,
-                  delivery.c.batch_id, resident.c.line_user_id)
+        sa.select(
+            delivery.c.id,
+            delivery.c.status,
+            delivery.c.accepted_at,
+            delivery.c.error,
+            delivery.c.batch_id,
+            resident.c.line_user_id,
+        )
         .join(resident, resident.c.id == delivery.c.resident_id)
         .where(delivery.c.broadcast_id == broadcast_id, delivery.c.id > after)
         .order_by(delivery.c.id)

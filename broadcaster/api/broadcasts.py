@@ -2,7 +2,8 @@
 
 A department sees and changes only its own broadcasts (another's is a 404); the disaster
 desk may also send emergencies; an admin sees all and approves. Every refusal names what
-to fix: 422 with `{"message", "field"}`, 409 with `{"message", "status"}`. Times are
+to fix (problem details, see `broadcaster.api.problems`: 422 naming the field, 409 naming
+the status). Times are
 entered in Asia/Tokyo (a time without offset is taken as Asia/Tokyo) and shown with +09:00.
 (GET /broadcasts/{id} and its deliveries live in `broadcast_records`.)
 """
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Query, Request, status
 from pydantic import field_serializer
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -21,7 +22,6 @@ from broadcaster import schedule
 from broadcaster.api.deps import EngineDep, SessionDep, SettingsDep
 from broadcaster.auth import Actor, AdminActor, CurrentActor
 from broadcaster.broadcasting import (
-    BroadcastConflict,
     BroadcastRefused,
     BroadcastRequest,
     approve_broadcast,
@@ -36,6 +36,7 @@ from broadcaster.db import table_of
 from broadcaster.departments import Role
 from broadcaster.digest import is_marked
 from broadcaster.dispatcher import audience_for, renderer_for
+from broadcaster.errors import Forbidden, not_found
 from broadcaster.render import Renderer, TemplateError
 from broadcaster.settings import Settings
 from segments.residents import Resident, mask_user_id
@@ -207,21 +208,11 @@ def public(broadcast: Broadcast, settings: Settings) -> BroadcastPublic:
     return BroadcastPublic.model_validate(data)
 
 
-def refused(exc: BroadcastRefused) -> HTTPException:
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT, {"message": exc.message, "field": exc.field}
-    )
-
-
-def conflict(exc: BroadcastConflict) -> HTTPException:
-    return HTTPException(status.HTTP_409_CONFLICT, {"message": str(exc), "status": exc.status})
-
-
 def visible(session: Session, actor: Actor, broadcast_id: int) -> Broadcast:
     """The broadcast, or 404 when missing or another department's."""
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None or not actor.may_see(broadcast.department_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"broadcast {broadcast_id} not found")
+        raise not_found("broadcast", broadcast_id)
     return broadcast
 
 
@@ -232,14 +223,12 @@ def _check_segment(session: Session, actor: Actor, segment_id: int | None) -> No
         return
     segment = session.get(Segment, segment_id)
     if segment is None or not actor.may_see(segment.department_id):
-        raise refused(BroadcastRefused(f"segment {segment_id} does not exist", "segment_id"))
+        raise BroadcastRefused(f"segment {segment_id} does not exist", "segment_id")
 
 
 def _check_priority(actor: Actor, priority: str) -> None:
     if priority == "emergency" and actor.role not in (Role.disaster_desk, Role.admin):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "only the disaster desk may send emergency broadcasts"
-        )
+        raise Forbidden("broadcast.emergency_forbidden")
 
 
 def _request(body: BroadcastCreate) -> BroadcastRequest:
@@ -278,20 +267,16 @@ def create(
     _check_priority(actor, body.priority)
     _check_segment(session, actor, body.segment_id)
     now = utcnow()
-    try:
-        broadcast = create_broadcast(
-            session,
-            actor.label,
-            actor.department_id,
-            _request(body),
-            settings,
-            renderer,
-            now,
-            needs_approval=actor.role != Role.admin,
-        )
-    except BroadcastRefused as exc:
-        session.rollback()
-        raise refused(exc) from None
+    broadcast = create_broadcast(
+        session,
+        actor.label,
+        actor.department_id,
+        _request(body),
+        settings,
+        renderer,
+        now,
+        needs_approval=actor.role != Role.admin,
+    )
     session.commit()
     if broadcast.priority >= Priority.emergency and broadcast.status == BroadcastStatus.scheduled:
         assert broadcast.id is not None
@@ -345,23 +330,16 @@ def update(
     if changes.get("send_at") == "now":
         changes["send_at"] = None
     _check_segment(session, actor, changes.get("segment_id"))
-    try:
-        update_broadcast(
-            session,
-            broadcast,
-            actor.label,
-            changes,
-            settings,
-            renderer,
-            utcnow(),
-            needs_approval=actor.role != Role.admin,
-        )
-    except BroadcastConflict as exc:
-        session.rollback()
-        raise conflict(exc) from None
-    except BroadcastRefused as exc:
-        session.rollback()
-        raise refused(exc) from None
+    update_broadcast(
+        session,
+        broadcast,
+        actor.label,
+        changes,
+        settings,
+        renderer,
+        utcnow(),
+        needs_approval=actor.role != Role.admin,
+    )
     session.commit()
     return public(broadcast, settings)
 
@@ -371,11 +349,7 @@ def cancel(
     broadcast_id: int, actor: CurrentActor, session: SessionDep, settings: SettingsDep
 ) -> BroadcastPublic:
     broadcast = visible(session, actor, broadcast_id)
-    try:
-        cancel_broadcast(session, broadcast, actor.label, utcnow())
-    except BroadcastConflict as exc:
-        session.rollback()
-        raise conflict(exc) from None
+    cancel_broadcast(session, broadcast, actor.label, utcnow())
     session.commit()
     return public(broadcast, settings)
 
@@ -386,14 +360,7 @@ def approve(
 ) -> BroadcastPublic:
     """awaiting_approval -> scheduled (only when scheduling.approval_required)."""
     broadcast = visible(session, actor, broadcast_id)
-    try:
-        approve_broadcast(session, broadcast, actor.label, settings, utcnow())
-    except BroadcastConflict as exc:
-        session.rollback()
-        raise conflict(exc) from None
-    except BroadcastRefused as exc:
-        session.rollback()
-        raise refused(exc) from None
+    approve_broadcast(session, broadcast, actor.label, settings, utcnow())
     session.commit()
     return public(broadcast, settings)
 
@@ -412,10 +379,7 @@ def preview(
     _check_segment(session, actor, body.segment_id)
     request = _request(body)
     now = utcnow()
-    try:
-        checked = check_request(session, request, settings, renderer, now)
-    except BroadcastRefused as exc:
-        raise refused(exc) from None
+    checked = check_request(session, request, settings, renderer, now)
     draft = Broadcast(
         department_id=actor.department_id,
         title=request.title,
@@ -450,7 +414,7 @@ def preview(
         try:
             messages = render(context)
         except TemplateError as exc:
-            raise refused(BroadcastRefused(f"template: {exc}", "template")) from None
+            raise BroadcastRefused(f"template: {exc}", "template") from None
         samples.append(
             PreviewSample(
                 language=language, resident=mask_user_id(row.line_user_id), messages=messages

@@ -15,22 +15,21 @@ from fastapi import (
     APIRouter,
     Depends,
     File,
-    HTTPException,
     Query,
     Request,
     Response,
     UploadFile,
-    status,
 )
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor, CurrentActor
-from broadcaster.broadcasting import BroadcastRefused
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role
-from broadcaster.garbage.changes import ChangeError, cancel_day, move_day
+from broadcaster.errors import Forbidden, NotFound, TooLarge
+from broadcaster.garbage.changes import cancel_day, move_day
 from broadcaster.garbage.export import export_calendar
 from broadcaster.garbage.ical import CalendarError
 from broadcaster.garbage.importer import import_calendar, kind_table, record_refusal
@@ -57,11 +56,7 @@ RendererDep = Annotated[Renderer, Depends(get_renderer)]
 
 def calendar_owner(actor: CurrentActor, settings: SettingsDep) -> Actor:
     if actor.role != Role.admin and actor.department_name != settings.garbage.department:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"garbage calendars are managed by {settings.garbage.department} "
-            "(garbage.department) or an admin",
-        )
+        raise Forbidden("calendar.owner_only", department=settings.garbage.department)
     return actor
 
 
@@ -79,19 +74,14 @@ class MoveBody(BaseModel):
 
 def _zone(zone: str, settings: Settings) -> str:
     if zone not in settings.residents.zones:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"unknown zone {zone!r} (known: {', '.join(settings.residents.zones)})",
-        )
+        raise NotFound("not_found.zone", ident=zone, known=", ".join(settings.residents.zones))
     return zone
 
 
 async def _read(file: UploadFile) -> bytes:
     data = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"the file is larger than {MAX_UPLOAD_BYTES} bytes"
-        )
+        raise TooLarge("body.too_large", limit=MAX_UPLOAD_BYTES)
     return data
 
 
@@ -123,7 +113,7 @@ def _import(
         if not dry_run:
             record_refusal(session, now=now, actor=actor.label, source=source, zone=zone, error=exc)
             session.commit()
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise  # 422 (broadcaster.api.refusals)
     session.commit()
     return result.as_dict()
 
@@ -138,7 +128,9 @@ async def import_zone(
     dry_run: Annotated[bool, Query(description="report what would change, change nothing")] = False,
 ) -> dict[str, Any]:
     data = await _read(file)
-    return _import(
+    # Parsing a calendar (its recurrences expanded) is CPU work: off the event loop.
+    return await run_in_threadpool(
+        _import,
         session,
         settings,
         actor,
@@ -158,7 +150,9 @@ async def import_zones(
     dry_run: Annotated[bool, Query()] = False,
 ) -> dict[str, Any]:
     data = await _read(file)
-    return _import(session, settings, actor, data, file.filename or "calendar.ics", None, dry_run)
+    return await run_in_threadpool(
+        _import, session, settings, actor, data, file.filename or "calendar.ics", None, dry_run
+    )
 
 
 @router.get("/imports", summary="Recent imports (with refusals) and the state of fetched sources")
@@ -198,15 +192,6 @@ def days(
     ]
 
 
-def _change_error(exc: ChangeError | BroadcastRefused) -> HTTPException:
-    if isinstance(exc, ChangeError):
-        code = status.HTTP_404_NOT_FOUND if exc.not_found else status.HTTP_422_UNPROCESSABLE_CONTENT
-        return HTTPException(code, str(exc))
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT, f"correction refused: {exc.message}"
-    )
-
-
 @router.post(
     "/{zone}/days/{day}/cancel", summary="Cancel a collection day (and correct sent reminders)"
 )
@@ -219,21 +204,17 @@ def cancel(
     actor: OwnerDep,
     renderer: RendererDep,
 ) -> dict[str, Any]:
-    try:
-        result = cancel_day(
-            session,
-            zone=_zone(zone, settings),
-            day=day,
-            reason=body.reason,
-            actor=actor.label,
-            department_id=actor.department_id,
-            settings=settings,
-            renderer=renderer,
-            now=utcnow(),
-        )
-    except (ChangeError, BroadcastRefused) as exc:
-        session.rollback()
-        raise _change_error(exc) from None
+    result = cancel_day(
+        session,
+        zone=_zone(zone, settings),
+        day=day,
+        reason=body.reason,
+        actor=actor.label,
+        department_id=actor.department_id,
+        settings=settings,
+        renderer=renderer,
+        now=utcnow(),
+    )
     session.commit()
     return result.as_dict()
 
@@ -250,22 +231,18 @@ def move(
     actor: OwnerDep,
     renderer: RendererDep,
 ) -> dict[str, Any]:
-    try:
-        result = move_day(
-            session,
-            zone=_zone(zone, settings),
-            day=day,
-            to=body.to,
-            reason=body.reason,
-            actor=actor.label,
-            department_id=actor.department_id,
-            settings=settings,
-            renderer=renderer,
-            now=utcnow(),
-        )
-    except (ChangeError, BroadcastRefused) as exc:
-        session.rollback()
-        raise _change_error(exc) from None
+    result = move_day(
+        session,
+        zone=_zone(zone, settings),
+        day=day,
+        to=body.to,
+        reason=body.reason,
+        actor=actor.label,
+        department_id=actor.department_id,
+        settings=settings,
+        renderer=renderer,
+        now=utcnow(),
+    )
     session.commit()
     return {**result.as_dict(), "moved_from": day.isoformat()}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi import APIRouter, Body, Query, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -27,6 +27,7 @@ from broadcaster.departments import (
     issue_token,
     revoke_token,
 )
+from broadcaster.errors import Conflict, not_found
 from broadcaster.settings import Settings
 
 router = APIRouter(tags=["departments"])
@@ -109,7 +110,7 @@ def _department_public(
 def _department(session: SessionDep, department_id: int) -> Department:
     department = session.get(Department, department_id)
     if department is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"department {department_id} not found")
+        raise not_found("department", department_id)
     return department
 
 
@@ -145,9 +146,8 @@ def create(
     now = utcnow()
     try:
         department, secret = create_department(session, body.name, body.role, now)
-    except ValueError as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except ValueError as exc:  # the name is taken
+        raise Conflict("department.exists", str(exc), name=body.name) from None
     audit.record(
         session,
         at=now,
@@ -200,7 +200,7 @@ def revoke(
 ) -> TokenPublic:
     token = session.get(ApiToken, token_id)
     if token is None or token.department_id != department_id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"token {token_id} not found")
+        raise not_found("token", token_id)
     now = utcnow()
     if revoke_token(session, token, now):
         audit.record(

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, func, select
 
@@ -23,6 +23,7 @@ from broadcaster.clock import utcnow
 from broadcaster.emergency import orders
 from broadcaster.emergency.models import DraftStatus, Emergency, EmergencyDraft
 from broadcaster.emergency.shelters import Shelter, set_open
+from broadcaster.errors import Conflict, FieldError, Refused, not_found
 from broadcaster.progress import delivery_counts
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
@@ -74,10 +75,6 @@ class ConfirmIn(BaseModel):
     districts: list[str] | None = None
     text: str | None = Field(default=None, max_length=2000)
     drill: bool | None = None
-
-
-def _refused(exc: orders.OrderRefused) -> HTTPException:
-    return HTTPException(422, {"message": exc.message, "field": exc.field})
 
 
 def _order_actor(actor: Actor) -> orders.Actor:
@@ -168,18 +165,12 @@ def create_emergency(
     renderer = get_renderer(request)
     now = utcnow()
     if body.dry_run:
-        try:
-            return orders.dry_run(session, order, settings)
-        except orders.OrderRefused as exc:
-            raise _refused(exc) from None
+        return orders.dry_run(session, order, settings)
     with _tokens_kept(request):
-        try:
-            emergency, broadcast = orders.issue_order(
-                session, _order_actor(actor), order, settings, renderer, now
-            )
-        except orders.OrderRefused as exc:
-            session.rollback()
-            raise _refused(exc) from None
+        # OrderRefused -> 422 naming the field (broadcaster.api.refusals); rolled back.
+        emergency, broadcast = orders.issue_order(
+            session, _order_actor(actor), order, settings, renderer, now
+        )
         session.commit()
         sent = _send(request, session, broadcast, settings, renderer, now)
     return {**emergency_public(session, emergency), **sent}
@@ -230,7 +221,7 @@ def draft_public(draft: EmergencyDraft) -> dict[str, Any]:
 def _draft(session: Session, draft_id: int) -> EmergencyDraft:
     draft = session.get(EmergencyDraft, draft_id)
     if draft is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"draft {draft_id} does not exist")
+        raise not_found("draft", draft_id)
     return draft
 
 
@@ -251,17 +242,10 @@ def confirm_draft(
     body = body or ConfirmIn()
     draft = _draft(session, draft_id)
     if draft.status != DraftStatus.open:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"draft {draft_id} is {draft.status}; only open drafts send"
-        )
+        raise Conflict("emergency.draft_not_open", ident=draft_id, status=str(draft.status))
     if draft.drill and body.drill is False:
-        raise HTTPException(
-            422,
-            {
-                "message": "this draft comes from an exercise/test alert: it can only be sent "
-                "as a drill (訓練)",
-                "field": "drill",
-            },
+        raise Refused(
+            "emergency.drill_only", errors=[FieldError("drill", code="emergency.drill_only")]
         )
     level = body.level if body.level is not None else draft.level
     order = orders.OrderRequest(
@@ -287,13 +271,9 @@ def _confirm(
     renderer: Renderer,
     now: datetime,
 ) -> dict[str, Any]:
-    try:
-        emergency, broadcast = orders.issue_order(
-            session, _order_actor(actor), order, settings, renderer, now, draft_id=draft.id
-        )
-    except orders.OrderRefused as exc:
-        session.rollback()
-        raise _refused(exc) from None
+    emergency, broadcast = orders.issue_order(
+        session, _order_actor(actor), order, settings, renderer, now, draft_id=draft.id
+    )
     draft.status = DraftStatus.confirmed
     draft.emergency_id = emergency.id
     draft.updated_at = now
@@ -325,7 +305,7 @@ def _confirm(
 def _emergency(session: Session, emergency_id: int) -> Emergency:
     emergency = session.get(Emergency, emergency_id)
     if emergency is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"emergency {emergency_id} does not exist")
+        raise not_found("emergency", emergency_id)
     return emergency
 
 
@@ -349,9 +329,16 @@ def update_emergency(
     for shelter_id in body.open_shelters:
         shelter = session.get(Shelter, shelter_id)
         if shelter is None:
-            raise HTTPException(
-                422,
-                {"message": f"shelter {shelter_id} does not exist", "field": "open_shelters"},
+            raise Refused(
+                "emergency.unknown_shelter",
+                errors=[
+                    FieldError(
+                        "open_shelters",
+                        code="emergency.unknown_shelter",
+                        params={"ident": shelter_id},
+                    )
+                ],
+                ident=shelter_id,
             )
         if set_open(shelter, True, now):
             session.add(shelter)
@@ -365,20 +352,16 @@ def update_emergency(
                 department_id=actor.department_id,
             )
     session.flush()
-    try:
-        broadcast = orders.issue_update(
-            session,
-            _order_actor(actor),
-            emergency,
-            settings,
-            renderer,
-            now,
-            level=body.level,
-            text=body.text,
-        )
-    except orders.OrderRefused as exc:
-        session.rollback()
-        raise _refused(exc) from None
+    broadcast = orders.issue_update(
+        session,
+        _order_actor(actor),
+        emergency,
+        settings,
+        renderer,
+        now,
+        level=body.level,
+        text=body.text,
+    )
     session.commit()
     sent = _send(request, session, broadcast, settings, renderer, now)
     return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}
@@ -396,20 +379,15 @@ def lift_emergency(
     emergency = _emergency(session, emergency_id)
     renderer = get_renderer(request)
     now = utcnow()
-    try:
-        broadcast = orders.lift(
-            session,
-            _order_actor(actor),
-            emergency,
-            settings,
-            renderer,
-            now,
-            text=(body or LiftIn()).text,
-        )
-    except orders.OrderRefused as exc:
-        session.rollback()
-        code = status.HTTP_409_CONFLICT if exc.field == "status" else 422
-        raise HTTPException(code, {"message": exc.message, "field": exc.field}) from None
+    broadcast = orders.lift(
+        session,
+        _order_actor(actor),
+        emergency,
+        settings,
+        renderer,
+        now,
+        text=(body or LiftIn()).text,
+    )
     session.commit()
     sent = _send(request, session, broadcast, settings, renderer, now)
     return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}

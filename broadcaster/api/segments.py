@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, status
+from fastapi import APIRouter, Body, status
 from pydantic import BaseModel, Field
 
 from broadcaster.api.deps import SessionDep, SettingsDep
@@ -17,6 +17,7 @@ from broadcaster.audit import record
 from broadcaster.auth import Actor, CurrentActor
 from broadcaster.clock import local, utcnow
 from broadcaster.departments import Role
+from broadcaster.errors import Conflict, FieldError, Forbidden, NotFound, Refused, not_found
 from broadcaster.settings import Settings
 from segments.preview import preview
 from segments.rules import FieldCatalog, Rule, RuleError, catalog_json, parse_rule
@@ -126,16 +127,15 @@ def _parse(raw: dict[str, Any], settings: Settings, prefix: str = "rule") -> Rul
         return parse_rule(raw, _catalog(settings))
     except RuleError as exc:
         path = f"{prefix}.{exc.path}" if exc.path else prefix
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            {"path": path, "message": exc.message, "error": f"{path}: {exc.message}"},
+        raise Refused(
+            "rule.invalid", f"{path}: {exc.message}", errors=[FieldError(path, text=exc.message)]
         ) from None
 
 
 def _visible(session: SessionDep, actor: Actor, segment_id: int) -> Segment:
     segment = session.get(Segment, segment_id)
     if segment is None or not actor.may_see(segment.department_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"segment {segment_id} not found")
+        raise not_found("segment", segment_id)
     return segment
 
 
@@ -179,10 +179,7 @@ def create(
     department_id = actor.department_id
     if body.department_id is not None and body.department_id != actor.department_id:
         if actor.role != Role.admin:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                "only an admin may create segments for another department",
-            )
+            raise Forbidden("segment.other_department")
         department_id = body.department_id
     now = utcnow()
     try:
@@ -196,7 +193,7 @@ def create(
             description=body.description,
         )
     except SegmentError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        raise Conflict("segment.conflict", str(exc)) from None
     record(
         session,
         at=now,
@@ -266,7 +263,7 @@ def update(
             description=body.description,
         )
     except SegmentError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        raise Conflict("segment.conflict", str(exc)) from None
     current = added or before
     record(
         session,
@@ -305,14 +302,16 @@ def preview_segment(
     ],
 ) -> PreviewOut:
     if (body.rule is None) == (body.segment_id is None):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "give exactly one of rule and segment_id"
+        raise Refused(
+            "segment.rule_or_segment",
+            errors=[FieldError("rule", code="segment.rule_or_segment")],
         )
     if body.category is not None and body.category not in settings.residents.categories:
         known = ", ".join(settings.residents.categories)
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"category: unknown category {body.category!r} (known: {known})",
+        raise Refused(
+            "category.unknown",
+            errors=[FieldError("category", code="category.unknown", params={"known": known})],
+            known=known,
         )
     if body.segment_id is not None:
         _visible(session, actor, body.segment_id)
@@ -322,10 +321,7 @@ def preview_segment(
             else get_version(session, body.segment_id, body.version)
         )
         if chosen is None:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                f"segment {body.segment_id} has no version {body.version}",
-            )
+            raise NotFound("not_found.segment_version", ident=body.segment_id, version=body.version)
         rule = _parse(chosen.rule, settings, prefix=f"segment {body.segment_id} v{chosen.version}")
     else:
         assert body.rule is not None

@@ -5,24 +5,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from broadcaster import audit
 from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.auth import CurrentActor, DisasterDeskActor
+from broadcaster.auth import Actor, CurrentActor, DisasterDeskActor
 from broadcaster.clock import utcnow
 from broadcaster.emergency.shelters import (
     DISASTER_KINDS,
     Shelter,
-    ShelterImportError,
     apply_rows,
     decode_csv,
     parse_shelter_csv,
     set_open,
     shelter_public,
 )
+from broadcaster.errors import Conflict, FieldError, Refused, TooLarge, not_found
 from broadcaster.settings import Settings
 
 router = APIRouter(prefix="/shelters", tags=["shelters"])
@@ -56,26 +59,25 @@ class ShelterPatch(BaseModel):
 
 def _check(settings: Settings, district: str | None, kinds: list[str] | None) -> None:
     if district is not None and district not in settings.residents.districts:
-        raise HTTPException(
-            422,
-            {"message": f"unknown district {district!r}", "field": "district"},
+        raise Refused(
+            "district.unknown",
+            errors=[FieldError("district", code="district.unknown", params={"value": district})],
+            value=district,
         )
     unknown = [k for k in kinds or [] if k not in DISASTER_KINDS]
     if unknown:
-        raise HTTPException(
-            422,
-            {
-                "message": f"unknown disaster kind(s) {', '.join(unknown)}; one of: "
-                + ", ".join(DISASTER_KINDS),
-                "field": "kinds",
-            },
+        params = {"value": ", ".join(unknown), "known": ", ".join(DISASTER_KINDS)}
+        raise Refused(
+            "shelter.unknown_kind",
+            errors=[FieldError("kinds", code="shelter.unknown_kind", params=params)],
+            **params,
         )
 
 
 def _shelter(session: Session, shelter_id: int) -> Shelter:
     shelter = session.get(Shelter, shelter_id)
     if shelter is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"shelter {shelter_id} does not exist")
+        raise not_found("shelter", shelter_id)
     return shelter
 
 
@@ -107,11 +109,8 @@ def create_shelter(
     session.add(shelter)
     try:
         session.flush()
-    except Exception:
-        session.rollback()
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, "a shelter with this name and address exists"
-        ) from None
+    except IntegrityError:
+        raise Conflict("shelter.exists") from None
     audit.record(
         session,
         at=now,
@@ -134,21 +133,21 @@ async def import_shelters(
     async for chunk in request.stream():
         data.extend(chunk)
         if len(data) > MAX_CSV_BYTES:
-            raise HTTPException(413, "CSV is too large")
-    try:
-        rows = parse_shelter_csv(
-            decode_csv(bytes(data)),
-            districts=settings.residents.districts,
-            district_column=settings.emergency.shelter_district_column,
-            district_values=settings.emergency.shelter_district_values,
-        )
-    except ShelterImportError as exc:
-        raise HTTPException(
-            422,
-            {"message": str(exc), "problems": exc.problems},
-        ) from None
+            raise TooLarge("body.too_large", limit=MAX_CSV_BYTES)
+    # Parsing and applying the CSV happen off the event loop; ShelterImportError is a 422
+    # listing every bad line (broadcaster.api.refusals).
+    return await run_in_threadpool(_import, request.app.state.engine, settings, actor, bytes(data))
+
+
+def _import(engine: Engine, settings: Settings, actor: Actor, data: bytes) -> dict[str, Any]:
+    rows = parse_shelter_csv(
+        decode_csv(data),
+        districts=settings.residents.districts,
+        district_column=settings.emergency.shelter_district_column,
+        district_values=settings.emergency.shelter_district_values,
+    )
     now = utcnow()
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    with Session(engine, expire_on_commit=False) as session:
         result = apply_rows(session, rows, now)
         audit.record(
             session,
