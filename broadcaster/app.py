@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from broadcaster import jobs, schedule
-from broadcaster.api import ROUTERS, problems
+from broadcaster.api import ROUTERS, body_limits, problems
 from broadcaster.broadcasts import Broadcast
 from broadcaster.console import views as console
 from broadcaster.db import make_engine, pending_migrations, upgrade
@@ -144,4 +144,5 @@ def create_app(
     app.add_exception_handler(console.NotSignedIn, console.to_sign_in)
     # One error contract (broadcaster.api.problems) and body limits before any work.
     problems.install(app)
+    body_limits.install(app, settings)
     return app

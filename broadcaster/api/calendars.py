@@ -40,8 +40,6 @@ from broadcaster.settings import Settings
 router = APIRouter(prefix="/calendars", tags=["garbage calendar"])
 export_router = APIRouter(tags=["garbage calendar"])
 
-MAX_UPLOAD_BYTES = 5_000_000
-
 
 def get_renderer(request: Request) -> Renderer:
     renderer: Renderer | None = getattr(request.app.state, "renderer", None)
@@ -78,10 +76,11 @@ def _zone(zone: str, settings: Settings) -> str:
     return zone
 
 
-async def _read(file: UploadFile) -> bytes:
-    data = await file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise TooLarge("body.too_large", limit=MAX_UPLOAD_BYTES)
+async def _read(file: UploadFile, settings: Settings) -> bytes:
+    limit = settings.limits.calendar_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge("body.too_large", limit=limit)
     return data
 
 
@@ -127,7 +126,7 @@ async def import_zone(
     file: Annotated[UploadFile, File(description="an .ics file")],
     dry_run: Annotated[bool, Query(description="report what would change, change nothing")] = False,
 ) -> dict[str, Any]:
-    data = await _read(file)
+    data = await _read(file, settings)
     # Parsing a calendar (its recurrences expanded) is CPU work: off the event loop.
     return await run_in_threadpool(
         _import,
@@ -149,7 +148,7 @@ async def import_zones(
     file: Annotated[UploadFile, File(description="an .ics file")],
     dry_run: Annotated[bool, Query()] = False,
 ) -> dict[str, Any]:
-    data = await _read(file)
+    data = await _read(file, settings)
     return await run_in_threadpool(
         _import, session, settings, actor, data, file.filename or "calendar.ics", None, dry_run
     )

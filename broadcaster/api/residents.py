@@ -23,8 +23,6 @@ from segments.preview import resident_stats
 
 router = APIRouter(prefix="/residents", tags=["residents"])
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-
 
 class StatsOut(BaseModel):
     following: int
@@ -60,9 +58,10 @@ async def import_residents(
     actor: AdminActor,
     dry_run: Annotated[bool, Query(description="check and show changes, write nothing")] = False,
 ) -> dict[str, Any]:
-    data = await file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise TooLarge("body.too_large", limit=MAX_UPLOAD_BYTES)
+    limit = settings.limits.residents_csv_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge("body.too_large", limit=limit)
     # Decoding and checking a 20 MB file takes seconds: off the event loop, which the
     # sender and the webhook share. A bad row raises ImportRejected (422, every row).
     return await run_in_threadpool(_import, session, settings, actor, data, file.filename, dry_run)

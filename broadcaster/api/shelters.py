@@ -30,7 +30,6 @@ from broadcaster.settings import Settings
 
 router = APIRouter(prefix="/shelters", tags=["shelters"])
 # A city's shelter list is a few hundred rows; far more is a wrong file.
-MAX_CSV_BYTES = 5_000_000
 
 
 class ShelterIn(BaseModel):
@@ -66,11 +65,13 @@ def _check(settings: Settings, district: str | None, kinds: list[str] | None) ->
         )
     unknown = [k for k in kinds or [] if k not in DISASTER_KINDS]
     if unknown:
-        params = {"value": ", ".join(unknown), "known": ", ".join(DISASTER_KINDS)}
+        value, known = ", ".join(unknown), ", ".join(DISASTER_KINDS)
+        params = {"value": value, "known": known}
         raise Refused(
             "shelter.unknown_kind",
             errors=[FieldError("kinds", code="shelter.unknown_kind", params=params)],
-            **params,
+            value=value,
+            known=known,
         )
 
 
@@ -132,8 +133,8 @@ async def import_shelters(
     data = bytearray()
     async for chunk in request.stream():
         data.extend(chunk)
-        if len(data) > MAX_CSV_BYTES:
-            raise TooLarge("body.too_large", limit=MAX_CSV_BYTES)
+        if len(data) > settings.limits.shelters_csv_bytes:
+            raise TooLarge("body.too_large", limit=settings.limits.shelters_csv_bytes)
     # Parsing and applying the CSV happen off the event loop; ShelterImportError is a 422
     # listing every bad line (broadcaster.api.refusals).
     return await run_in_threadpool(_import, request.app.state.engine, settings, actor, bytes(data))
