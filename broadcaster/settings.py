@@ -106,7 +106,6 @@ class LimitSettings(Section):
     render_iterations: int = Field(default=10_000, ge=10)
     render_output_chars: int = Field(default=200_000, ge=1000)
     render_seconds: float = Field(default=1.0, gt=0)
-    rule_conditions: int = Field(default=200, ge=1)
     webhook_json_depth: int = Field(default=32, ge=4)
 
 
