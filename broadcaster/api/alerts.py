@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.api.emergencies import draft_public
+from broadcaster.api.types import Id
 from broadcaster.auth import CurrentActor, DisasterDeskActor
 from broadcaster.clock import utcnow
 from broadcaster.emergency.alert import ParsedAlert, parse_alert
@@ -90,7 +91,7 @@ def list_alerts(
 
 
 @router.get("/{alert_id}", summary="One alert as received, with its raw document")
-def get_alert(alert_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_alert(alert_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     record = session.get(AlertRecord, alert_id)
     if record is None:
         raise not_found("alert", alert_id)

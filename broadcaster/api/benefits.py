@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from broadcaster import audit
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.api.emergencies import get_renderer
+from broadcaster.api.types import Id
 from broadcaster.auth import Actor, AdminActor, CurrentActor
 from broadcaster.benefits import notices
 from broadcaster.benefits.models import BenefitProgram
@@ -49,7 +50,7 @@ def program_public(program: BenefitProgram) -> dict[str, Any]:
     return program.model_dump(mode="json")
 
 
-def _program(session: Session, program_id: int, actor: Actor) -> BenefitProgram:
+def _program(session: Session, program_id: Id, actor: Actor) -> BenefitProgram:
     program = session.get(BenefitProgram, program_id)
     if program is None or not actor.may_see(program.department_id):
         raise not_found("benefit_program", program_id)
@@ -116,7 +117,7 @@ def list_programs(session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
 
 @router.get("/{program_id}", summary="A program with its counts")
 def get_program(
-    program_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor
+    program_id: Id, session: SessionDep, settings: SettingsDep, actor: CurrentActor
 ) -> dict[str, Any]:
     program = _program(session, program_id, actor)
     on = utcnow().astimezone(settings.tz).date()
@@ -125,7 +126,7 @@ def get_program(
 
 @router.post("/{program_id}/notify", summary="Notify eligible followers not yet notified")
 def notify_program(
-    program_id: int,
+    program_id: Id,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -162,7 +163,7 @@ def notify_program(
 
 @router.get("/{program_id}/notified.csv", summary="Notified residents (admin only, full ids)")
 def export_notified(
-    program_id: int, session: SessionDep, settings: SettingsDep, actor: AdminActor
+    program_id: Id, session: SessionDep, settings: SettingsDep, actor: AdminActor
 ) -> Response:
     program = _program(session, program_id, actor)
     buffer = io.StringIO()

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from broadcaster.api.deps import SessionDep
+from broadcaster.api.types import Count, Id
 from broadcaster.auth import CurrentActor
 from broadcaster.broadcasts import Broadcast
 from broadcaster.db import table_of
@@ -23,7 +24,7 @@ from segments.residents import Resident, mask_user_id
 router = APIRouter(tags=["broadcasts"])
 
 
-def _visible(session: SessionDep, actor: CurrentActor, broadcast_id: int) -> Broadcast:
+def _visible(session: SessionDep, actor: CurrentActor, broadcast_id: Id) -> Broadcast:
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None or not actor.may_see(broadcast.department_id):
         raise not_found("broadcast", broadcast_id)
@@ -31,7 +32,7 @@ def _visible(session: SessionDep, actor: CurrentActor, broadcast_id: int) -> Bro
 
 
 @router.get("/broadcasts/{broadcast_id}", summary="A broadcast and its delivery progress")
-def get_broadcast(broadcast_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_broadcast(broadcast_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     broadcast = _visible(session, actor, broadcast_id)
     body = broadcast.model_dump(mode="json")
     body["progress"] = broadcast_progress(session, broadcast_id)
@@ -40,11 +41,11 @@ def get_broadcast(broadcast_id: int, session: SessionDep, actor: CurrentActor) -
 
 @router.get("/broadcasts/{broadcast_id}/deliveries", summary="Who got it, one page at a time")
 def list_deliveries(
-    broadcast_id: int,
+    broadcast_id: Id,
     session: SessionDep,
     actor: CurrentActor,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0, description="the last delivery id of the previous page")] = 0,
+    after: Annotated[Count, Query(description="the last delivery id of the previous page")] = 0,
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
 ) -> dict[str, Any]:
     _visible(session, actor, broadcast_id)

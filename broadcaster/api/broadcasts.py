@@ -10,7 +10,7 @@ entered in Asia/Tokyo (a time without offset is taken as Asia/Tokyo) and shown w
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from broadcaster import schedule
 from broadcaster.api.deps import EngineDep, SessionDep, SettingsDep
+from broadcaster.api.types import CityDateTime, Id
 from broadcaster.auth import Actor, AdminActor, CurrentActor
 from broadcaster.broadcasting import (
     BroadcastRefused,
@@ -36,7 +37,7 @@ from broadcaster.db import table_of
 from broadcaster.departments import Role
 from broadcaster.digest import is_marked
 from broadcaster.dispatcher import audience_for, renderer_for
-from broadcaster.errors import Forbidden, not_found
+from broadcaster.errors import FieldError, Forbidden, Refused, not_found
 from broadcaster.render import Renderer, TemplateError
 from broadcaster.settings import Settings
 from segments.residents import Resident, mask_user_id
@@ -104,13 +105,13 @@ class BroadcastCreate(SQLModel):
     template_name: str | None = Field(default=None, description="a template under templates/")
     template_text: str | None = Field(default=None, description="inline Jinja2 template")
     parameters: dict[str, Any] = Field(default_factory=dict)
-    segment_id: int | None = Field(
+    segment_id: Id | None = Field(
         default=None, description="a saved segment (its current version is copied)"
     )
     rule: dict[str, Any] | None = Field(
         default=None, description="an inline segment rule; none: everyone"
     )
-    send_at: datetime | Literal["now"] = Field(
+    send_at: CityDateTime | Literal["now"] = Field(
         default="now", description="Asia/Tokyo when no offset is given, or 'now'"
     )
     recurrence: str | None = Field(
@@ -134,9 +135,9 @@ class BroadcastUpdate(SQLModel):
     template_name: str | None = None
     template_text: str | None = None
     parameters: dict[str, Any] | None = None
-    segment_id: int | None = None
+    segment_id: Id | None = None
     rule: dict[str, Any] | None = None
-    send_at: datetime | Literal["now"] | None = None
+    send_at: CityDateTime | Literal["now"] | None = None
     recurrence: str | None = None
     draft: bool | None = None
     digest: bool | None = None
@@ -144,7 +145,7 @@ class BroadcastUpdate(SQLModel):
 
 class BroadcastPublic(SQLModel):
     id: int
-    department_id: int
+    department_id: Id
     title: str
     category: str
     kind: str
@@ -208,7 +209,7 @@ def public(broadcast: Broadcast, settings: Settings) -> BroadcastPublic:
     return BroadcastPublic.model_validate(data)
 
 
-def visible(session: Session, actor: Actor, broadcast_id: int) -> Broadcast:
+def visible(session: Session, actor: Actor, broadcast_id: Id) -> Broadcast:
     """The broadcast, or 404 when missing or another department's."""
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None or not actor.may_see(broadcast.department_id):
@@ -216,7 +217,7 @@ def visible(session: Session, actor: Actor, broadcast_id: int) -> Broadcast:
     return broadcast
 
 
-def _check_segment(session: Session, actor: Actor, segment_id: int | None) -> None:
+def _check_segment(session: Session, actor: Actor, segment_id: Id | None) -> None:
     from segments.saved import Segment
 
     if segment_id is None:
@@ -229,6 +230,20 @@ def _check_segment(session: Session, actor: Actor, segment_id: int | None) -> No
 def _check_priority(actor: Actor, priority: str) -> None:
     if priority == "emergency" and actor.role not in (Role.disaster_desk, Role.admin):
         raise Forbidden("broadcast.emergency_forbidden")
+
+
+def _check_horizon(send_at: object, settings: Settings, now: datetime) -> None:
+    """A send_at beyond `scheduling.horizon_days` is refused (a typo, or a probe)."""
+    if not isinstance(send_at, datetime):
+        return
+    aware = send_at if send_at.tzinfo else send_at.replace(tzinfo=settings.tz)
+    days = settings.scheduling.horizon_days
+    if aware - now > timedelta(days=days):
+        raise Refused(
+            "schedule.beyond_horizon",
+            errors=[FieldError("send_at", code="schedule.beyond_horizon", params={"days": days})],
+            days=days,
+        )
 
 
 def _request(body: BroadcastCreate) -> BroadcastRequest:
@@ -267,6 +282,7 @@ def create(
     _check_priority(actor, body.priority)
     _check_segment(session, actor, body.segment_id)
     now = utcnow()
+    _check_horizon(body.send_at, settings, now)
     broadcast = create_broadcast(
         session,
         actor.label,
@@ -291,9 +307,9 @@ def list_broadcasts(
     session: SessionDep,
     settings: SettingsDep,
     status_: Annotated[BroadcastStatus | None, Query(alias="status")] = None,
-    since: Annotated[datetime | None, Query(description="send_at from (Asia/Tokyo)")] = None,
-    until: Annotated[datetime | None, Query(description="send_at before (Asia/Tokyo)")] = None,
-    department_id: Annotated[int | None, Query(description="admins only")] = None,
+    since: Annotated[CityDateTime | None, Query(description="send_at from (Asia/Tokyo)")] = None,
+    until: Annotated[CityDateTime | None, Query(description="send_at before (Asia/Tokyo)")] = None,
+    department_id: Annotated[Id | None, Query(description="admins only")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[BroadcastPublic]:
     """Newest send time first. A department sees only its own broadcasts."""
@@ -316,7 +332,7 @@ def list_broadcasts(
 
 @router.patch("/{broadcast_id}", summary="Edit a broadcast that is not sent yet")
 def update(
-    broadcast_id: int,
+    broadcast_id: Id,
     body: Annotated[BroadcastUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
     actor: CurrentActor,
     session: SessionDep,
@@ -330,6 +346,7 @@ def update(
     if changes.get("send_at") == "now":
         changes["send_at"] = None
     _check_segment(session, actor, changes.get("segment_id"))
+    _check_horizon(changes.get("send_at"), settings, utcnow())
     update_broadcast(
         session,
         broadcast,
@@ -346,7 +363,7 @@ def update(
 
 @router.post("/{broadcast_id}/cancel", summary="Cancel a broadcast that is not sent yet")
 def cancel(
-    broadcast_id: int, actor: CurrentActor, session: SessionDep, settings: SettingsDep
+    broadcast_id: Id, actor: CurrentActor, session: SessionDep, settings: SettingsDep
 ) -> BroadcastPublic:
     broadcast = visible(session, actor, broadcast_id)
     cancel_broadcast(session, broadcast, actor.label, utcnow())
@@ -356,7 +373,7 @@ def cancel(
 
 @router.post("/{broadcast_id}/approve", summary="Approve a broadcast (admin)")
 def approve(
-    broadcast_id: int, actor: AdminActor, session: SessionDep, settings: SettingsDep
+    broadcast_id: Id, actor: AdminActor, session: SessionDep, settings: SettingsDep
 ) -> BroadcastPublic:
     """awaiting_approval -> scheduled (only when scheduling.approval_required)."""
     broadcast = visible(session, actor, broadcast_id)
@@ -379,6 +396,7 @@ def preview(
     _check_segment(session, actor, body.segment_id)
     request = _request(body)
     now = utcnow()
+    _check_horizon(body.send_at, settings, now)
     checked = check_request(session, request, settings, renderer, now)
     draft = Broadcast(
         department_id=actor.department_id,

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 
 from broadcaster import audit
 from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.types import CityDateTime, Id
 from broadcaster.audit import AuditEntry
 from broadcaster.auth import AdminActor, CurrentActor
 from broadcaster.clock import utcnow
@@ -55,8 +56,8 @@ class DepartmentPublic(BaseModel):
 
 
 class IssuedToken(BaseModel):
-    department_id: int
-    token_id: int
+    department_id: Id
+    token_id: Id
     token: str = Field(description="the secret, shown this once; only its digest is stored")
 
 
@@ -107,7 +108,7 @@ def _department_public(
     )
 
 
-def _department(session: SessionDep, department_id: int) -> Department:
+def _department(session: SessionDep, department_id: Id) -> Department:
     department = session.get(Department, department_id)
     if department is None:
         raise not_found("department", department_id)
@@ -168,7 +169,7 @@ def create(
     status_code=status.HTTP_201_CREATED,
     summary="Issue another token (admin)",
 )
-def issue(department_id: int, actor: AdminActor, session: SessionDep) -> IssuedToken:
+def issue(department_id: Id, actor: AdminActor, session: SessionDep) -> IssuedToken:
     """For rotation: issue the new token, switch clients over, then revoke the old one."""
     department = _department(session, department_id)
     now = utcnow()
@@ -192,8 +193,8 @@ def issue(department_id: int, actor: AdminActor, session: SessionDep) -> IssuedT
     "/departments/{department_id}/tokens/{token_id}/revoke", summary="Revoke a token (admin)"
 )
 def revoke(
-    department_id: int,
-    token_id: int,
+    department_id: Id,
+    token_id: Id,
     actor: AdminActor,
     session: SessionDep,
     settings: SettingsDep,
@@ -225,7 +226,7 @@ def audit_log(
     settings: SettingsDep,
     entity: str | None = None,
     entity_id: str | None = None,
-    since: Annotated[datetime | None, Query(description="Asia/Tokyo when no offset")] = None,
+    since: Annotated[CityDateTime | None, Query(description="Asia/Tokyo when no offset")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AuditPublic]:
     """Newest first. A department sees the entries about its own department; an admin all."""

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, func, select
 
 from broadcaster import audit
 from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.types import Count, Id
 from broadcaster.auth import Actor, CurrentActor, DisasterDeskActor
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
@@ -43,7 +44,7 @@ def get_renderer(request: Request) -> Renderer:
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    level: int = Field(description="警戒レベル: 3 高齢者等避難, 4 避難指示, 5 緊急安全確保")
+    level: Count = Field(description="警戒レベル: 3 高齢者等避難, 4 避難指示, 5 緊急安全確保")
     districts: list[str]
     kind: str = Field(description="disaster kind: 洪水, 土砂災害, 地震, 津波, 高潮, ...")
     text: str = Field(default="", max_length=2000)
@@ -54,9 +55,9 @@ class OrderIn(BaseModel):
 class UpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    level: int | None = None
+    level: Count | None = None
     text: str = Field(default="", max_length=2000)
-    open_shelters: list[int] = Field(default_factory=list, description="shelter ids to open")
+    open_shelters: list[Id] = Field(default_factory=list, description="shelter ids to open")
 
 
 class LiftIn(BaseModel):
@@ -70,7 +71,7 @@ class ConfirmIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    level: int | None = None
+    level: Count | None = None
     kind: str | None = None
     districts: list[str] | None = None
     text: str | None = Field(default=None, max_length=2000)
@@ -218,7 +219,7 @@ def draft_public(draft: EmergencyDraft) -> dict[str, Any]:
     }
 
 
-def _draft(session: Session, draft_id: int) -> EmergencyDraft:
+def _draft(session: Session, draft_id: Id) -> EmergencyDraft:
     draft = session.get(EmergencyDraft, draft_id)
     if draft is None:
         raise not_found("draft", draft_id)
@@ -226,13 +227,13 @@ def _draft(session: Session, draft_id: int) -> EmergencyDraft:
 
 
 @router.get("/drafts/{draft_id}", summary="One draft with its source and history")
-def get_draft(draft_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_draft(draft_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return draft_public(_draft(session, draft_id))
 
 
 @router.post("/drafts/{draft_id}/confirm", status_code=201, summary="Send a draft as an order")
 def confirm_draft(
-    draft_id: int,
+    draft_id: Id,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -302,7 +303,7 @@ def _confirm(
     return {**emergency_public(session, emergency), **sent}
 
 
-def _emergency(session: Session, emergency_id: int) -> Emergency:
+def _emergency(session: Session, emergency_id: Id) -> Emergency:
     emergency = session.get(Emergency, emergency_id)
     if emergency is None:
         raise not_found("emergency", emergency_id)
@@ -310,13 +311,13 @@ def _emergency(session: Session, emergency_id: int) -> Emergency:
 
 
 @router.get("/{emergency_id}", summary="One emergency with its broadcasts and progress")
-def get_emergency(emergency_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_emergency(emergency_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return emergency_public(session, _emergency(session, emergency_id))
 
 
 @router.post("/{emergency_id}/updates", status_code=201, summary="Update to the same recipients")
 def update_emergency(
-    emergency_id: int,
+    emergency_id: Id,
     body: UpdateIn,
     request: Request,
     session: SessionDep,
@@ -369,7 +370,7 @@ def update_emergency(
 
 @router.post("/{emergency_id}/lift", status_code=201, summary="解除: tell the same recipients")
 def lift_emergency(
-    emergency_id: int,
+    emergency_id: Id,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, status
 from pydantic import BaseModel, Field
 
 from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.types import Id
 from broadcaster.audit import record
 from broadcaster.auth import Actor, CurrentActor
 from broadcaster.clock import local, utcnow
@@ -67,7 +68,7 @@ class SegmentCreate(BaseModel):
     description: str = Field(default="", max_length=1000)
     rule: dict[str, Any]
     # Admins may create a segment for another department; others always get their own.
-    department_id: int | None = None
+    department_id: Id | None = None
 
 
 class SegmentUpdate(BaseModel):
@@ -85,7 +86,7 @@ class VersionOut(BaseModel):
 
 class SegmentOut(BaseModel):
     id: int
-    department_id: int
+    department_id: Id
     name: str
     description: str
     current_version: int
@@ -97,8 +98,8 @@ class SegmentOut(BaseModel):
 
 class PreviewRequest(BaseModel):
     rule: dict[str, Any] | None = None
-    segment_id: int | None = None
-    version: int | None = None
+    segment_id: Id | None = None
+    version: Id | None = None
     category: str | None = None
     on: dt.date | None = Field(default=None, description="send date for ages (default: today, JST)")
 
@@ -132,7 +133,7 @@ def _parse(raw: dict[str, Any], settings: Settings, prefix: str = "rule") -> Rul
         ) from None
 
 
-def _visible(session: SessionDep, actor: Actor, segment_id: int) -> Segment:
+def _visible(session: SessionDep, actor: Actor, segment_id: Id) -> Segment:
     segment = session.get(Segment, segment_id)
     if segment is None or not actor.may_see(segment.department_id):
         raise not_found("segment", segment_id)
@@ -221,7 +222,7 @@ def list_segments(session: SessionDep, actor: CurrentActor) -> list[SegmentOut]:
 
 
 @router.get("/{segment_id}", summary="A segment with all its versions, newest first")
-def get_segment(segment_id: int, session: SessionDep, actor: CurrentActor) -> SegmentOut:
+def get_segment(segment_id: Id, session: SessionDep, actor: CurrentActor) -> SegmentOut:
     segment = _visible(session, actor, segment_id)
     history = versions(session, segment_id)
     return _out(segment, history[0], history)
@@ -229,7 +230,7 @@ def get_segment(segment_id: int, session: SessionDep, actor: CurrentActor) -> Se
 
 @router.patch("/{segment_id}", summary="Rename, or save a new rule as the next version")
 def update(
-    segment_id: int,
+    segment_id: Id,
     session: SessionDep,
     settings: SettingsDep,
     actor: CurrentActor,

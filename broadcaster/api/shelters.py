@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from broadcaster import audit
 from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.types import Id
 from broadcaster.auth import Actor, CurrentActor, DisasterDeskActor
 from broadcaster.clock import utcnow
 from broadcaster.emergency.shelters import (
@@ -75,7 +76,7 @@ def _check(settings: Settings, district: str | None, kinds: list[str] | None) ->
         )
 
 
-def _shelter(session: Session, shelter_id: int) -> Shelter:
+def _shelter(session: Session, shelter_id: Id) -> Shelter:
     shelter = session.get(Shelter, shelter_id)
     if shelter is None:
         raise not_found("shelter", shelter_id)
@@ -164,13 +165,13 @@ def _import(engine: Engine, settings: Settings, actor: Actor, data: bytes) -> di
 
 
 @router.get("/{shelter_id}", summary="One shelter")
-def get_shelter(shelter_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_shelter(shelter_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return shelter_public(_shelter(session, shelter_id))
 
 
 @router.patch("/{shelter_id}", summary="Change a shelter")
 def update_shelter(
-    shelter_id: int,
+    shelter_id: Id,
     body: ShelterPatch,
     session: SessionDep,
     settings: SettingsDep,
@@ -203,7 +204,7 @@ def update_shelter(
 
 
 @router.delete("/{shelter_id}", status_code=204, summary="Remove a shelter")
-def delete_shelter(shelter_id: int, session: SessionDep, actor: DisasterDeskActor) -> None:
+def delete_shelter(shelter_id: Id, session: SessionDep, actor: DisasterDeskActor) -> None:
     shelter = _shelter(session, shelter_id)
     now = utcnow()
     audit.record(
@@ -220,7 +221,7 @@ def delete_shelter(shelter_id: int, session: SessionDep, actor: DisasterDeskActo
     session.commit()
 
 
-def _open_close(session: Session, shelter_id: int, is_open: bool, actor: Any) -> dict[str, Any]:
+def _open_close(session: Session, shelter_id: Id, is_open: bool, actor: Any) -> dict[str, Any]:
     shelter = _shelter(session, shelter_id)
     now = utcnow()
     if set_open(shelter, is_open, now):
@@ -239,10 +240,10 @@ def _open_close(session: Session, shelter_id: int, is_open: bool, actor: Any) ->
 
 
 @router.post("/{shelter_id}/open", summary="Open a shelter (開設)")
-def open_shelter(shelter_id: int, session: SessionDep, actor: DisasterDeskActor) -> dict[str, Any]:
+def open_shelter(shelter_id: Id, session: SessionDep, actor: DisasterDeskActor) -> dict[str, Any]:
     return _open_close(session, shelter_id, True, actor)
 
 
 @router.post("/{shelter_id}/close", summary="Close a shelter (閉鎖)")
-def close_shelter(shelter_id: int, session: SessionDep, actor: DisasterDeskActor) -> dict[str, Any]:
+def close_shelter(shelter_id: Id, session: SessionDep, actor: DisasterDeskActor) -> dict[str, Any]:
     return _open_close(session, shelter_id, False, actor)

@@ -36,3 +36,8 @@ def served(settings: Settings, engine: Engine) -> Iterator[ServedApp]:
         yield app
     finally:
         app.stop()
+
+
+@pytest.fixture
+def client(app_client):  # the broadcasts tests' name for the API client
+    return app_client

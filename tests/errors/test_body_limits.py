@@ -135,9 +135,7 @@ def test_the_refusal_is_a_problem_document_in_the_callers_language(
     served: ServedApp,
 ) -> None:
     ja = stream_post(served.url, "/api/v1/broadcasts", 2 * MB, 0, {}, True)
-    en = stream_post(
-        served.url, "/api/v1/broadcasts", 2 * MB, 0, {"Accept-Language": "en"}, True
-    )
+    en = stream_post(served.url, "/api/v1/broadcasts", 2 * MB, 0, {"Accept-Language": "en"}, True)
     assert ja.body["title"] == "大きすぎます" and "上限" in str(ja.body["detail"])
     assert en.body["title"] == "Too large" and "limit" in str(en.body["detail"])
     assert ja.body["status"] == en.body["status"] == 413
