@@ -7,6 +7,7 @@ over, so tests call the functions directly and never wait for a scheduler.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -14,15 +15,21 @@ from sqlalchemy.engine import Engine
 
 from broadcaster import schedule
 from broadcaster.clock import utcnow
+from broadcaster.db import session_scope
 from broadcaster.garbage.fetch import fetch_due
 from broadcaster.garbage.reminders import schedule_reminders
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
+from broadcaster.webhook_events import prune_webhook_events
 
 log = logging.getLogger(__name__)
 
 GARBAGE_REMINDERS_EVERY_MINUTES = 5
 CALENDAR_FETCH_EVERY_MINUTES = 15
+WEBHOOK_PRUNE_EVERY_HOURS = 6
+# LINE redelivers a failed webhook within hours (count and interval undisclosed); a week
+# of remembered event ids covers any redelivery many times over.
+WEBHOOK_EVENT_RETENTION = timedelta(days=7)
 
 
 def _garbage_reminders(engine: Engine, settings: Settings, renderer: Renderer) -> None:
@@ -34,6 +41,18 @@ def _garbage_reminders(engine: Engine, settings: Settings, renderer: Renderer) -
 def _calendar_fetches(engine: Engine, settings: Settings) -> None:
     for outcome in fetch_due(engine, settings, utcnow()):
         log.info("calendar fetch: %s", outcome)
+
+
+def prune_webhook_event_ids(engine: Engine, now: datetime) -> int:
+    """Forget webhook event ids older than WEBHOOK_EVENT_RETENTION; returns how many."""
+    with session_scope(engine) as session:
+        return prune_webhook_events(session, older_than=now - WEBHOOK_EVENT_RETENTION)
+
+
+def _webhook_prune(engine: Engine) -> None:
+    pruned = prune_webhook_event_ids(engine, utcnow())
+    if pruned:
+        log.info("webhook: forgot %d event id(s)", pruned)
 
 
 def install(
@@ -57,6 +76,14 @@ def install(
         minutes=GARBAGE_REMINDERS_EVERY_MINUTES,
         args=(engine, settings, renderer),
         id="garbage-reminders",
+        **common,
+    )
+    scheduler.add_job(
+        _webhook_prune,
+        "interval",
+        hours=WEBHOOK_PRUNE_EVERY_HOURS,
+        args=(engine,),
+        id="webhook-prune",
         **common,
     )
     if settings.garbage.sources:
