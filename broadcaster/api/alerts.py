@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -25,6 +24,7 @@ from broadcaster.emergency.areas import AreaMap
 from broadcaster.emergency.drafts import apply_alert
 from broadcaster.emergency.models import AlertRecord
 from broadcaster.errors import TooLarge, not_found
+from broadcaster.offload import off_loop
 from broadcaster.settings import Settings
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -54,8 +54,8 @@ async def receive_alert(
     data = await _read_limited(request, settings.emergency.max_alert_bytes)
     # XML parsing is CPU work: off the event loop. AlertError -> its status
     # (broadcaster.api.refusals).
-    alert = await run_in_threadpool(parse_alert, data, settings.emergency.max_alert_bytes)
-    return await run_in_threadpool(_store, request.app.state.engine, settings, alert, data)
+    alert = await off_loop(parse_alert, data, settings.emergency.max_alert_bytes)
+    return await off_loop(_store, request.app.state.engine, settings, alert, data)
 
 
 def _store(engine: Engine, settings: Settings, alert: ParsedAlert, data: bytes) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from fastapi import (
     Response,
     UploadFile,
 )
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
@@ -34,6 +33,7 @@ from broadcaster.garbage.export import export_calendar
 from broadcaster.garbage.ical import CalendarError
 from broadcaster.garbage.importer import import_calendar, kind_table, record_refusal
 from broadcaster.garbage.models import CalendarImport, CalendarSource, CollectionDay
+from broadcaster.offload import off_loop
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 
@@ -128,7 +128,7 @@ async def import_zone(
 ) -> dict[str, Any]:
     data = await _read(file, settings)
     # Parsing a calendar (its recurrences expanded) is CPU work: off the event loop.
-    return await run_in_threadpool(
+    return await off_loop(
         _import,
         session,
         settings,
@@ -149,7 +149,7 @@ async def import_zones(
     dry_run: Annotated[bool, Query()] = False,
 ) -> dict[str, Any]:
     data = await _read(file, settings)
-    return await run_in_threadpool(
+    return await off_loop(
         _import, session, settings, actor, data, file.filename or "calendar.ics", None, dry_run
     )
 

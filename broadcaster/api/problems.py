@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from broadcaster.api.refusals import CONVERTERS, as_domain_error
+from broadcaster.api.refusals import CONVERTERS, MAX_LISTED, as_domain_error
 from broadcaster.catalog import detail_text, field_text, negotiate, text, title
 from broadcaster.errors import DomainError, FieldError, Kind, Malformed, Refused
 
@@ -116,9 +116,10 @@ def _path(location: Sequence[Any]) -> str:
 
 
 def validation_error(errors: Sequence[Any]) -> DomainError:
-    """FastAPI's (pydantic's) validation errors as one refusal with a field per error."""
+    """FastAPI's (pydantic's) validation errors as one refusal with a field per error
+    (the first MAX_LISTED of them; `count` says how many there are)."""
     fields: list[FieldError] = []
-    for item in errors:
+    for item in errors[:MAX_LISTED]:
         kind = str(item.get("type", ""))
         context = {k: v for k, v in (item.get("ctx") or {}).items() if isinstance(v, int | str)}
         message = str(item.get("msg", ""))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +26,7 @@ from broadcaster.emergency.shelters import (
     shelter_public,
 )
 from broadcaster.errors import Conflict, FieldError, Refused, TooLarge, not_found
+from broadcaster.offload import off_loop
 from broadcaster.settings import Settings
 
 router = APIRouter(prefix="/shelters", tags=["shelters"])
@@ -138,7 +138,7 @@ async def import_shelters(
             raise TooLarge("body.too_large", limit=settings.limits.shelters_csv_bytes)
     # Parsing and applying the CSV happen off the event loop; ShelterImportError is a 422
     # listing every bad line (broadcaster.api.refusals).
-    return await run_in_threadpool(_import, request.app.state.engine, settings, actor, bytes(data))
+    return await off_loop(_import, request.app.state.engine, settings, actor, bytes(data))
 
 
 def _import(engine: Engine, settings: Settings, actor: Actor, data: bytes) -> dict[str, Any]:
