@@ -59,9 +59,7 @@ def body(*events: dict[str, Any]) -> bytes:
     return json.dumps({"destination": "Uxxx", "events": list(events)}).encode()
 
 
-def test_a_body_nested_too_deep_is_a_400_that_changes_nothing(
-    webhook: TestClient, counts
-) -> None:
+def test_a_body_nested_too_deep_is_a_400_that_changes_nothing(webhook: TestClient, counts) -> None:
     before = counts()
     for depth in (40, 10_000):
         deep = b'{"destination": "U", "events": [], "x": ' + b"[" * depth + b"]" * depth + b"}"
