@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from broadcaster import audit, quiet_hours
+from broadcaster import audit, horizon, quiet_hours
 from broadcaster.broadcasts import EDITABLE, Broadcast, BroadcastKind, BroadcastStatus, Priority
 from broadcaster.errors import Conflict, FieldError, Refused
 from broadcaster.recurrence import RecurrenceError, next_time, parse_recurrence
@@ -149,6 +149,9 @@ def _resolve_send_at(request: BroadcastRequest, settings: Settings, now: datetim
     send_at = request.send_at or now
     if send_at.tzinfo is None:
         send_at = send_at.replace(tzinfo=settings.tz)
+    # The scheduling horizon (broadcaster.horizon, issue 12).
+    if beyond := horizon.refusal(send_at, settings, now):
+        raise BroadcastRefused(beyond, "send_at")
     if send_at < now - PAST_TOLERANCE:
         raise BroadcastRefused(
             f"send_at {send_at.astimezone(settings.tz):%Y-%m-%d %H:%M} JST is in the past",

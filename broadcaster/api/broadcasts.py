@@ -10,7 +10,7 @@ entered in Asia/Tokyo (a time without offset is taken as Asia/Tokyo) and shown w
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -37,7 +37,7 @@ from broadcaster.db import table_of
 from broadcaster.departments import Role
 from broadcaster.digest import is_marked
 from broadcaster.dispatcher import audience_for, renderer_for
-from broadcaster.errors import FieldError, Forbidden, Refused, not_found
+from broadcaster.errors import Forbidden, not_found
 from broadcaster.render import Renderer, TemplateError
 from broadcaster.settings import Settings
 from segments.residents import Resident, mask_user_id
@@ -232,20 +232,6 @@ def _check_priority(actor: Actor, priority: str) -> None:
         raise Forbidden("broadcast.emergency_forbidden")
 
 
-def _check_horizon(send_at: object, settings: Settings, now: datetime) -> None:
-    """A send_at beyond `scheduling.horizon_days` is refused (a typo, or a probe)."""
-    if not isinstance(send_at, datetime):
-        return
-    aware = send_at if send_at.tzinfo else send_at.replace(tzinfo=settings.tz)
-    days = settings.scheduling.horizon_days
-    if aware - now > timedelta(days=days):
-        raise Refused(
-            "schedule.beyond_horizon",
-            errors=[FieldError("send_at", code="schedule.beyond_horizon", params={"days": days})],
-            days=days,
-        )
-
-
 def _request(body: BroadcastCreate) -> BroadcastRequest:
     emergency = body.priority == "emergency"
     return BroadcastRequest(
@@ -282,7 +268,6 @@ def create(
     _check_priority(actor, body.priority)
     _check_segment(session, actor, body.segment_id)
     now = utcnow()
-    _check_horizon(body.send_at, settings, now)
     broadcast = create_broadcast(
         session,
         actor.label,
@@ -346,7 +331,6 @@ def update(
     if changes.get("send_at") == "now":
         changes["send_at"] = None
     _check_segment(session, actor, changes.get("segment_id"))
-    _check_horizon(changes.get("send_at"), settings, utcnow())
     update_broadcast(
         session,
         broadcast,
@@ -396,7 +380,6 @@ def preview(
     _check_segment(session, actor, body.segment_id)
     request = _request(body)
     now = utcnow()
-    _check_horizon(body.send_at, settings, now)
     checked = check_request(session, request, settings, renderer, now)
     draft = Broadcast(
         department_id=actor.department_id,

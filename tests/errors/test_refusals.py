@@ -127,8 +127,8 @@ def test_send_at_beyond_the_horizon_or_overflowing_is_refused(
     far = client.post(
         "/api/v1/broadcasts", json=notice(send_at="2062-05-01T10:00:00"), headers=headers
     )
-    body = problem(far, 422, "schedule.beyond_horizon")
-    assert body["errors"][0]["path"] == "send_at" and "730" in body["errors"][0]["message"]
+    body = problem(far, 422, "broadcast.refused")
+    assert body["errors"][0]["path"] == "send_at" and "730 days" in body["errors"][0]["message"]
     edge = notice(send_at="9999-12-31T23:59:59-12:00")
     problem(client.post("/api/v1/broadcasts", json=edge, headers=headers), 422)
     problem(client.post("/api/v1/broadcasts/preview", json=edge, headers=headers), 422)
