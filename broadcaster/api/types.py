@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import annotated_types
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, WithJsonSchema
 
 DB_INT_MAX = 2**63 - 1
 
@@ -52,10 +52,3 @@ CityDateTime = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 
-
-def _city_iso(value: datetime) -> str:
-    return value.isoformat()
-
-
-# A staff-facing time in responses: always with the city's offset (routes convert first).
-ShownDateTime = Annotated[datetime, PlainSerializer(_city_iso, return_type=str)]
