@@ -7,6 +7,7 @@ parsing. Every refusal is an AlertError whose `str()` is one line a person can a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -68,12 +69,23 @@ class ParsedAlert:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
 def parse_xml(data: bytes, max_bytes: int) -> Element:
     """The root element; AlertError 413 when too large, 422 when unsafe or malformed."""
     if len(data) > max_bytes:
         raise AlertError(f"alert document is {len(data)} bytes; the limit is {max_bytes}", 413)
     if not data.strip():
         raise AlertError("alert document is empty")
+    declared = _DECLARED_ENCODING.search(data[:200])
+    encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+    if encoding.lower() not in ("utf-8", "utf8"):
+        # expat reads no multi-byte encoding but UTF-8 (Shift_JIS made a 500); say so.
+        raise AlertError(
+            f"the alert document declares encoding {encoding!r}; only UTF-8 is accepted: "
+            "convert it to UTF-8"
+        )
     try:
         root: Element = fromstring(
             data, forbid_dtd=True, forbid_entities=True, forbid_external=True
@@ -84,6 +96,8 @@ def parse_xml(data: bytes, max_bytes: int) -> Element:
         ) from None
     except ParseError as exc:
         raise AlertError(f"malformed XML: {exc}") from None
+    except ValueError as exc:  # an encoding expat cannot read
+        raise AlertError(f"unreadable XML: {exc}; send it as UTF-8") from None
     return root
 
 

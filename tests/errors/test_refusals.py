@@ -216,3 +216,18 @@ def test_stored_fields_and_rules_have_caps(
     )
     assert body["errors"][0]["path"] == "rule.all[1].any[50]"
     assert counts() == before
+
+
+def test_an_alert_in_shift_jis_is_refused_clearly(
+    app_client: TestClient, tokens: dict[str, str], counts: Counts
+) -> None:
+    before = counts()
+    document = '<?xml version="1.0" encoding="Shift_JIS"?><alert>避難</alert>'.encode("shift_jis")
+    response = app_client.post(
+        "/api/v1/alerts",
+        content=document,
+        headers={**auth(tokens["危機管理課"]), "Content-Type": "application/xml"},
+    )
+    body = problem(response, 422, "alert.refused")
+    assert "Shift_JIS" in body["detail"] and "UTF-8" in body["detail"]
+    assert counts() == before
