@@ -27,6 +27,12 @@ def _csv(size: int) -> bytes:
     return "".join(lines).encode()
 
 
+def _probe(client: httpx.Client) -> float:
+    started = time.monotonic()
+    assert client.get("/healthz").status_code == 200
+    return time.monotonic() - started
+
+
 def test_healthz_stays_fast_during_a_20_mb_import(
     served: ServedApp, tokens: dict[str, str]
 ) -> None:
@@ -47,18 +53,19 @@ def test_healthz_stays_fast_during_a_20_mb_import(
     latencies: list[float] = []
     with httpx.Client(base_url=served.url, timeout=10) as health:
         health.get("/healthz")  # a warm connection: measure the loop, not the handshake
+        idle = sorted(_probe(health) for _ in range(20))  # what this machine takes anyway
         importing.start()
         while importing.is_alive():
-            started = time.monotonic()
-            assert health.get("/healthz").status_code == 200
-            latencies.append(time.monotonic() - started)
+            latencies.append(_probe(health))
             time.sleep(0.02)  # pacing the probe, not waiting for a result
     importing.join()
     assert result["status"] in (200, 422)
     assert len(latencies) >= 10, "the import finished before it could be observed"
     latencies.sort()
-    # Before: the loop stalled for the whole parse (3 s for 6 MB). Now nearly every probe
-    # answers at once; measured on 2 shared cores, one or two of ~100 take up to ~0.2 s
-    # (freeing the import's objects holds the GIL), hence the 95th percentile.
-    assert latencies[int(len(latencies) * 0.95)] < 0.1, latencies[-5:]
-    assert latencies[-1] < 0.5, latencies[-5:]
+    # Before: the loop stalled for the whole parse (3 s for 6 MB). Now the import adds less
+    # than 100 ms to the 95th percentile of what the machine takes when idle (on a quiet
+    # 2-core machine: ~5 ms idle, ~20 ms during the import); one or two probes of ~100 may
+    # take ~0.2 s more (freeing the import's objects holds the GIL).
+    allowed = idle[int(len(idle) * 0.95)] + 0.1
+    assert latencies[int(len(latencies) * 0.95)] < allowed, (idle[-3:], latencies[-5:])
+    assert latencies[-1] < allowed + 0.4, (idle[-3:], latencies[-5:])
