@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from broadcaster import jobs, outbox
-from broadcaster.api import ROUTERS
+from broadcaster.api import ROUTERS, body_limits, problems
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
 from broadcaster.console import views as console
@@ -186,6 +186,7 @@ def create_app(
                 await asyncio.to_thread(process.close)
 
     app = FastAPI(
+        responses=problems.PROBLEM_RESPONSES,
         title="broadcaster",
         summary="Segment-targeted and emergency LINE messages for a city's residents",
         version="0.1.0",
@@ -206,4 +207,7 @@ def create_app(
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix)
     app.add_exception_handler(console.NotSignedIn, console.to_sign_in)
+    # One error contract (broadcaster.api.problems) and body limits before any work.
+    problems.install(app)
+    body_limits.install(app, settings)
     return app

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import BackgroundTasks, Depends, HTTPException, Request, status
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
@@ -19,6 +19,7 @@ from broadcaster.api.deps import SessionDep
 from broadcaster.clock import utcnow
 from broadcaster.db import table_of
 from broadcaster.departments import ApiToken, Role, find_by_token
+from broadcaster.errors import Forbidden, Unauthenticated
 
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 _bearer = HTTPBearer(auto_error=False, description="A department's API token (bct_…)")
@@ -47,18 +48,10 @@ def current_actor(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
     if credentials is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing API token: send 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthenticated("auth.missing_token", headers={"WWW-Authenticate": "Bearer"})
     found = find_by_token(session, credentials.credentials)
     if found is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "unknown or revoked API token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthenticated("auth.unknown_token", headers={"WWW-Authenticate": "Bearer"})
     department, token = found
     now = utcnow()
     assert department.id is not None and token.id is not None
@@ -85,7 +78,7 @@ def require(*roles: Role) -> object:
     def check(actor: CurrentActor) -> Actor:
         if actor.role not in roles:
             allowed = ", ".join(role.value for role in roles)
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role {allowed}")
+            raise Forbidden("auth.role_required", roles=allowed)
         return actor
 
     return Depends(check)

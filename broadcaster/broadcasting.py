@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from broadcaster import lifecycle, policies, quiet_hours
+from broadcaster import horizon, lifecycle, policies, quiet_hours
 from broadcaster.broadcasts import (
     EDITABLE,
     Broadcast,
@@ -26,6 +26,7 @@ from broadcaster.broadcasts import (
     Priority,
     is_emergency,
 )
+from broadcaster.errors import Conflict, FieldError, Refused
 from broadcaster.policies import Limit, exempt
 from broadcaster.recurrence import RecurrenceError, next_time, parse_recurrence
 from broadcaster.render import MessageLimitError, PreparedTemplate, Renderer, TemplateError
@@ -38,21 +39,25 @@ PAST_TOLERANCE = timedelta(minutes=1)
 UNSET: Any = object()
 
 
-class BroadcastRefused(ValueError):
+class BroadcastRefused(Refused, ValueError):
     """The request cannot become a broadcast. `field` names the part to fix."""
 
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
+        # The error contract (broadcaster.errors): code, the message as written, the field.
+        super().__init__("broadcast.refused", message, errors=[FieldError(field, text=message)])
         self.message = message
         self.field = field
 
 
-class BroadcastConflict(RuntimeError):
+class BroadcastConflict(Conflict, RuntimeError):
     """The broadcast is in a status that does not allow this change."""
 
     def __init__(self, broadcast: Broadcast, action: str) -> None:
         super().__init__(
-            f"broadcast {broadcast.id} is {broadcast.status}; it can no longer be {action}"
+            "broadcast.conflict",
+            f"broadcast {broadcast.id} is {broadcast.status}; it can no longer be {action}",
+            ident=broadcast.id,
+            status=str(broadcast.status),
         )
         self.status = broadcast.status
 
@@ -119,6 +124,9 @@ def _resolve_send_at(request: BroadcastRequest, settings: Settings, now: datetim
     send_at = request.send_at or now
     if send_at.tzinfo is None:
         send_at = send_at.replace(tzinfo=settings.tz)
+    # The scheduling horizon (broadcaster.horizon, issue 12).
+    if beyond := horizon.refusal(send_at, settings, now):
+        raise BroadcastRefused(beyond, "send_at")
     if send_at < now - PAST_TOLERANCE:
         raise BroadcastRefused(
             f"send_at {send_at.astimezone(settings.tz):%Y-%m-%d %H:%M} JST is in the past",

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from broadcaster import ledger, outbox, schedule
 from broadcaster.clock import utcnow
+from broadcaster.db import session_scope
 from broadcaster.dispatch import Write
 from broadcaster.emergency import feeds as alert_feeds
 from broadcaster.garbage.fetch import fetch_due
@@ -60,7 +61,6 @@ def _ledger(engine: Engine) -> None:
         pass
 def _retention(engine: Engine, settings: Settings) -> None:
     # Retention loads its tables only when it runs (every 6 hours).
-    from broadcaster.db import session_scope
     from broadcaster.retention import prune
 
     with session_scope(engine) as session:

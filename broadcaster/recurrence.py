@@ -2,8 +2,9 @@
 
 Accepted syntax (five fields, separated by spaces): `minute hour day month day_of_week`.
 
-- minute 0-59, hour 0-23, day 1-31, month 1-12 or jan..dec: `*`, numbers, ranges `a-b`,
-  lists `a,b`, steps `*/n` or `a-b/n` (APScheduler's cron fields).
+- minute: one number 0-59 (a broadcast repeats at most hourly).
+- hour 0-23, day 1-31, month 1-12 or jan..dec: `*`, numbers, ranges `a-b`, lists `a,b`,
+  steps `*/n` or `a-b/n` (APScheduler's cron fields).
 - day_of_week: `*`, mon..sun, or numbers as in cron (0 and 7 = Sunday, 1 = Monday), with
   ranges and lists (`mon-fri`, `1,3`). `mon#1` .. `mon#5` means the first .. fifth Monday
   of the month, `fri#L` the last Friday; these cannot be combined with a day field or a list.
@@ -65,6 +66,12 @@ def parse_recurrence(expression: str, tz: tzinfo) -> CronTrigger:
             f"got {len(fields)}"
         )
     minute, hour, day, month, dow = fields
+    if not (minute.isdigit() and int(minute) < 60):
+        # Every resident would get a message each minute: at most hourly, so one minute.
+        raise RecurrenceError(
+            f"recurrence {expression!r}: the minute must be one number 0-59 "
+            "(a broadcast repeats at most hourly)"
+        )
     nth = _NTH.match(dow)
     if nth:
         if day != "*":

@@ -25,11 +25,17 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import FileSystemLoader, StrictUndefined, meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from broadcaster.datelabels import date_label
 from broadcaster.limits import MessageLimitError, check_messages
 from broadcaster.messages import HelperError, MessageMarkers
+from broadcaster.render_budget import (
+    BudgetedEnvironment,
+    RenderBudget,
+    RenderBudgetExceeded,
+    metering,
+    render_metered,
+)
 
 if TYPE_CHECKING:
     from broadcaster.settings import Settings
@@ -97,7 +103,9 @@ class Renderer:
         districts: Sequence[str] = ("中央",),
         zones: Sequence[str] = ("A",),
         reminder_timings: Sequence[str] = ("eve", "morning"),
+        budget: RenderBudget | None = None,
     ) -> None:
+        self.budget = budget or RenderBudget()
         self.templates_dir = Path(templates_dir).resolve()
         self.languages = tuple(dict.fromkeys([FALLBACK_LANGUAGE, *languages]))
         self._samples: dict[str, tuple[str, ...]] = {
@@ -111,7 +119,9 @@ class Renderer:
             OrderedDict()
         )
         self._facts_cache: OrderedDict[str, _Facts] = OrderedDict()
-        self.env = ImmutableSandboxedEnvironment(
+        # Sandboxed, and every render metered (broadcaster.render_budget).
+        self.env = BudgetedEnvironment(
+            self.budget,
             loader=FileSystemLoader(self.templates_dir),
             undefined=StrictUndefined,
             autoescape=False,  # LINE text is not HTML
@@ -131,6 +141,7 @@ class Renderer:
             residents.languages,
             districts=residents.districts,
             zones=residents.zones,
+            budget=RenderBudget.from_limits(settings.limits),
         )
 
     def templates(self) -> dict[str, tuple[str, ...]]:
@@ -167,6 +178,11 @@ class Renderer:
         """
         if (template_name is None) == (template_text is None):
             raise TemplateError("give exactly one of template_name and template_text")
+        if template_text is not None and len(template_text) > self.budget.template_chars:
+            raise TemplateError(
+                f"template text is {len(template_text)} characters; the limit is "
+                f"{self.budget.template_chars} (limits.template_chars)"
+            )
         params = self._check_parameters(parameters)
         sources: dict[str, tuple[str, str]] = {}  # language -> (label, source)
         if template_name is not None:
@@ -225,11 +241,19 @@ class Renderer:
             parameters=params,
             markers=self._markers,
             templates_dir=self.templates_dir,
+            budget=self.budget,
         )
 
     def _trial(self, prepared: PreparedTemplate, sources: Mapping[str, tuple[str, str]]) -> None:
         """Render every combination of the fields the template reads (up to
         MAX_TRIAL_RENDERS); raises TemplateError naming the combination that fails."""
+        # All trial renders of a template share one time budget.
+        with metering(self.budget):
+            self._trial_each(prepared, sources)
+
+    def _trial_each(
+        self, prepared: PreparedTemplate, sources: Mapping[str, tuple[str, str]]
+    ) -> None:
         for resident in self._trial_residents(prepared.resident_fields):
             try:
                 prepared.render(resident)
@@ -255,6 +279,13 @@ class Renderer:
                 )
             if any("\x00" in text for text in _strings(value)):
                 raise TemplateError(f"parameter {name!r} contains a NUL character")
+        size = len(_parameters_key(parameters).encode())
+        if size > self.budget.parameters_bytes:
+            # Stored twice (the broadcast and its audit row), and rendered into every message.
+            raise TemplateError(
+                f"parameters are {size} bytes of JSON; the limit is "
+                f"{self.budget.parameters_bytes} (limits.parameters_bytes)"
+            )
         # Our own copy: a caller changing its dict later must not change what is sent.
         return copy.deepcopy(dict(parameters))
 
@@ -344,7 +375,9 @@ class PreparedTemplate:
         parameters: Mapping[str, Any],
         markers: MessageMarkers,
         templates_dir: Path,
+        budget: RenderBudget | None = None,
     ) -> None:
+        self.budget = budget or RenderBudget()
         self.label = label
         self.resident_fields = resident_fields
         self.variants = dict(variants)
@@ -373,7 +406,10 @@ class PreparedTemplate:
         context = {f: resident[f] for f in self.resident_fields}
         template = self.variants[self.variant_language(context["language"])]
         try:
-            output = template.render({**self.parameters, "resident": context})
+            with metering(self.budget, share_clock=True) as meter:
+                output = render_metered(
+                    template.generate({**self.parameters, "resident": context}), meter
+                )
             messages = self._markers.parse(output)
         except Exception as exc:
             raise self._runtime_error(exc) from exc
@@ -387,7 +423,9 @@ class PreparedTemplate:
                 where = f"{INLINE_LABEL}, line {frame.lineno}"
             elif frame.filename.startswith(self._templates_dir) and frame.filename.endswith(".j2"):
                 where = f"template {Path(frame.filename).name!r}, line {frame.lineno}"
-        if isinstance(exc, jinja2.sandbox.SecurityError):
+        if isinstance(exc, RenderBudgetExceeded):
+            problem = f"over the render budget: {exc}"
+        elif isinstance(exc, jinja2.sandbox.SecurityError):
             problem = f"not allowed: {exc}"
         elif isinstance(exc, jinja2.TemplateError | HelperError):
             problem = str(exc)

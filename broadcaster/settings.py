@@ -133,6 +133,26 @@ class SchedulingSettings(Section):
     approval_required: bool = False
     tick_seconds: float = Field(default=1.0, gt=0)
     dispatch_process: bool = True
+    # A send_at further ahead than this is refused: a typo ("2062" for "2026") would
+    # otherwise sit in the schedule for decades, and dates near year 9999 overflow.
+    horizon_days: int = Field(default=730, ge=1, le=36_500)
+
+
+class LimitSettings(Section):
+    """What one request may cost, checked before the work (broadcaster.api.body_limits,
+    broadcaster.render_budget, segments.rules). See config.toml [limits] for the reasons."""
+
+    json_body_bytes: int = Field(default=1_000_000, ge=1024)
+    webhook_body_bytes: int = Field(default=1_000_000, ge=1024)
+    residents_csv_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    calendar_bytes: int = Field(default=5_000_000, ge=1024)
+    shelters_csv_bytes: int = Field(default=5_000_000, ge=1024)
+    template_chars: int = Field(default=20_000, ge=100)
+    parameters_bytes: int = Field(default=64_000, ge=100)
+    render_iterations: int = Field(default=10_000, ge=10)
+    render_output_chars: int = Field(default=200_000, ge=1000)
+    render_seconds: float = Field(default=1.0, gt=0)
+    webhook_json_depth: int = Field(default=32, ge=4)
 
 
 class ResidentSettings(Section):
@@ -407,6 +427,7 @@ class Settings(BaseModel):
     kpis: KpiSettings = KpiSettings()
     metrics: MetricsSettings = MetricsSettings()
     retention: RetentionSettings = RetentionSettings()
+    limits: LimitSettings = LimitSettings()
 
     @field_validator("timezone")
     @classmethod

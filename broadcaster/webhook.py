@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from linebot.v3.exceptions import InvalidSignatureError
-from linebot.v3.webhook import WebhookParser
+from linebot.v3.webhook import SignatureValidator, WebhookParser
 from linebot.v3.webhooks import (
     FollowEvent,
     LocationMessageContent,
@@ -52,12 +52,20 @@ from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
 from broadcaster import nearby, rich_menus
+from broadcaster.api.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from broadcaster.clock import utcnow
 from broadcaster.db import session_scope, table_of
 from broadcaster.kpis import friends
 from broadcaster.replies import Reply, send_replies
 from broadcaster.settings import Settings
 from broadcaster.webhook_events import claim_event
+from broadcaster.webhook_input import (
+    event_problem,
+    nesting_too_deep,
+    occurred_at,
+    record_skipped,
+    webhook_problem,
+)
 from segments import enrollment, follow
 from segments.catalog import action_for_word, texts_for
 from segments.quick_replies import parse_postback
@@ -96,10 +104,7 @@ router = APIRouter(tags=["line"])
 @router.post(
     "/line/webhook",
     summary="LINE webhook (signed by LINE with the channel secret)",
-    responses={
-        400: {"description": "no signature or not a webhook body"},
-        401: {"description": "wrong signature"},
-    },
+    description="400: no signature, not a webhook body or nested too deep; 401: wrong signature.",
 )
 async def line_webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
     settings: Settings = request.app.state.settings
@@ -111,11 +116,19 @@ async def line_webhook(request: Request, background: BackgroundTasks) -> JSONRes
     signature = request.headers.get("x-line-signature")  # Starlette headers ignore case
     if not signature:
         return _answer(400, "missing x-line-signature header")
-    raw = await request.body()
+    raw = await request.body()  # at most limits.webhook_body_bytes (api.body_limits)
     try:
-        # The SDK checks the signature on the body text before it parses any of it.
-        payload = WebhookParser(secret).parse(raw.decode("utf-8"), signature, as_payload=True)
+        text = raw.decode("utf-8")
+        if not SignatureValidator(secret).validate(text, signature):
+            raise InvalidSignatureError("wrong signature")
     except (InvalidSignatureError, UnicodeDecodeError):
+        return _answer(401, "invalid x-line-signature")
+    # Signed, but nested past any real event: refused before a recursive parser sees it.
+    if nesting_too_deep(raw, settings.limits.webhook_json_depth):
+        return _answer(400, "body is nested too deep")
+    try:
+        payload = WebhookParser(secret).parse(text, signature, as_payload=True)
+    except InvalidSignatureError:
         return _answer(401, "invalid x-line-signature")
     except (ValueError, KeyError, TypeError):
         return _answer(400, "body is not a LINE webhook payload")
@@ -132,7 +145,12 @@ async def line_webhook(request: Request, background: BackgroundTasks) -> JSONRes
 
 
 def _answer(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"message": message}, status_code=status)
+    if status < 400:
+        return JSONResponse({"message": message}, status_code=status)
+    # Refusals in the one problem shape of the service (broadcaster.api.problems).
+    return JSONResponse(
+        webhook_problem(status, message), status_code=status, media_type=PROBLEM_MEDIA_TYPE
+    )
 
 
 def process_events(
@@ -143,6 +161,12 @@ def process_events(
     replies: list[Reply] = []
     failed = 0
     for event in events:
+        # An event that can never be applied is skipped and recorded, not failed: LINE
+        # would redeliver the whole body forever (broadcaster.webhook_input).
+        problem = event_problem(event)
+        if problem is not None:
+            record_skipped(engine, event, problem, now)
+            continue
         try:
             reply = _process_with_retry(engine, settings, event, now)
         except Exception:
@@ -178,7 +202,7 @@ def process_event(session: Session, settings: Settings, event: Any, now: datetim
     source = getattr(event, "source", None)
     if not event_id or not isinstance(source, UserSource) or not source.user_id:
         return None
-    occurred = datetime.fromtimestamp(event.timestamp / 1000, UTC)
+    occurred = occurred_at(event)
     if not claim_event(session, event_id, str(event.type), occurred, now):
         log.info("webhook event %s already applied; skipped", event_id)
         return None

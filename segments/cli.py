@@ -4,7 +4,6 @@ from __future__ import annotations
 
 # Lazy imports: commands import what they use when they run, so that `broadcaster
 # --help` and each command start in a fraction of a second (issue 17).
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 

@@ -35,6 +35,9 @@ from broadcaster.settings import ResidentSettings
 
 MAX_DEPTH = 6
 MAX_LIST = 1000
+# Conditions in one rule. A city's largest real rule has ~20; past a few hundred, the SQL
+# grows past what SQLite's parser and its expression depth take (1,000 made a 500).
+MAX_CONDITIONS = 200
 MAX_AGE = 150
 
 
@@ -176,14 +179,16 @@ Rule = Union[All, AnyOf, Not, Condition]  # noqa: UP007 (a runtime alias of forw
 
 def parse_rule(data: object, catalog: FieldCatalog) -> Rule:
     """The typed tree for `data` (decoded JSON). Raises RuleError naming the bad part."""
-    return _parse(data, catalog, "", 1)
+    return _parse(data, catalog, "", 1, [0])
 
 
 def _join(path: str, part: str) -> str:
     return f"{path}.{part}" if path else part
 
 
-def _parse(data: object, catalog: FieldCatalog, path: str, depth: int) -> Rule:
+def _parse(
+    data: object, catalog: FieldCatalog, path: str, depth: int, conditions: list[int]
+) -> Rule:
     if depth > MAX_DEPTH:
         raise RuleError(path, f"nested too deeply (at most {MAX_DEPTH} levels)")
     if not isinstance(data, dict):
@@ -198,14 +203,16 @@ def _parse(data: object, catalog: FieldCatalog, path: str, depth: int) -> Rule:
             )
         inner = _join(path, key)
         if key == "not":
-            return Not(_parse(data[key], catalog, inner, depth + 1))
+            return Not(_parse(data[key], catalog, inner, depth + 1, conditions))
         items = data[key]
         if not isinstance(items, list):
             raise RuleError(inner, f"expected a list of rules, got {_json_type(items)}")
         if not items:
             raise RuleError(inner, "must hold at least one rule")
+        if len(items) > MAX_CONDITIONS:
+            raise RuleError(inner, f"at most {MAX_CONDITIONS} conditions in a rule")
         children = tuple(
-            _parse(item, catalog, f"{inner}[{index}]", depth + 1)
+            _parse(item, catalog, f"{inner}[{index}]", depth + 1, conditions)
             for index, item in enumerate(items)
         )
         return All(children) if key == "all" else AnyOf(children)
@@ -213,6 +220,9 @@ def _parse(data: object, catalog: FieldCatalog, path: str, depth: int) -> Rule:
         raise RuleError(
             path, "expected 'all', 'any', 'not' or a condition with 'field', 'op', 'value'"
         )
+    conditions[0] += 1
+    if conditions[0] > MAX_CONDITIONS:
+        raise RuleError(path, f"at most {MAX_CONDITIONS} conditions in a rule")
     return _parse_condition(data, catalog, path)
 
 

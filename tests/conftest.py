@@ -117,7 +117,7 @@ def session(engine: Engine) -> Iterator[Session]:
 def app_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
     """The API with background work off: tests call the jobs themselves."""
     app = create_app(settings, engine=engine, background=False)
-    with TestClient(app) as client:
+    with TestClient(app, headers={"Accept-Language": "en"}) as client:
         yield client
 
 

@@ -24,6 +24,9 @@ from broadcaster.emergency.alert import AlertError, ParsedAlert, parse_alert
 from broadcaster.emergency.drafts import receive, record_refusal
 from broadcaster.emergency.feeds import feed_status
 from broadcaster.emergency.models import AlertRecord
+from broadcaster.errors import TooLarge
+from broadcaster.inputs import Id
+from broadcaster.offload import off_loop
 from broadcaster.settings import Settings
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -57,18 +60,18 @@ async def receive_alert(
     request: Request, settings: SettingsDep, actor: DisasterDeskActor
 ) -> dict[str, Any]:
     engine = request.app.state.engine
+    limit = settings.emergency.max_alert_bytes
     try:
-        data = await _read_limited(request, settings.emergency.max_alert_bytes)
+        data = await _read_limited(request, limit)
     except _TooLarge as exc:
-        await run_in_threadpool(_refuse, engine, exc.data, str(exc))
-        raise HTTPException(413, str(exc)) from None
+        await run_in_threadpool(_refuse, engine, exc.data, str(exc))  # the desk sees it
+        raise TooLarge("body.too_large", limit=limit) from None
     try:
-        alert = parse_alert(
-            data, settings.emergency.max_alert_bytes, settings.emergency.cap_rules or None
-        )
+        # XML parsing is CPU work: off the event loop.
+        alert = await off_loop(parse_alert, data, limit, settings.emergency.cap_rules or None)
     except AlertError as exc:
         await run_in_threadpool(_refuse, engine, data, str(exc))
-        raise HTTPException(exc.status, str(exc)) from None
+        raise  # -> its status in the problem shape (broadcaster.api.refusals)
     return await run_in_threadpool(store_alert, engine, settings, alert, data)
 
 
@@ -115,7 +118,7 @@ def list_feeds(session: SessionDep, settings: SettingsDep, actor: CurrentActor) 
 
 
 @router.get("/{alert_id}", summary="One alert as received, with its raw document")
-def get_alert(alert_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_alert(alert_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     record = session.get(AlertRecord, alert_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} does not exist")

@@ -13,7 +13,7 @@ import io
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
@@ -25,10 +25,11 @@ from broadcaster.api.emergencies import get_renderer
 from broadcaster.auth import Actor, AdminActor, CurrentActor
 from broadcaster.benefits import notices
 from broadcaster.benefits.models import BenefitProgram
-from broadcaster.broadcasting import BroadcastRefused
 from broadcaster.clock import utcnow
+from broadcaster.errors import Conflict, not_found, refused_at
+from broadcaster.inputs import Id
 from broadcaster.settings import Settings
-from segments.rules import FieldCatalog, RuleError, parse_rule, rule_to_json
+from segments.rules import FieldCatalog, parse_rule, rule_to_json
 
 router = APIRouter(prefix="/benefits", tags=["benefits"])
 
@@ -49,24 +50,16 @@ def program_public(program: BenefitProgram) -> dict[str, Any]:
     return program.model_dump(mode="json")
 
 
-def _program(session: Session, program_id: int, actor: Actor) -> BenefitProgram:
+def _program(session: Session, program_id: Id, actor: Actor) -> BenefitProgram:
     program = session.get(BenefitProgram, program_id)
     if program is None or not actor.may_see(program.department_id):
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"benefit program {program_id} does not exist"
-        )
+        raise not_found("benefit_program", program_id)
     return program
 
 
 def _check_rule(rule: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    try:
-        return rule_to_json(parse_rule(rule, FieldCatalog.from_settings(settings.residents)))
-    except RuleError as exc:
-        where = f"rule.{exc.path}" if exc.path else "rule"
-        raise HTTPException(
-            422,
-            {"message": f"{where}: {exc.message}", "field": where},
-        ) from None
+    # A RuleError is a 422 naming `rule.<path>` (broadcaster.api.refusals).
+    return rule_to_json(parse_rule(rule, FieldCatalog.from_settings(settings.residents)))
 
 
 @router.post("", status_code=201, summary="Create a benefit program")
@@ -96,18 +89,12 @@ def create_program(
             parameters=notices.template_parameters(program),
         )
     except Exception as exc:
-        raise HTTPException(
-            422,
-            {"message": f"template: {exc}", "field": "parameters"},
-        ) from None
+        raise refused_at("parameters", f"template: {exc}", "template.invalid") from None
     session.add(program)
     try:
         session.flush()
     except IntegrityError:
-        session.rollback()
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"a program named {body.name!r} exists"
-        ) from None
+        raise Conflict("benefit_program.exists", name=body.name) from None
     audit.record(
         session,
         at=now,
@@ -130,7 +117,7 @@ def list_programs(session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
 
 @router.get("/{program_id}", summary="A program with its counts")
 def get_program(
-    program_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor
+    program_id: Id, session: SessionDep, settings: SettingsDep, actor: CurrentActor
 ) -> dict[str, Any]:
     program = _program(session, program_id, actor)
     on = utcnow().astimezone(settings.tz).date()
@@ -139,7 +126,7 @@ def get_program(
 
 @router.post("/{program_id}/notify", summary="Notify eligible followers not yet notified")
 def notify_program(
-    program_id: int,
+    program_id: Id,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -156,16 +143,10 @@ def notify_program(
         result = notices.notify(
             session, program, actor.label, actor.department_id, settings, renderer, now
         )
-    except BroadcastRefused as exc:
-        session.rollback()
-        raise HTTPException(422, {"message": exc.message, "field": exc.field}) from None
     except IntegrityError:
         # A concurrent notify on a database without ON CONFLICT semantics for this race:
         # nothing of ours was written; running again notifies whoever is left.
-        session.rollback()
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, "another notify is running; try again"
-        ) from None
+        raise Conflict("benefit_program.notify_running") from None
     batches = 0
     if result.broadcast is not None:
         batches = notices.dispatch_notice(
@@ -182,7 +163,7 @@ def notify_program(
 
 @router.get("/{program_id}/notified.csv", summary="Notified residents (admin only, full ids)")
 def export_notified(
-    program_id: int, session: SessionDep, settings: SettingsDep, actor: AdminActor
+    program_id: Id, session: SessionDep, settings: SettingsDep, actor: AdminActor
 ) -> Response:
     program = _program(session, program_id, actor)
     buffer = io.StringIO()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 
 from broadcaster import ledger
 from broadcaster.api.deps import SessionDep
@@ -18,21 +18,23 @@ from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
 from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
+from broadcaster.errors import not_found
+from broadcaster.inputs import Count, Id
 from broadcaster.progress import broadcast_progress
 from segments.residents import Resident, mask_user_id
 
 router = APIRouter(tags=["broadcasts"])
 
 
-def _visible(session: SessionDep, actor: CurrentActor, broadcast_id: int) -> Broadcast:
+def _visible(session: SessionDep, actor: CurrentActor, broadcast_id: Id) -> Broadcast:
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None or not actor.may_see(broadcast.department_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no broadcast {broadcast_id}")
+        raise not_found("broadcast", broadcast_id)
     return broadcast
 
 
 @router.get("/broadcasts/{broadcast_id}", summary="A broadcast and its delivery progress")
-def get_broadcast(broadcast_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_broadcast(broadcast_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     broadcast = _visible(session, actor, broadcast_id)
     body = broadcast.model_dump(mode="json")
     body["progress"] = broadcast_progress(session, broadcast_id)
@@ -41,11 +43,11 @@ def get_broadcast(broadcast_id: int, session: SessionDep, actor: CurrentActor) -
 
 @router.get("/broadcasts/{broadcast_id}/deliveries", summary="Who got it, one page at a time")
 def list_deliveries(
-    broadcast_id: int,
+    broadcast_id: Id,
     session: SessionDep,
     actor: CurrentActor,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0, description="the last delivery id of the previous page")] = 0,
+    after: Annotated[Count, Query(description="the last delivery id of the previous page")] = 0,
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
 ) -> dict[str, Any]:
     _visible(session, actor, broadcast_id)
@@ -56,8 +58,14 @@ def list_deliveries(
     delivery = table_of(Delivery)
     resident = table_of(Resident)
     query = (
-        sa.select(delivery.c.id, delivery.c.status, delivery.c.accepted_at, delivery.c.error,
-                  delivery.c.batch_id, resident.c.line_user_id)
+        sa.select(
+            delivery.c.id,
+            delivery.c.status,
+            delivery.c.accepted_at,
+            delivery.c.error,
+            delivery.c.batch_id,
+            resident.c.line_user_id,
+        )
         .join(resident, resident.c.id == delivery.c.resident_id)
         .where(delivery.c.broadcast_id == broadcast_id, delivery.c.id > after)
         .order_by(delivery.c.id)

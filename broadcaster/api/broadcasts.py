@@ -2,7 +2,8 @@
 
 A department sees and changes only its own broadcasts (another's is a 404); the disaster
 desk may also send emergencies; an admin sees all and approves. Every refusal names what
-to fix: 422 with `{"message", "field"}`, 409 with `{"message", "status"}`. Times are
+to fix (problem details, see `broadcaster.api.problems`: 422 naming the field, 409 naming
+the status). Times are
 entered in Asia/Tokyo (a time without offset is taken as Asia/Tokyo) and shown with +09:00.
 (GET /broadcasts/{id} and its deliveries live in `broadcast_records`.)
 """
@@ -13,13 +14,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Query, Request, status
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor, AdminActor, CurrentActor
 from broadcaster.broadcasting import (
-    BroadcastConflict,
     BroadcastRefused,
     BroadcastRequest,
     approve_broadcast,
@@ -42,6 +42,8 @@ from broadcaster.broadcasts import (
 from broadcaster.clock import utcnow
 from broadcaster.db import table_of
 from broadcaster.departments import Role
+from broadcaster.errors import Forbidden, not_found
+from broadcaster.inputs import CityDateTime, Id
 from broadcaster.planning import audience_for, renderer_for
 from broadcaster.policies import hold
 from broadcaster.render import Renderer, TemplateError
@@ -136,37 +138,25 @@ def public(broadcast: Broadcast, settings: Settings) -> BroadcastPublic:
     return BroadcastPublic.model_validate(data)
 
 
-def refused(exc: BroadcastRefused) -> HTTPException:
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT, {"message": exc.message, "field": exc.field}
-    )
-
-
-def conflict(exc: BroadcastConflict) -> HTTPException:
-    return HTTPException(status.HTTP_409_CONFLICT, {"message": str(exc), "status": exc.status})
-
-
-def visible(session: Session, actor: Actor, broadcast_id: int) -> Broadcast:
+def visible(session: Session, actor: Actor, broadcast_id: Id) -> Broadcast:
     """The broadcast, or 404 when missing or another department's."""
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None or not actor.may_see(broadcast.department_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"broadcast {broadcast_id} not found")
+        raise not_found("broadcast", broadcast_id)
     return broadcast
 
 
-def _check_segment(session: Session, actor: Actor, segment_id: int | None) -> None:
+def _check_segment(session: Session, actor: Actor, segment_id: Id | None) -> None:
     if segment_id is None:
         return
     segment = session.get(Segment, segment_id)
     if segment is None or not actor.may_see(segment.department_id):
-        raise refused(BroadcastRefused(f"segment {segment_id} does not exist", "segment_id"))
+        raise BroadcastRefused(f"segment {segment_id} does not exist", "segment_id")
 
 
 def _check_priority(actor: Actor, priority: str) -> None:
     if priority == "emergency" and actor.role not in (Role.disaster_desk, Role.admin):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "only the disaster desk may send emergency broadcasts"
-        )
+        raise Forbidden("broadcast.emergency_forbidden")
 
 
 def _request(body: BroadcastCreate) -> BroadcastRequest:
@@ -202,20 +192,16 @@ def create(
     _check_priority(actor, body.priority)
     _check_segment(session, actor, body.segment_id)
     now = utcnow()
-    try:
-        broadcast = create_broadcast(
-            session,
-            actor.label,
-            actor.department_id,
-            _request(body),
-            settings,
-            renderer,
-            now,
-            needs_approval=actor.role != Role.admin,
-        )
-    except BroadcastRefused as exc:
-        session.rollback()
-        raise refused(exc) from None
+    broadcast = create_broadcast(
+        session,
+        actor.label,
+        actor.department_id,
+        _request(body),
+        settings,
+        renderer,
+        now,
+        needs_approval=actor.role != Role.admin,
+    )
     session.commit()
     if broadcast.status == BroadcastStatus.scheduled and broadcast.send_at <= now:
         assert broadcast.id is not None
@@ -235,9 +221,9 @@ def list_broadcasts(
     session: SessionDep,
     settings: SettingsDep,
     status_: Annotated[BroadcastStatus | None, Query(alias="status")] = None,
-    since: Annotated[datetime | None, Query(description="send_at from (Asia/Tokyo)")] = None,
-    until: Annotated[datetime | None, Query(description="send_at before (Asia/Tokyo)")] = None,
-    department_id: Annotated[int | None, Query(description="admins only")] = None,
+    since: Annotated[CityDateTime | None, Query(description="send_at from (Asia/Tokyo)")] = None,
+    until: Annotated[CityDateTime | None, Query(description="send_at before (Asia/Tokyo)")] = None,
+    department_id: Annotated[Id | None, Query(description="admins only")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[BroadcastPublic]:
     """Newest send time first. A department sees only its own broadcasts."""
@@ -260,7 +246,7 @@ def list_broadcasts(
 
 @router.patch("/{broadcast_id}", summary="Edit a broadcast that is not sent yet")
 def update(
-    broadcast_id: int,
+    broadcast_id: Id,
     body: Annotated[BroadcastUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
     actor: CurrentActor,
     session: SessionDep,
@@ -274,55 +260,37 @@ def update(
     if changes.get("send_at") == "now":
         changes["send_at"] = None
     _check_segment(session, actor, changes.get("segment_id"))
-    try:
-        update_broadcast(
-            session,
-            broadcast,
-            actor.label,
-            changes,
-            settings,
-            renderer,
-            utcnow(),
-            needs_approval=actor.role != Role.admin,
-        )
-    except BroadcastConflict as exc:
-        session.rollback()
-        raise conflict(exc) from None
-    except BroadcastRefused as exc:
-        session.rollback()
-        raise refused(exc) from None
+    update_broadcast(
+        session,
+        broadcast,
+        actor.label,
+        changes,
+        settings,
+        renderer,
+        utcnow(),
+        needs_approval=actor.role != Role.admin,
+    )
     session.commit()
     return public(broadcast, settings)
 
 
 @router.post("/{broadcast_id}/cancel", summary="Cancel a broadcast that is not sent yet")
 def cancel(
-    broadcast_id: int, actor: CurrentActor, session: SessionDep, settings: SettingsDep
+    broadcast_id: Id, actor: CurrentActor, session: SessionDep, settings: SettingsDep
 ) -> BroadcastPublic:
     broadcast = visible(session, actor, broadcast_id)
-    try:
-        cancel_broadcast(session, broadcast, actor.label, utcnow())
-    except BroadcastConflict as exc:
-        session.rollback()
-        raise conflict(exc) from None
+    cancel_broadcast(session, broadcast, actor.label, utcnow())
     session.commit()
     return public(broadcast, settings)
 
 
 @router.post("/{broadcast_id}/approve", summary="Approve a broadcast (admin)")
 def approve(
-    broadcast_id: int, actor: AdminActor, session: SessionDep, settings: SettingsDep
+    broadcast_id: Id, actor: AdminActor, session: SessionDep, settings: SettingsDep
 ) -> BroadcastPublic:
     """awaiting_approval -> scheduled (only when scheduling.approval_required)."""
     broadcast = visible(session, actor, broadcast_id)
-    try:
-        approve_broadcast(session, broadcast, actor.label, settings, utcnow())
-    except BroadcastConflict as exc:
-        session.rollback()
-        raise conflict(exc) from None
-    except BroadcastRefused as exc:
-        session.rollback()
-        raise refused(exc) from None
+    approve_broadcast(session, broadcast, actor.label, settings, utcnow())
     session.commit()
     return public(broadcast, settings)
 
@@ -341,10 +309,7 @@ def preview(
     _check_segment(session, actor, body.segment_id)
     request = _request(body)
     now = utcnow()
-    try:
-        checked = check_request(session, request, settings, renderer, now)
-    except BroadcastRefused as exc:
-        raise refused(exc) from None
+    checked = check_request(session, request, settings, renderer, now)
     draft = unsaved(request, checked, actor.department_id, actor.label, now)
     audience = audience_for(draft, settings)
     resident = table_of(Resident)
@@ -366,7 +331,7 @@ def preview(
         try:
             messages = render(context)
         except TemplateError as exc:
-            raise refused(BroadcastRefused(f"template: {exc}", "template")) from None
+            raise BroadcastRefused(f"template: {exc}", "template") from None
         samples.append(
             PreviewSample(
                 language=language, resident=mask_user_id(row.line_user_id), messages=messages

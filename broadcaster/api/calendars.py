@@ -25,13 +25,13 @@ from fastapi import (
 )
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
-from starlette.concurrency import run_in_threadpool
 
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor, CurrentActor
 from broadcaster.broadcasting import BroadcastRefused
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role
+from broadcaster.errors import TooLarge
 from broadcaster.garbage.changes import ChangeError, cancel_day, move_day
 from broadcaster.garbage.days import CalendarError
 from broadcaster.garbage.export import export_calendar
@@ -44,13 +44,13 @@ from broadcaster.garbage.importer import (
 from broadcaster.garbage.kinds import kind_table
 from broadcaster.garbage.models import CalendarImport, CalendarSource, CollectionDay
 from broadcaster.garbage.sorting import import_dictionary
+from broadcaster.offload import off_loop
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 
 router = APIRouter(prefix="/calendars", tags=["garbage calendar"])
 export_router = APIRouter(tags=["garbage calendar"])
 
-MAX_UPLOAD_BYTES = 5_000_000
 
 
 def get_renderer(request: Request) -> Renderer:
@@ -95,12 +95,11 @@ def _zone(zone: str, settings: Settings) -> str:
     return zone
 
 
-async def _read(file: UploadFile) -> bytes:
-    data = await file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"the file is larger than {MAX_UPLOAD_BYTES} bytes"
-        )
+async def _read(file: UploadFile, settings: Settings) -> bytes:
+    limit = settings.limits.calendar_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge("body.too_large", limit=limit)
     return data
 
 
@@ -123,7 +122,7 @@ def _import(
         if not dry_run:
             record_refusal(session, now=now, actor=actor.label, source=source, zone=zone, error=exc)
             session.commit()
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise  # 422 (broadcaster.api.refusals)
     session.commit()
     return result.as_dict()
 
@@ -137,7 +136,7 @@ async def _import_ical(
     dry_run: bool,
     strict: bool,
 ) -> dict[str, Any]:
-    data = await _read(file)
+    data = await _read(file, settings)
     source = f"upload:{file.filename or 'calendar.ics'}"
 
     def run(now: datetime) -> ImportResult:
@@ -154,7 +153,8 @@ async def _import_ical(
             department_id=actor.department_id,
         )
 
-    return await run_in_threadpool(_import, session, settings, actor, source, zone, dry_run, run)
+    # Parsing (recurrences expanded) is CPU work: off the event loop.
+    return await off_loop(_import, session, settings, actor, source, zone, dry_run, run)
 
 
 StrictQuery = Annotated[
@@ -177,11 +177,11 @@ async def import_5374_set(
     dry_run: DryRunQuery = False,
     strict: StrictQuery = False,
 ) -> dict[str, Any]:
-    files = {"area_days.csv": await _read(area_days)}
+    files = {"area_days.csv": await _read(area_days, settings)}
     if center is not None:
-        files["center.csv"] = await _read(center)
+        files["center.csv"] = await _read(center, settings)
     if remarks is not None:
-        files["remarks.csv"] = await _read(remarks)
+        files["remarks.csv"] = await _read(remarks, settings)
     source = f"5374:{area_days.filename or 'area_days.csv'}"
 
     def run(now: datetime) -> ImportResult:
@@ -198,7 +198,8 @@ async def import_5374_set(
             department_id=actor.department_id,
         )
 
-    return await run_in_threadpool(_import, session, settings, actor, source, None, dry_run, run)
+    # Parsing (recurrences expanded) is CPU work: off the event loop.
+    return await off_loop(_import, session, settings, actor, source, None, dry_run, run)
 
 
 @router.post(
@@ -212,8 +213,7 @@ async def import_sorting_dictionary(
     file: Annotated[UploadFile, File(description="target.csv or 品目,区分,注意 CSV")],
     dry_run: DryRunQuery = False,
 ) -> dict[str, Any]:
-    del settings
-    data = await _read(file)
+    data = await _read(file, settings)
     source = f"dictionary:{file.filename or 'dictionary.csv'}"
 
     def run() -> dict[str, Any]:
@@ -234,11 +234,11 @@ async def import_sorting_dictionary(
                 record_refusal(session, now=now, actor=actor.label, source=source, zone=None,
                                error=exc)
                 session.commit()
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+            raise  # 422 (broadcaster.api.refusals)
         session.commit()
         return report
 
-    return await run_in_threadpool(run)
+    return await off_loop(run)
 
 
 @router.post("/{zone}", summary="Import an iCal file for one zone (replaces its future days)")

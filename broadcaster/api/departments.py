@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi import APIRouter, Body, Query, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -27,6 +27,8 @@ from broadcaster.departments import (
     issue_token,
     revoke_token,
 )
+from broadcaster.errors import Conflict, not_found
+from broadcaster.inputs import CityDateTime, Id
 from broadcaster.settings import Settings
 
 router = APIRouter(tags=["departments"])
@@ -54,8 +56,8 @@ class DepartmentPublic(BaseModel):
 
 
 class IssuedToken(BaseModel):
-    department_id: int
-    token_id: int
+    department_id: Id
+    token_id: Id
     token: str = Field(description="the secret, shown this once; only its digest is stored")
 
 
@@ -106,10 +108,10 @@ def _department_public(
     )
 
 
-def _department(session: SessionDep, department_id: int) -> Department:
+def _department(session: SessionDep, department_id: Id) -> Department:
     department = session.get(Department, department_id)
     if department is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"department {department_id} not found")
+        raise not_found("department", department_id)
     return department
 
 
@@ -145,9 +147,8 @@ def create(
     now = utcnow()
     try:
         department, secret = create_department(session, body.name, body.role, now)
-    except ValueError as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except ValueError as exc:  # the name is taken
+        raise Conflict("department.exists", str(exc), name=body.name) from None
     audit.record(
         session,
         at=now,
@@ -168,7 +169,7 @@ def create(
     status_code=status.HTTP_201_CREATED,
     summary="Issue another token (admin)",
 )
-def issue(department_id: int, actor: AdminActor, session: SessionDep) -> IssuedToken:
+def issue(department_id: Id, actor: AdminActor, session: SessionDep) -> IssuedToken:
     """For rotation: issue the new token, switch clients over, then revoke the old one."""
     department = _department(session, department_id)
     now = utcnow()
@@ -192,15 +193,15 @@ def issue(department_id: int, actor: AdminActor, session: SessionDep) -> IssuedT
     "/departments/{department_id}/tokens/{token_id}/revoke", summary="Revoke a token (admin)"
 )
 def revoke(
-    department_id: int,
-    token_id: int,
+    department_id: Id,
+    token_id: Id,
     actor: AdminActor,
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenPublic:
     token = session.get(ApiToken, token_id)
     if token is None or token.department_id != department_id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"token {token_id} not found")
+        raise not_found("token", token_id)
     now = utcnow()
     if revoke_token(session, token, now):
         audit.record(
@@ -225,7 +226,7 @@ def audit_log(
     settings: SettingsDep,
     entity: str | None = None,
     entity_id: str | None = None,
-    since: Annotated[datetime | None, Query(description="Asia/Tokyo when no offset")] = None,
+    since: Annotated[CityDateTime | None, Query(description="Asia/Tokyo when no offset")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AuditPublic]:
     """Newest first. A department sees the entries about its own department; an admin all."""

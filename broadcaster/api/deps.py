@@ -23,8 +23,14 @@ def get_engine(request: Request) -> Engine:
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """A session for one request. A refusal raised while it is open rolls back everything
+    the request wrote, so routes raise domain errors and never roll back by hand."""
     with Session(request.app.state.engine, expire_on_commit=False) as session:
-        yield session
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, func, select
 
@@ -23,6 +23,8 @@ from broadcaster.emergency import orders
 from broadcaster.emergency.dry_run import dry_run
 from broadcaster.emergency.models import DraftStatus, Emergency, EmergencyDraft
 from broadcaster.emergency.shelters import Shelter, set_open
+from broadcaster.errors import Conflict, FieldError, Refused, not_found
+from broadcaster.inputs import Count, Id
 from broadcaster.progress import delivery_counts
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
@@ -42,7 +44,7 @@ def get_renderer(request: Request) -> Renderer:
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    level: int = Field(description="警戒レベル: 3 高齢者等避難, 4 避難指示, 5 緊急安全確保")
+    level: Count = Field(description="警戒レベル: 3 高齢者等避難, 4 避難指示, 5 緊急安全確保")
     districts: list[str]
     kind: str = Field(description="disaster kind: 洪水, 土砂災害, 地震, 津波, 高潮, ...")
     text: str = Field(default="", max_length=2000)
@@ -62,10 +64,10 @@ class OrderIn(BaseModel):
 class UpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    level: int | None = None
+    level: Count | None = None
     text: str = Field(default="", max_length=2000)
     texts: dict[str, Annotated[str, Field(max_length=2000)]] = Field(default_factory=dict)
-    open_shelters: list[int] = Field(default_factory=list, description="shelter ids to open")
+    open_shelters: list[Id] = Field(default_factory=list, description="shelter ids to open")
 
 
 class LiftIn(BaseModel):
@@ -86,15 +88,11 @@ class ConfirmIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    level: int | None = None
+    level: Count | None = None
     kind: str | None = None
     districts: list[str] | None = None
     text: str | None = Field(default=None, max_length=2000)
     drill: bool | None = None
-
-
-def _refused(exc: orders.OrderRefused) -> HTTPException:
-    return HTTPException(422, {"message": exc.message, "field": exc.field})
 
 
 def _order_actor(actor: Actor) -> orders.Actor:
@@ -178,20 +176,14 @@ def create_emergency(
     renderer = get_renderer(request)
     now = utcnow()
     if body.dry_run:
-        try:
-            counted = dry_run(session, order, settings)
-        except orders.OrderRefused as exc:
-            raise _refused(exc) from None
+        counted = dry_run(session, order, settings)
         # A dry run creates nothing: 200, not 201 Created.
         response.status_code = status.HTTP_200_OK
         return counted
-    try:
-        emergency, broadcast = orders.issue_order(
-            session, _order_actor(actor), order, settings, renderer, now
-        )
-    except orders.OrderRefused as exc:
-        session.rollback()
-        raise _refused(exc) from None
+    # OrderRefused -> 422 naming the field (broadcaster.api.refusals); rolled back.
+    emergency, broadcast = orders.issue_order(
+        session, _order_actor(actor), order, settings, renderer, now
+    )
     session.commit()
     sent = _send(request, session, broadcast)
     return {**emergency_public(session, emergency), **sent}
@@ -239,21 +231,21 @@ def draft_public(draft: EmergencyDraft) -> dict[str, Any]:
     }
 
 
-def _draft(session: Session, draft_id: int) -> EmergencyDraft:
+def _draft(session: Session, draft_id: Id) -> EmergencyDraft:
     draft = session.get(EmergencyDraft, draft_id)
     if draft is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"draft {draft_id} does not exist")
+        raise not_found("draft", draft_id)
     return draft
 
 
 @router.get("/drafts/{draft_id}", summary="One draft with its source and history")
-def get_draft(draft_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_draft(draft_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return draft_public(_draft(session, draft_id))
 
 
 @router.post("/drafts/{draft_id}/confirm", status_code=201, summary="Send a draft as an order")
 def confirm_draft(
-    draft_id: int,
+    draft_id: Id,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -263,17 +255,10 @@ def confirm_draft(
     body = body or ConfirmIn()
     draft = _draft(session, draft_id)
     if draft.status != DraftStatus.open:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"draft {draft_id} is {draft.status}; only open drafts send"
-        )
+        raise Conflict("emergency.draft_not_open", ident=draft_id, status=str(draft.status))
     if draft.drill and body.drill is False:
-        raise HTTPException(
-            422,
-            {
-                "message": "this draft comes from an exercise/test alert: it can only be sent "
-                "as a drill (訓練)",
-                "field": "drill",
-            },
+        raise Refused(
+            "emergency.drill_only", errors=[FieldError("drill", code="emergency.drill_only")]
         )
     level = body.level if body.level is not None else draft.level
     order = orders.OrderRequest(
@@ -298,13 +283,9 @@ def _confirm(
     renderer: Renderer,
     now: datetime,
 ) -> dict[str, Any]:
-    try:
-        emergency, broadcast = orders.issue_order(
-            session, _order_actor(actor), order, settings, renderer, now, draft_id=draft.id
-        )
-    except orders.OrderRefused as exc:
-        session.rollback()
-        raise _refused(exc) from None
+    emergency, broadcast = orders.issue_order(
+        session, _order_actor(actor), order, settings, renderer, now, draft_id=draft.id
+    )
     draft.status = DraftStatus.confirmed
     draft.emergency_id = emergency.id
     draft.updated_at = now
@@ -333,21 +314,21 @@ def _confirm(
     return {**emergency_public(session, emergency), **sent}
 
 
-def _emergency(session: Session, emergency_id: int) -> Emergency:
+def _emergency(session: Session, emergency_id: Id) -> Emergency:
     emergency = session.get(Emergency, emergency_id)
     if emergency is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"emergency {emergency_id} does not exist")
+        raise not_found("emergency", emergency_id)
     return emergency
 
 
 @router.get("/{emergency_id}", summary="One emergency with its broadcasts and progress")
-def get_emergency(emergency_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_emergency(emergency_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return emergency_public(session, _emergency(session, emergency_id))
 
 
 @router.post("/{emergency_id}/updates", status_code=201, summary="Update to the same recipients")
 def update_emergency(
-    emergency_id: int,
+    emergency_id: Id,
     body: UpdateIn,
     request: Request,
     session: SessionDep,
@@ -360,9 +341,16 @@ def update_emergency(
     for shelter_id in body.open_shelters:
         shelter = session.get(Shelter, shelter_id)
         if shelter is None:
-            raise HTTPException(
-                422,
-                {"message": f"shelter {shelter_id} does not exist", "field": "open_shelters"},
+            raise Refused(
+                "emergency.unknown_shelter",
+                errors=[
+                    FieldError(
+                        "open_shelters",
+                        code="emergency.unknown_shelter",
+                        params={"ident": shelter_id},
+                    )
+                ],
+                ident=shelter_id,
             )
         if set_open(shelter, True, now):
             session.add(shelter)
@@ -376,21 +364,17 @@ def update_emergency(
                 department_id=actor.department_id,
             )
     session.flush()
-    try:
-        broadcast = orders.issue_update(
-            session,
-            _order_actor(actor),
-            emergency,
-            settings,
-            renderer,
-            now,
-            level=body.level,
-            text=body.text,
-            texts=body.texts,
-        )
-    except orders.OrderRefused as exc:
-        session.rollback()
-        raise _refused(exc) from None
+    broadcast = orders.issue_update(
+        session,
+        _order_actor(actor),
+        emergency,
+        settings,
+        renderer,
+        now,
+        level=body.level,
+        text=body.text,
+        texts=body.texts,
+    )
     session.commit()
     sent = _send(request, session, broadcast)
     return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}
@@ -398,7 +382,7 @@ def update_emergency(
 
 @router.post("/{emergency_id}/lift", status_code=201, summary="解除: tell the same recipients")
 def lift_emergency(
-    emergency_id: int,
+    emergency_id: Id,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -408,21 +392,17 @@ def lift_emergency(
     emergency = _emergency(session, emergency_id)
     renderer = get_renderer(request)
     now = utcnow()
-    try:
-        broadcast = orders.lift(
-            session,
-            _order_actor(actor),
-            emergency,
-            settings,
-            renderer,
-            now,
-            text=(body or LiftIn()).text,
-            texts=(body or LiftIn()).texts,
-        )
-    except orders.OrderRefused as exc:
-        session.rollback()
-        code = status.HTTP_409_CONFLICT if exc.field == "status" else 422
-        raise HTTPException(code, {"message": exc.message, "field": exc.field}) from None
+    # Already lifted -> 409, otherwise 422 (broadcaster.api.refusals).
+    broadcast = orders.lift(
+        session,
+        _order_actor(actor),
+        emergency,
+        settings,
+        renderer,
+        now,
+        text=(body or LiftIn()).text,
+        texts=(body or LiftIn()).texts,
+    )
     session.commit()
     sent = _send(request, session, broadcast)
     return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}

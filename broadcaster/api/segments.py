@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, status
+from fastapi import APIRouter, Body, status
 from pydantic import BaseModel, Field
 
 from broadcaster.api.deps import SessionDep, SettingsDep
@@ -17,6 +17,8 @@ from broadcaster.audit import record
 from broadcaster.auth import Actor, CurrentActor
 from broadcaster.clock import local, utcnow
 from broadcaster.departments import Role
+from broadcaster.errors import Conflict, FieldError, Forbidden, NotFound, Refused, not_found
+from broadcaster.inputs import Id
 from broadcaster.settings import Settings
 from segments.preview import preview
 from segments.rules import FieldCatalog, Rule, RuleError, catalog_json, parse_rule
@@ -66,7 +68,7 @@ class SegmentCreate(BaseModel):
     description: str = Field(default="", max_length=1000)
     rule: dict[str, Any]
     # Admins may create a segment for another department; others always get their own.
-    department_id: int | None = None
+    department_id: Id | None = None
 
 
 class SegmentUpdate(BaseModel):
@@ -84,7 +86,7 @@ class VersionOut(BaseModel):
 
 class SegmentOut(BaseModel):
     id: int
-    department_id: int
+    department_id: Id
     name: str
     description: str
     current_version: int
@@ -96,8 +98,8 @@ class SegmentOut(BaseModel):
 
 class PreviewRequest(BaseModel):
     rule: dict[str, Any] | None = None
-    segment_id: int | None = None
-    version: int | None = None
+    segment_id: Id | None = None
+    version: Id | None = None
     category: str | None = None
     on: dt.date | None = Field(default=None, description="send date for ages (default: today, JST)")
 
@@ -126,16 +128,15 @@ def _parse(raw: dict[str, Any], settings: Settings, prefix: str = "rule") -> Rul
         return parse_rule(raw, _catalog(settings))
     except RuleError as exc:
         path = f"{prefix}.{exc.path}" if exc.path else prefix
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            {"path": path, "message": exc.message, "error": f"{path}: {exc.message}"},
+        raise Refused(
+            "rule.invalid", f"{path}: {exc.message}", errors=[FieldError(path, text=exc.message)]
         ) from None
 
 
-def _visible(session: SessionDep, actor: Actor, segment_id: int) -> Segment:
+def _visible(session: SessionDep, actor: Actor, segment_id: Id) -> Segment:
     segment = session.get(Segment, segment_id)
     if segment is None or not actor.may_see(segment.department_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"segment {segment_id} not found")
+        raise not_found("segment", segment_id)
     return segment
 
 
@@ -179,10 +180,7 @@ def create(
     department_id = actor.department_id
     if body.department_id is not None and body.department_id != actor.department_id:
         if actor.role != Role.admin:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                "only an admin may create segments for another department",
-            )
+            raise Forbidden("segment.other_department")
         department_id = body.department_id
     now = utcnow()
     try:
@@ -196,7 +194,7 @@ def create(
             description=body.description,
         )
     except SegmentError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        raise Conflict("segment.conflict", str(exc)) from None
     record(
         session,
         at=now,
@@ -224,7 +222,7 @@ def list_segments(session: SessionDep, actor: CurrentActor) -> list[SegmentOut]:
 
 
 @router.get("/{segment_id}", summary="A segment with all its versions, newest first")
-def get_segment(segment_id: int, session: SessionDep, actor: CurrentActor) -> SegmentOut:
+def get_segment(segment_id: Id, session: SessionDep, actor: CurrentActor) -> SegmentOut:
     segment = _visible(session, actor, segment_id)
     history = versions(session, segment_id)
     return _out(segment, history[0], history)
@@ -232,7 +230,7 @@ def get_segment(segment_id: int, session: SessionDep, actor: CurrentActor) -> Se
 
 @router.patch("/{segment_id}", summary="Rename, or save a new rule as the next version")
 def update(
-    segment_id: int,
+    segment_id: Id,
     session: SessionDep,
     settings: SettingsDep,
     actor: CurrentActor,
@@ -266,7 +264,7 @@ def update(
             description=body.description,
         )
     except SegmentError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        raise Conflict("segment.conflict", str(exc)) from None
     current = added or before
     record(
         session,
@@ -305,14 +303,16 @@ def preview_segment(
     ],
 ) -> PreviewOut:
     if (body.rule is None) == (body.segment_id is None):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "give exactly one of rule and segment_id"
+        raise Refused(
+            "segment.rule_or_segment",
+            errors=[FieldError("rule", code="segment.rule_or_segment")],
         )
     if body.category is not None and body.category not in settings.residents.categories:
         known = ", ".join(settings.residents.categories)
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"category: unknown category {body.category!r} (known: {known})",
+        raise Refused(
+            "category.unknown",
+            errors=[FieldError("category", code="category.unknown", params={"known": known})],
+            known=known,
         )
     if body.segment_id is not None:
         _visible(session, actor, body.segment_id)
@@ -322,10 +322,7 @@ def preview_segment(
             else get_version(session, body.segment_id, body.version)
         )
         if chosen is None:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                f"segment {body.segment_id} has no version {body.version}",
-            )
+            raise NotFound("not_found.segment_version", ident=body.segment_id, version=body.version)
         rule = _parse(chosen.rule, settings, prefix=f"segment {body.segment_id} v{chosen.version}")
     else:
         assert body.rule is not None

@@ -5,29 +5,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from broadcaster import audit
 from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.auth import CurrentActor, DisasterDeskActor
+from broadcaster.auth import Actor, CurrentActor, DisasterDeskActor
 from broadcaster.clock import utcnow
 from broadcaster.emergency.shelters import (
     DISASTER_KINDS,
     Shelter,
-    ShelterImportError,
     apply_rows,
     decode_csv,
     parse_shelter_csv,
     set_open,
     shelter_public,
 )
+from broadcaster.errors import Conflict, FieldError, Refused, TooLarge, not_found
+from broadcaster.inputs import Id
+from broadcaster.offload import off_loop
 from broadcaster.settings import Settings
 
 router = APIRouter(prefix="/shelters", tags=["shelters"])
 # A city's shelter list is a few hundred rows; far more is a wrong file.
-MAX_CSV_BYTES = 5_000_000
 
 
 class ShelterIn(BaseModel):
@@ -56,26 +59,27 @@ class ShelterPatch(BaseModel):
 
 def _check(settings: Settings, district: str | None, kinds: list[str] | None) -> None:
     if district is not None and district not in settings.residents.districts:
-        raise HTTPException(
-            422,
-            {"message": f"unknown district {district!r}", "field": "district"},
+        raise Refused(
+            "district.unknown",
+            errors=[FieldError("district", code="district.unknown", params={"value": district})],
+            value=district,
         )
     unknown = [k for k in kinds or [] if k not in DISASTER_KINDS]
     if unknown:
-        raise HTTPException(
-            422,
-            {
-                "message": f"unknown disaster kind(s) {', '.join(unknown)}; one of: "
-                + ", ".join(DISASTER_KINDS),
-                "field": "kinds",
-            },
+        value, known = ", ".join(unknown), ", ".join(DISASTER_KINDS)
+        params = {"value": value, "known": known}
+        raise Refused(
+            "shelter.unknown_kind",
+            errors=[FieldError("kinds", code="shelter.unknown_kind", params=params)],
+            value=value,
+            known=known,
         )
 
 
-def _shelter(session: Session, shelter_id: int) -> Shelter:
+def _shelter(session: Session, shelter_id: Id) -> Shelter:
     shelter = session.get(Shelter, shelter_id)
     if shelter is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"shelter {shelter_id} does not exist")
+        raise not_found("shelter", shelter_id)
     return shelter
 
 
@@ -107,11 +111,8 @@ def create_shelter(
     session.add(shelter)
     try:
         session.flush()
-    except Exception:
-        session.rollback()
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, "a shelter with this name and address exists"
-        ) from None
+    except IntegrityError:
+        raise Conflict("shelter.exists") from None
     audit.record(
         session,
         at=now,
@@ -133,22 +134,22 @@ async def import_shelters(
     data = bytearray()
     async for chunk in request.stream():
         data.extend(chunk)
-        if len(data) > MAX_CSV_BYTES:
-            raise HTTPException(413, "CSV is too large")
-    try:
-        rows = parse_shelter_csv(
-            decode_csv(bytes(data)),
-            districts=settings.residents.districts,
-            district_column=settings.emergency.shelter_district_column,
-            district_values=settings.emergency.shelter_district_values,
-        )
-    except ShelterImportError as exc:
-        raise HTTPException(
-            422,
-            {"message": str(exc), "problems": exc.problems},
-        ) from None
+        if len(data) > settings.limits.shelters_csv_bytes:
+            raise TooLarge("body.too_large", limit=settings.limits.shelters_csv_bytes)
+    # Parsing and applying the CSV happen off the event loop; ShelterImportError is a 422
+    # listing every bad line (broadcaster.api.refusals).
+    return await off_loop(_import, request.app.state.engine, settings, actor, bytes(data))
+
+
+def _import(engine: Engine, settings: Settings, actor: Actor, data: bytes) -> dict[str, Any]:
+    rows = parse_shelter_csv(
+        decode_csv(data),
+        districts=settings.residents.districts,
+        district_column=settings.emergency.shelter_district_column,
+        district_values=settings.emergency.shelter_district_values,
+    )
     now = utcnow()
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    with Session(engine, expire_on_commit=False) as session:
         result = apply_rows(session, rows, now)
         audit.record(
             session,
@@ -164,13 +165,13 @@ async def import_shelters(
 
 
 @router.get("/{shelter_id}", summary="One shelter")
-def get_shelter(shelter_id: int, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_shelter(shelter_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return shelter_public(_shelter(session, shelter_id))
 
 
 @router.patch("/{shelter_id}", summary="Change a shelter")
 def update_shelter(
-    shelter_id: int,
+    shelter_id: Id,
     body: ShelterPatch,
     session: SessionDep,
     settings: SettingsDep,
@@ -203,7 +204,7 @@ def update_shelter(
 
 
 @router.delete("/{shelter_id}", status_code=204, summary="Remove a shelter")
-def delete_shelter(shelter_id: int, session: SessionDep, actor: DisasterDeskActor) -> None:
+def delete_shelter(shelter_id: Id, session: SessionDep, actor: DisasterDeskActor) -> None:
     shelter = _shelter(session, shelter_id)
     now = utcnow()
     audit.record(
@@ -220,7 +221,7 @@ def delete_shelter(shelter_id: int, session: SessionDep, actor: DisasterDeskActo
     session.commit()
 
 
-def _open_close(session: Session, shelter_id: int, is_open: bool, actor: Any) -> dict[str, Any]:
+def _open_close(session: Session, shelter_id: Id, is_open: bool, actor: Any) -> dict[str, Any]:
     shelter = _shelter(session, shelter_id)
     now = utcnow()
     if set_open(shelter, is_open, now):
@@ -239,10 +240,10 @@ def _open_close(session: Session, shelter_id: int, is_open: bool, actor: Any) ->
 
 
 @router.post("/{shelter_id}/open", summary="Open a shelter (開設)")
-def open_shelter(shelter_id: int, session: SessionDep, actor: DisasterDeskActor) -> dict[str, Any]:
+def open_shelter(shelter_id: Id, session: SessionDep, actor: DisasterDeskActor) -> dict[str, Any]:
     return _open_close(session, shelter_id, True, actor)
 
 
 @router.post("/{shelter_id}/close", summary="Close a shelter (閉鎖)")
-def close_shelter(shelter_id: int, session: SessionDep, actor: DisasterDeskActor) -> dict[str, Any]:
+def close_shelter(shelter_id: Id, session: SessionDep, actor: DisasterDeskActor) -> dict[str, Any]:
     return _open_close(session, shelter_id, False, actor)

@@ -19,12 +19,12 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from broadcaster.api.broadcasts import RendererDep, refused
+from broadcaster.api.broadcasts import RendererDep
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor, CurrentActor
-from broadcaster.broadcasting import BroadcastRefused
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role
+from broadcaster.errors import FieldError, Refused
 from broadcaster.kpis import answers, surveys
 from broadcaster.kpis.models import Survey, SurveyAudience
 from broadcaster.settings import Settings
@@ -95,13 +95,10 @@ def create(
             session, actor.label, actor.department_id, request, settings, renderer, now
         )
     except surveys.SurveyRefused as exc:
-        session.rollback()
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, {"message": exc.message, "field": exc.field}
+        # (a BroadcastRefused is mapped by the app's one handler)
+        raise Refused(
+            "survey.refused", exc.message, errors=[FieldError(exc.field, text=exc.message)]
         ) from None
-    except BroadcastRefused as exc:
-        session.rollback()
-        raise refused(exc) from None
     session.commit()
     return _public(survey, settings)
 

@@ -114,6 +114,9 @@ def check_utf8(data: bytes) -> None:
         ) from None
 
 
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
 def parse_xml(data: bytes, max_bytes: int) -> Element:
     """The root element; AlertError 413 when too large, 422 when not UTF-8, unsafe or
     malformed."""
@@ -132,6 +135,8 @@ def parse_xml(data: bytes, max_bytes: int) -> Element:
         ) from None
     except ParseError as exc:
         raise AlertError(f"malformed XML: {exc}") from None
+    except ValueError as exc:  # an encoding expat cannot read
+        raise AlertError(f"unreadable XML: {exc}; send it as UTF-8") from None
     return root
 
 

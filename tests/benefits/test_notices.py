@@ -179,7 +179,7 @@ def test_notify_in_quiet_hours_is_refused_with_the_next_allowed_time(
     with freeze_time("2026-04-01 23:00:00+09:00"):
         response = client.post(f"/api/v1/benefits/{program['id']}/notify", headers=auth(dept))
     assert response.status_code == 422
-    assert "next allowed time 2026-04-02 07:00" in response.json()["detail"]["message"]
+    assert "next allowed time 2026-04-02 07:00" in response.json()["errors"][0]["message"]
     counts = client.get(f"/api/v1/benefits/{program['id']}", headers=auth(dept)).json()["counts"]
     assert counts["notified"] == 0
 
@@ -193,9 +193,9 @@ def test_bad_rules_and_parameters_are_refused_at_creation(
         headers=dept,
         json={**PROGRAM, "rule": {"field": "年収", "op": "lte", "value": 3}},
     )
-    assert bad_rule.status_code == 422 and "rule" in bad_rule.json()["detail"]["field"]
+    assert bad_rule.status_code == 422 and bad_rule.json()["errors"][0]["path"].startswith("rule")
     missing = client.post("/api/v1/benefits", headers=dept, json={**PROGRAM, "parameters": {}})
-    assert missing.status_code == 422 and "template" in missing.json()["detail"]["message"]
+    assert missing.status_code == 422 and "template" in missing.json()["errors"][0]["message"]
 
 
 def test_notified_csv_is_admin_only_and_has_the_ids_to_reconcile(

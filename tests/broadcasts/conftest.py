@@ -37,7 +37,7 @@ def client(settings: Settings, engine: Engine, renderer: Renderer) -> Iterator[T
     """The API with background work off (tests run the scheduler's functions themselves)."""
     app = create_app(settings, engine=engine, background=False)
     app.state.renderer = renderer
-    with TestClient(app) as test_client:
+    with TestClient(app, headers={"Accept-Language": "en"}) as test_client:
         yield test_client
 
 

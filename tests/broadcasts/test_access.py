@@ -60,6 +60,7 @@ def test_emergency_needs_the_disaster_desk(client, tokens, cast):
     refused = client.post("/api/v1/broadcasts", json=body, headers=auth(tokens["子育て支援課"]))
     assert refused.status_code == 403
     assert "disaster desk" in refused.json()["detail"]
+    assert refused.json()["code"] == "broadcast.emergency_forbidden"
     preview = client.post("/api/v1/broadcasts/preview", json=body, headers=auth(tokens["環境課"]))
     assert preview.status_code == 403
 

@@ -41,7 +41,8 @@ def test_scheduled_goes_to_sending_then_sent_and_is_then_frozen(
                 f"/api/v1/broadcasts/{broadcast_id}", json={"title": "x"}, headers=headers
             )
             assert edit.status_code == 409
-            assert edit.json()["detail"]["status"] == current
+            assert edit.json()["code"] == "broadcast.conflict"
+            assert f"is {current};" in edit.json()["detail"]
             cancel = client.post(f"/api/v1/broadcasts/{broadcast_id}/cancel", headers=headers)
             assert cancel.status_code == 409
 
@@ -53,7 +54,7 @@ def test_cancel_then_cancel_again_is_a_conflict(client, tokens, engine, settings
     cancelled = client.post(f"/api/v1/broadcasts/{created['id']}/cancel", headers=headers)
     assert cancelled.json()["status"] == "cancelled"
     again = client.post(f"/api/v1/broadcasts/{created['id']}/cancel", headers=headers)
-    assert again.status_code == 409 and again.json()["detail"]["status"] == "cancelled"
+    assert again.status_code == 409 and "is cancelled;" in again.json()["detail"]
     assert dispatch_due(engine, settings, renderer, jst(2026, 5, 1, 10, 1)) == 0
     listed = client.get("/api/v1/broadcasts", params={"status": "cancelled"}, headers=headers)
     assert [b["id"] for b in listed.json()] == [created["id"]]
@@ -69,7 +70,7 @@ def test_approval_flow(tmp_path, engine, tokens, renderer):
     app = create_app(settings, engine=engine, background=False)
     app.state.renderer = renderer
     department, admin = auth(tokens["子育て支援課"]), auth(tokens["情報政策課"])
-    with TestClient(app) as client, freeze_time(NOW):
+    with TestClient(app, headers={"Accept-Language": "en"}) as client, freeze_time(NOW):
         created = client.post("/api/v1/broadcasts", json=notice(), headers=department).json()
         assert created["status"] == "awaiting_approval"
         # Not due while waiting.

@@ -14,7 +14,9 @@ NOW = "2026-05-01 09:00:00+09:00"
 def refused(client, tokens, body):
     response = client.post("/api/v1/broadcasts", json=body, headers=auth(tokens["子育て支援課"]))
     assert response.status_code == 422, response.text
-    return response.json()["detail"]
+    problem = response.json()
+    assert problem["code"] == "broadcast.refused" and problem["errors"], problem
+    return {"field": problem["errors"][0]["path"], "message": problem["errors"][0]["message"]}
 
 
 @freeze_time(NOW)

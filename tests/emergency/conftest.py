@@ -46,7 +46,7 @@ def line_app_settings(tmp_path: Path, sandbox: SandboxThread) -> Settings:
 def client(line_app_settings: Settings, engine: Engine) -> Iterator[TestClient]:
     """The API delivering to the sandbox (background off: tests run the worker)."""
     app = create_app(line_app_settings, engine=engine, background=False)
-    with TestClient(app) as test_client:
+    with TestClient(app, headers={"Accept-Language": "en"}) as test_client:
         yield test_client
 
 

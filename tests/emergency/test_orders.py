@@ -159,7 +159,7 @@ def test_empty_or_unknown_districts_are_refused_and_nothing_is_written(
             json={**ORDER, "districts": districts},
         )
         assert response.status_code == 422
-        assert response.json()["detail"]["field"] == "districts"
+        assert response.json()["errors"][0]["path"] == "districts"
     listing = client.get("/api/v1/emergencies", headers=auth(tokens["危機管理課"])).json()
     assert listing["counts"] == {"live": 0, "drill": 0}
 

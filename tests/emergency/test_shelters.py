@@ -55,7 +55,7 @@ def test_a_bad_row_names_its_line_and_nothing_is_imported(
         "/api/v1/shelters/import", headers=auth(tokens["危機管理課"]), content=bad.encode()
     )
     assert response.status_code == 422
-    problems = response.json()["detail"]["problems"]
+    problems = [item["message"] for item in response.json()["errors"]]
     assert problems[0].startswith("line 4: 緯度 '北緯33度' is not a number")
     assert problems[1].startswith("line 5: 名称 is empty") and "'火星'" in problems[1]
     with Session(engine) as session:
@@ -68,7 +68,7 @@ def test_missing_columns_are_named(client: TestClient, tokens: dict[str, str]) -
         headers=auth(tokens["危機管理課"]),
         content="名称,住所\n小学校,町1\n".encode(),
     )
-    assert "missing column(s) 緯度, 経度, 地区" in response.json()["detail"]["message"]
+    assert "missing column(s) 緯度, 経度, 地区" in response.json()["errors"][0]["message"]
 
 
 def test_cli_imports_a_file_and_refuses_a_bad_one(tmp_path: Path, engine: Engine) -> None:

@@ -143,7 +143,7 @@ def test_api_refuses_other_departments_and_bad_files(
     bad = {"file": ("a.ics", b"hello", "text/calendar")}
     response = app_client.post("/api/v1/calendars/A", files=bad, headers=auth(tokens["情報政策課"]))
     assert response.status_code == 422
-    assert "not an iCal file" in response.json()["detail"]
+    assert "not an iCal file" in response.json()["errors"][0]["message"]
     with Session(engine) as session:
         assert session.exec(select(CollectionDay)).first() is None
         refusal = session.exec(select(CalendarImport)).one()

@@ -94,9 +94,9 @@ def test_a_bad_rule_is_a_422_naming_the_path(
             method, url, json={"name": "x", "rule": rule}, headers=auth(tokens["環境課"])
         )
         assert response.status_code == 422
-        detail = response.json()["detail"]
-        assert detail["path"] == "rule.all[1].value[0]"
-        assert "unknown district '中火'" in detail["message"]
+        problem = response.json()
+        assert problem["errors"][0]["path"] == "rule.all[1].value[0]"
+        assert "unknown district '中火'" in problem["errors"][0]["message"]
 
 
 def test_preview_counts_breaks_down_and_masks_user_ids(

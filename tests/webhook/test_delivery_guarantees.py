@@ -75,7 +75,8 @@ def test_missing_signature_is_refused_before_the_body_is_read(
 ) -> None:
     response = post_signed(app, [event("follow", line_user_id(21), "01MISSING")], headers={})
     assert response.status_code == 400
-    assert response.json() == {"message": "missing x-line-signature header"}
+    assert response.json()["detail"] == "missing x-line-signature header"
+    assert response.headers["content-type"] == "application/problem+json"
     garbage = httpx.post(app.webhook_url, content=b"\xff not json",
                          headers={"x-line-signature": "AAAA"})
     assert garbage.status_code == 401

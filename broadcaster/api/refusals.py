@@ -1,0 +1,131 @@
+"""The refusals of feature modules, as domain errors: one table instead of a try per route.
+
+Feature modules (segments, garbage, emergency, residents) keep their own exception types,
+each with the detail its callers need (a rule's path, a CSV's bad rows). Routes let them
+propagate; `as_domain_error` turns each into the `DomainError` the problem handler shows,
+once. The session dependency has already rolled the request's transaction back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from broadcaster.emergency.alert import AlertError
+from broadcaster.emergency.orders import OrderRefused
+from broadcaster.emergency.shelters import ShelterImportError
+from broadcaster.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    Kind,
+    Malformed,
+    NotFound,
+    Refused,
+    TooLarge,
+    Unavailable,
+)
+from broadcaster.garbage.changes import ChangeError
+from broadcaster.garbage.ical import CalendarError
+from broadcaster.render import TemplateError
+from segments.importer import ImportRejected
+from segments.rules import RuleError
+from segments.saved import SegmentError
+
+# A file with 200,000 bad rows is refused with the first ones listed and the count: the
+# whole list made a 10 s, 60 MB answer (built on the event loop).
+MAX_LISTED = 100
+
+
+def _rule(exc: RuleError) -> DomainError:
+    path = f"rule.{exc.path}" if exc.path else "rule"
+    return Refused(
+        "rule.invalid", f"{path}: {exc.message}", errors=[FieldError(path, text=exc.message)]
+    )
+
+
+def _segment(exc: SegmentError) -> DomainError:
+    return Conflict("segment.conflict", str(exc))
+
+
+def _order(exc: OrderRefused) -> DomainError:
+    field = [FieldError(exc.field, text=exc.message)]
+    if exc.field == "status":
+        return Conflict("emergency.conflict", exc.message, errors=field)
+    return Refused("emergency.refused", exc.message, errors=field)
+
+
+_BY_STATUS: dict[int, type[DomainError]] = {
+    Kind.malformed.status: Malformed,
+    Kind.too_large.status: TooLarge,
+    Kind.not_found.status: NotFound,
+    Kind.conflict.status: Conflict,
+    Kind.unavailable.status: Unavailable,
+}
+
+
+def _alert(exc: AlertError) -> DomainError:
+    kind = _BY_STATUS.get(exc.status, Refused)
+    return kind("alert.refused", str(exc))
+
+
+def _shelters(exc: ShelterImportError) -> DomainError:
+    return Refused(
+        "shelters.csv_refused",
+        str(exc),
+        errors=[
+            FieldError(f"file.line[{i}]", text=p) for i, p in enumerate(exc.problems[:MAX_LISTED])
+        ],
+        count=len(exc.problems),
+    )
+
+
+def _residents(exc: ImportRejected) -> DomainError:
+    return Refused(
+        "residents.csv_refused",
+        errors=[
+            FieldError(
+                f"file.line[{e.line}]" + (f".{e.column}" if e.column else ""), text=e.message
+            )
+            for e in exc.errors[:MAX_LISTED]
+        ],
+        count=len(exc.errors),
+    )
+
+
+def _calendar(exc: CalendarError) -> DomainError:
+    return Refused("calendar.refused", str(exc), errors=[FieldError("file", text=str(exc))])
+
+
+def _change(exc: ChangeError) -> DomainError:
+    if getattr(exc, "not_found", False):
+        return NotFound("calendar.day_not_found", str(exc))
+    return Refused("calendar.change_refused", str(exc))
+
+
+def _template(exc: TemplateError) -> DomainError:
+    return Refused("template.invalid", str(exc), errors=[FieldError("template", text=str(exc))])
+
+
+CONVERTERS: dict[type[Exception], Callable[[Any], DomainError]] = {
+    RuleError: _rule,
+    SegmentError: _segment,
+    OrderRefused: _order,
+    AlertError: _alert,
+    ShelterImportError: _shelters,
+    ImportRejected: _residents,
+    CalendarError: _calendar,
+    ChangeError: _change,
+    TemplateError: _template,
+}
+
+
+def as_domain_error(exc: Exception) -> DomainError | None:
+    """The domain error `exc` stands for, or None when it is no refusal (a bug: 500)."""
+    if isinstance(exc, DomainError):
+        return exc
+    for kind in type(exc).__mro__:
+        convert = CONVERTERS.get(kind)
+        if convert is not None:
+            return convert(exc)
+    return None

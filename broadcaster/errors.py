@@ -1,0 +1,137 @@
+"""Domain errors: what went wrong, in words the caller can act on, independent of HTTP.
+
+Every refusal the service makes is a `DomainError` of one of a few kinds (refused, not
+found, forbidden, conflict, too large, unavailable, and the two a request's envelope can
+earn: unauthenticated and malformed). Each carries a stable `code` (clients branch on it;
+it never changes with the wording), the parameters its message needs, and optionally the
+exact places to fix (`errors`, each a path like `rule.all[1].value` and a message).
+
+The texts live in one catalog (`broadcaster.catalog`, gettext via Babel) in Japanese and
+English; an error is turned into words only when it is shown, in the reader's language.
+The API maps errors to RFC 9457 problem details in exactly one handler
+(`broadcaster.api.problems`); the console and the CLI call `describe`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class Kind(Enum):
+    """What sort of refusal this is; the value is the HTTP status the API answers with."""
+
+    malformed = 400  # the request's envelope cannot be read (bad JSON, nested too deep)
+    unauthenticated = 401
+    forbidden = 403
+    not_found = 404
+    conflict = 409
+    too_large = 413
+    refused = 422  # well-formed, but the content cannot be accepted
+    unavailable = 503
+
+    @property
+    def status(self) -> int:
+        return self.value
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One place to fix: `path` in the request (dotted, with [i] for list items), and the
+    message as a catalog code with parameters, or as text already written (`text`)."""
+
+    path: str
+    code: str = ""
+    params: Mapping[str, Any] | None = None
+    text: str = ""
+
+
+class DomainError(Exception):
+    """A refusal. Subclasses fix the kind; `code` is stable, `params` fill its message.
+
+    `detail` is used when the catalog has no text for `code` (a message composed by the
+    code that refused, e.g. a template's line and problem): it is shown as written.
+    """
+
+    kind: Kind = Kind.refused
+    code: str = "refused"
+
+    def __init__(
+        self,
+        code: str | None = None,
+        detail: str | None = None,
+        *,
+        errors: Iterable[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+        **params: Any,
+    ) -> None:
+        self.code = code or type(self).code
+        self.params: dict[str, Any] = params
+        self.detail = detail
+        self.errors = tuple(errors)
+        self.headers = dict(headers or {})
+        super().__init__(self.english())
+
+    def english(self) -> str:
+        from broadcaster.catalog import detail_text
+
+        return detail_text(self, "en")
+
+
+class Refused(DomainError):
+    kind = Kind.refused
+    code = "refused"
+
+
+class NotFound(DomainError):
+    kind = Kind.not_found
+    code = "not_found"
+
+
+class Forbidden(DomainError):
+    kind = Kind.forbidden
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    kind = Kind.conflict
+    code = "conflict"
+
+
+class TooLarge(DomainError):
+    kind = Kind.too_large
+    code = "too_large"
+
+
+class Unavailable(DomainError):
+    kind = Kind.unavailable
+    code = "unavailable"
+
+
+class Unauthenticated(DomainError):
+    kind = Kind.unauthenticated
+    code = "unauthenticated"
+
+
+class Malformed(DomainError):
+    kind = Kind.malformed
+    code = "malformed"
+
+
+def not_found(what: str, ident: object) -> NotFound:
+    """`{what} {ident} does not exist` (or is another department's: the same answer)."""
+    return NotFound(f"not_found.{what}", ident=ident)
+
+
+def refused_at(path: str, message: str, code: str = "refused") -> Refused:
+    """A refusal of one field whose message is already written (a domain check's text)."""
+    return Refused(code, message, errors=[FieldError(path, text=message)])
+
+
+def describe(error: DomainError, language: str = "ja") -> str:
+    """The error in one line of `language` (ja or en): what the console and CLI print."""
+    from broadcaster.catalog import detail_text
+
+    return detail_text(error, language)
