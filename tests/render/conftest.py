@@ -66,6 +66,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             {"title": "健康相談", "text": "保健センターで毎週水曜日に行っています。"},
         ],
     },
+    "survey": {
+        "title": "配信満足度",
+        "question": "市からのLINEのお知らせに、どのくらい満足していますか。",
+        "choices": [
+            {"label": f"{v} 満足度", "data": f"action=survey&s=1&v={v}"} for v in range(1, 6)
+        ],
+        "closes_label": "12月8日 18:00",
+    },
 }
 
 
