@@ -30,10 +30,18 @@ class BroadcastStatus(StrEnum):
     # The dispatch could not complete (the template no longer prepares, the database
     # refused the audience query); `status_reason` says why.
     failed = "failed"
+    # Waiting while a disaster is on (an order of level 3+ in a district it reaches);
+    # `status_reason` says which order. Released (scheduled again) after the lift.
+    held = "held"
 
 
 EDITABLE = frozenset(
-    {BroadcastStatus.draft, BroadcastStatus.awaiting_approval, BroadcastStatus.scheduled}
+    {
+        BroadcastStatus.draft,
+        BroadcastStatus.awaiting_approval,
+        BroadcastStatus.scheduled,
+        BroadcastStatus.held,
+    }
 )
 FINISHED = frozenset(
     {

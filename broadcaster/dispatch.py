@@ -143,6 +143,12 @@ def dispatch_broadcast(
             return _plan_and_write(session, broadcast, settings, renderer, now, write, on_commit)
         if broadcast.status != BroadcastStatus.scheduled or broadcast.send_at > now:
             return None
+        # Before lateness: a broadcast a feature defers waits (held), it does not expire.
+        if deferred := policies.deferral_reason(session, broadcast, settings, now):
+            if lifecycle.hold(session, broadcast, deferred, actor=SYSTEM_ACTOR, now=now):
+                log.info("broadcast %s held: %s", broadcast_id, deferred)
+            session.commit()
+            return None
         quiet = held_by_quiet_hours(broadcast, settings, now)
         if not policies.policy_for(broadcast.kind).expires:
             if quiet:

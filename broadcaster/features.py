@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from broadcaster import digest
 from broadcaster.benefits import notices
+from broadcaster.emergency import disaster_mode
 from broadcaster.emergency import policy as emergency
 
 
 def register_features() -> None:
     emergency.register()
+    disaster_mode.register()
     notices.register()
     digest.register()

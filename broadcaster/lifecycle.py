@@ -41,8 +41,10 @@ TRANSITIONS: Mapping[BroadcastStatus, frozenset[BroadcastStatus]] = {
     S.scheduled: frozenset(
         # sent: a digest notice is folded (recorded as delivered in the digest) unsent.
         {S.draft, S.awaiting_approval, S.scheduled, S.sending, S.sent}
-        | {S.cancelled, S.expired, S.failed}
+        | {S.cancelled, S.expired, S.failed, S.held}
     ),
+    # held: a routine notice waiting out a disaster; released, edited or cancelled.
+    S.held: frozenset({S.held, S.scheduled, S.draft, S.awaiting_approval, S.cancelled}),
     S.sending: frozenset({S.sent, S.partially_failed, S.failed}),
     **{status: frozenset() for status in FINISHED},
 }
@@ -236,6 +238,39 @@ def expire(
         now=now,
         sources={S.scheduled},
         reason=reason,
+    )
+
+
+def hold(
+    session: Session, broadcast: Broadcast, reason: str, *, actor: str, now: datetime
+) -> bool:
+    """scheduled -> held with `reason` (audited): a feature defers a due broadcast."""
+    return _audited_move(
+        session,
+        broadcast,
+        S.held,
+        "broadcast.hold",
+        actor=actor,
+        now=now,
+        sources={S.scheduled},
+        reason=reason,
+    )
+
+
+def release(
+    session: Session, broadcast: Broadcast, send_at: datetime, *, actor: str, now: datetime
+) -> bool:
+    """held -> scheduled at `send_at` (audited): what held it is over."""
+    return _audited_move(
+        session,
+        broadcast,
+        S.scheduled,
+        "broadcast.release",
+        actor=actor,
+        now=now,
+        sources={S.held},
+        reason=f"released at {now:%Y-%m-%d %H:%M} UTC: what held it is over",
+        values={"send_at": send_at},
     )
 
 

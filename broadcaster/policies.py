@@ -95,6 +95,9 @@ class Hold(Protocol):
 
 # Work a feature adds to every scheduler tick (the digest's gathering); returns a count.
 Tick = Callable[[Engine, Settings, Renderer, datetime], int]
+# Why a due broadcast must wait now (disaster mode: an order in a district it reaches), or
+# None. A deferred broadcast is held, not expired, and the feature releases it later.
+Deferral = Callable[[Session, Broadcast, Settings, datetime], str | None]
 
 _DEFAULT = Policy(kind="announcement")
 
@@ -104,6 +107,7 @@ class Registry:
     policies: dict[str, Policy] = field(default_factory=dict)
     hold: Hold | None = None
     ticks: dict[str, Tick] = field(default_factory=dict)
+    deferrals: dict[str, Deferral] = field(default_factory=dict)
 
 
 _registry = Registry()
@@ -120,6 +124,21 @@ def register_hold(hold: Hold) -> None:
 
 def register_tick(name: str, tick: Tick) -> None:
     _registry.ticks[name] = tick
+
+
+def register_deferral(name: str, deferral: Deferral) -> None:
+    _registry.deferrals[name] = deferral
+
+
+def deferral_reason(
+    session: Session, broadcast: Broadcast, settings: Settings, now: datetime
+) -> str | None:
+    """The first registered reason this broadcast must wait now, or None."""
+    for deferral in _registry.deferrals.values():
+        reason = deferral(session, broadcast, settings, now)
+        if reason:
+            return reason
+    return None
 
 
 def policy_for(kind: str) -> Policy:

@@ -19,16 +19,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from broadcaster import lifecycle, policies, quiet_hours
 from broadcaster.broadcasts import Broadcast, BroadcastKind, BroadcastStatus, Priority
 from broadcaster.emergency.models import Emergency, EmergencyStatus
+from broadcaster.render import Renderer
+from broadcaster.settings import Settings
 
 # 警戒レベル3 高齢者等避難 and above: from here residents are told to move.
 HOLD_FROM_LEVEL = 3
 LEVEL_LABELS = {3: "高齢者等避難", 4: "避難指示", 5: "緊急安全確保"}
 # Statuses in which a held broadcast is still wanted (not sent, not cancelled by its owner).
-STILL_WANTED = frozenset({BroadcastStatus.scheduled, BroadcastStatus.awaiting_approval})
+ACTOR = "disaster-mode"
+STILL_WANTED = frozenset(
+    {BroadcastStatus.scheduled, BroadcastStatus.awaiting_approval, BroadcastStatus.held}
+)
 
 
 @dataclass(frozen=True)
@@ -151,3 +158,34 @@ def rule_without(rule: Mapping[str, Any], districts: Sequence[str]) -> dict[str,
     everyone else now and hold only the held districts' part)."""
     outside = {"not": {"field": "district", "op": "in", "value": list(districts)}}
     return {"all": [dict(rule), outside]} if rule else outside
+
+
+# -- wired into the one dispatch path (registered by `register`) ---------------------------
+
+
+def defer(session: Session, broadcast: Broadcast, settings: Settings, now: datetime) -> str | None:
+    """The deferral the dispatch path asks before sending a due broadcast."""
+    held = must_hold(session, broadcast, settings.residents.districts, now)
+    return held.reason if held is not None else None
+
+
+def release_held(engine: Engine, settings: Settings, renderer: Renderer, now: datetime) -> int:
+    """Each tick: broadcasts held for a disaster that is over (lifted, or the desk turned
+    the hold off) are scheduled again, for now or the end of quiet hours; the next tick
+    sends them. Returns how many were released."""
+    with Session(engine, expire_on_commit=False) as session:
+        held = session.exec(
+            select(Broadcast).where(col(Broadcast.status) == BroadcastStatus.held)
+        ).all()
+        if not held:
+            return 0
+        ready = releasable(session, held, settings.residents.districts, now)
+        send_at = quiet_hours.next_allowed(now, settings.quiet_hours, settings.tz)
+        released = sum(lifecycle.release(session, b, send_at, actor=ACTOR, now=now) for b in ready)
+        session.commit()
+        return int(released)
+
+
+def register() -> None:
+    policies.register_deferral("disaster_mode", defer)
+    policies.register_tick("disaster_mode.release", release_held)

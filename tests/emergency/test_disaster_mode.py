@@ -3,6 +3,7 @@ the desk can turn that off per order, and after the lift they are releasable."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -17,11 +18,18 @@ from broadcaster.emergency.disaster_mode import (
     hold_for,
     must_hold,
     releasable,
+    release_held,
     rule_districts,
     rule_without,
 )
 from broadcaster.emergency.models import Emergency
+from broadcaster.render import Renderer
+from broadcaster.sandbox.testing import SandboxThread
+from broadcaster.schedule import dispatch_due
+from broadcaster.settings import Settings
+from segments.residents import Resident
 from tests.conftest import T0, auth
+from tests.emergency.conftest import received
 
 DISTRICTS = ["中央", "北", "南", "東", "西", "山間"]
 ORDER = {"level": 3, "districts": ["北"], "kind": "洪水"}
@@ -173,3 +181,42 @@ def test_hold_for_is_pure_and_covers_every_blocking_order() -> None:
     assert hold is not None
     assert (hold.emergency_ids, hold.districts, hold.whole) == ((1, 2), ("北", "南"), True)
     assert "警戒レベル5 緊急安全確保（土砂災害）" in hold.reason
+
+
+def test_a_routine_notice_due_during_an_order_is_held_then_sent_after_the_lift(
+    client: TestClient,
+    tokens: dict[str, str],
+    engine: Engine,
+    line_app_settings: Settings,
+    make_resident: Callable[..., Resident],
+    sandbox: SandboxThread,
+    deliver: Callable[[], None],
+) -> None:
+    """Through the one dispatch path: the tick holds the notice (shown to its department
+    as held, with the reason), the lift releases it, the next tick sends it."""
+    resident = make_resident(district="北")
+    desk = tokens["危機管理課"]
+    emergency = _order(client, desk)
+    deliver()  # the order itself goes out
+    tip = _routine(engine, {"field": "district", "op": "in", "value": ["北"]})
+    # Whatever hour the test runs at: quiet hours have their own tests.
+    settings = line_app_settings.model_copy(update={
+        "quiet_hours": line_app_settings.quiet_hours.model_copy(update={"enabled": False})})
+    renderer = Renderer.from_settings(settings)
+    due = utcnow() + timedelta(hours=1, seconds=1)
+    assert dispatch_due(engine, settings, renderer, due) == 0
+    shown = client.get(f"/api/v1/broadcasts/{tip.id}", headers=auth(tokens["環境課"])).json()
+    assert shown["status"] == "held" and "発令中" in shown["status_reason"]
+    # Held, it does not expire however long the disaster lasts.
+    later = due + timedelta(hours=5)
+    assert dispatch_due(engine, settings, renderer, later) == 0
+    assert release_held(engine, settings, renderer, later) == 0
+    lifted = client.post(f"/api/v1/emergencies/{emergency['id']}/lift", headers=auth(desk))
+    assert lifted.status_code == 201, lifted.text
+    deliver()  # the lift
+    assert release_held(engine, settings, renderer, later) == 1
+    assert dispatch_due(engine, settings, renderer, later + timedelta(seconds=1)) == 1
+    deliver()
+    texts = [m[0]["text"] for m in received(sandbox, resident.line_user_id)]
+    assert texts[-1] == "今月の消費生活情報です。"
+    assert len(texts) == 3  # the order, its lift, then the notice
