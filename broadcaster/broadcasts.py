@@ -16,6 +16,7 @@ from pydantic import field_serializer
 from sqlmodel import Field, SQLModel
 
 from broadcaster.db import JSONType, UTCDateTime
+from broadcaster.inputs import CityDateTime, Id
 
 
 class BroadcastStatus(StrEnum):
@@ -149,10 +150,14 @@ class BroadcastCreate(BroadcastBase):
     """POST /broadcasts."""
 
     title: str = Field(min_length=1, max_length=200)
+    # Boundary types: an id past 64 bits or a date that overflows is refused with 422.
+    segment_id: Id | None = Field(  # type: ignore[assignment]
+        default=None, description="a saved segment (its current version is copied)"
+    )
     rule: dict[str, Any] | None = Field(
         default=None, description="an inline segment rule; none: everyone"
     )
-    send_at: datetime | Literal["now"] = Field(
+    send_at: CityDateTime | Literal["now"] = Field(
         default="now", description="Asia/Tokyo when no offset is given, or 'now'"
     )
     draft: bool = False
@@ -166,8 +171,9 @@ class BroadcastUpdate(BroadcastBase):
     title: str | None = Field(default=None, min_length=1, max_length=200)  # type: ignore[assignment]
     category: str | None = None  # type: ignore[assignment]
     parameters: dict[str, Any] | None = None  # type: ignore[assignment]
+    segment_id: Id | None = None  # type: ignore[assignment]
     rule: dict[str, Any] | None = None
-    send_at: datetime | Literal["now"] | None = None
+    send_at: CityDateTime | Literal["now"] | None = None
     draft: bool | None = None
     digest: bool | None = None
 

@@ -24,7 +24,6 @@ from broadcaster.command import (
     settings_or_exit,
 )
 from broadcaster.emergency.cli import shelters_app
-from broadcaster.features import register_features
 from broadcaster.garbage.cli import calendar_app
 from broadcaster.ops_cli import register as register_operations
 from broadcaster.sandbox.cli import sandbox_app
@@ -110,7 +109,11 @@ def department_add(
 
 
 def main() -> None:
-    # Commands create, edit and cancel broadcasts (calendar import, shelters): every kind
-    # must plan and check the same way it does in the service.
-    register_features()
+    args = sys.argv[1:]
+    if args and not {"--help", "-h"} & set(args):
+        # Commands create, edit and cancel broadcasts (calendar import, shelters): every
+        # kind must plan and check as it does in the service. Help needs none of it.
+        from broadcaster.features import register_features
+
+        register_features()
     app()

@@ -75,6 +75,7 @@ class DomainError(Exception):
         super().__init__(self.english())
 
     def english(self) -> str:
+        # The catalog formats these errors' texts: importing it at module level is a cycle.
         from broadcaster.catalog import detail_text
 
         return detail_text(self, "en")
@@ -132,6 +133,7 @@ def refused_at(path: str, message: str, code: str = "refused") -> Refused:
 
 def describe(error: DomainError, language: str = "ja") -> str:
     """The error in one line of `language` (ja or en): what the console and CLI print."""
+    # The catalog formats these errors' texts: importing it at module level is a cycle.
     from broadcaster.catalog import detail_text
 
     return detail_text(error, language)

@@ -96,6 +96,7 @@ def record_skipped(engine: Engine, event: Any, problem: str, now: datetime) -> N
 
 def webhook_problem(status: int, message: str) -> dict[str, Any]:
     """A refusal of the webhook as a problem document (English: LINE reads it, not staff)."""
+    # The API package imports the webhook's router: at module level this is a cycle.
     from broadcaster.api.problems import TYPE_PREFIX, Problem
 
     code = f"webhook.{status}"

@@ -25,7 +25,12 @@ def _loopback(host: str | None) -> bool:
         return False
 
 
-@router.get("/metrics", summary="Prometheus metrics (token or loopback only)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (token or loopback only)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def metrics(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
     # Loaded at the first scrape: the service starts without the exporter.
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import urllib3
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from linebot.v3.messaging import ApiException
@@ -15,6 +16,7 @@ from broadcaster import rich_menus
 from broadcaster.api.deps import EngineDep, SessionDep, SettingsDep
 from broadcaster.auth import AdminActor, CurrentActor
 from broadcaster.clock import utcnow
+from broadcaster.errors import Unavailable
 
 router = APIRouter(prefix="/rich-menus", tags=["rich menus"])
 
@@ -33,7 +35,10 @@ def list_menus(session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
 @router.post(
     "/sync",
     summary="Create or update the rich menus in LINE and relink residents",
-    responses={502: {"description": "LINE refused a menu (its answer is in detail)"}},
+    responses={
+        502: {"description": "LINE refused a menu (its answer is in detail)"},
+        503: {"description": "LINE could not be reached"},
+    },
 )
 async def sync_menus(engine: EngineDep, settings: SettingsDep, actor: AdminActor) -> dict[str, Any]:
     if not settings.rich_menu.enabled:
@@ -42,6 +47,8 @@ async def sync_menus(engine: EngineDep, settings: SettingsDep, actor: AdminActor
         result = await run_in_threadpool(rich_menus.sync, engine, settings, utcnow())
     except ApiException as exc:
         raise HTTPException(502, f"LINE refused a rich menu: {exc.status} {exc.body}") from exc
+    except (OSError, urllib3.exceptions.HTTPError) as exc:  # no answer at all
+        raise Unavailable(detail=f"LINE could not be reached: {exc}") from exc
     return {
         "created": result.created,
         "kept": result.kept,

@@ -20,6 +20,7 @@ from broadcaster.sandbox.testing import SandboxThread
 from segments.residents import Resident, ResidentOptOut
 from tests.clock import freeze_time
 from tests.conftest import T0, auth, make_settings
+from tests.delivery.scenario import ledgered
 
 PROGRAM = {
     "name": "子育て世帯臨時給付金",
@@ -234,7 +235,6 @@ def test_a_notice_resumed_after_a_crash_reaches_only_the_residents_recorded_for_
     from broadcaster.broadcasts import Broadcast
     from broadcaster.deliveries import Delivery
     from broadcaster.schedule import resume_interrupted
-    from tests.delivery.scenario import ledgered
 
     settings = make_settings(tmp_path)
     told = make_resident(flags=["子育て世帯"])
@@ -295,6 +295,7 @@ def test_a_notice_never_dispatched_is_sent_hours_later_not_expired(
         )
     assert response.status_code == 200, response.text
     assert response.json()["resumed"] == 1
+    ledgered(engine)
     with Session(engine) as session:
         notice = session.get(Broadcast, result.broadcast.id)
         assert notice is not None and notice.status != "expired"

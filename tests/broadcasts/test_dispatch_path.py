@@ -125,7 +125,11 @@ def test_a_rule_the_database_refuses_fails_the_broadcast_instead_of_leaving_it_s
     assert dispatch_due(engine, settings, renderer, jst(2026, 5, 1, 10, 0, 1)) == 0
     status, reason = _reason(client, headers, broadcast_id)
     assert status == "failed"
-    assert "Expression tree is too large" in reason or "too many SQL variables" in reason
+    # Refused by the rule's own cap when planned (or by the database beyond it).
+    assert any(
+        text in reason
+        for text in ("at most 200 conditions", "Expression tree is too large", "too many SQL")
+    )
     with Session(engine) as session:
         assert session.exec(select(Batch)).all() == []
 
@@ -194,7 +198,7 @@ def test_a_broadcast_created_for_now_is_dispatched_at_once_not_at_the_next_tick(
     # A later broadcast is left to its time.
     later = awake.post(
         "/api/v1/broadcasts",
-        json=notice(category="general", send_at="2099-05-01T10:00:00"),
+        json=notice(category="general", send_at="2027-05-01T10:00:00"),  # within the horizon
         headers=headers,
     )
     assert later.json()["status"] == "scheduled"

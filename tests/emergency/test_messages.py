@@ -157,6 +157,6 @@ def test_free_text_in_a_language_residents_cannot_choose_is_refused(
         json={**ORDER, "texts": {"fr": "Restez loin"}},
     )
     assert response.status_code == 422
-    assert response.json()["detail"]["field"] == "texts"
+    assert [e["path"] for e in response.json()["errors"]] == ["texts"]
     listing = client.get("/api/v1/emergencies", headers=auth(tokens["危機管理課"])).json()
     assert listing["counts"] == {"live": 0, "drill": 0}

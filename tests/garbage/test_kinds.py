@@ -110,9 +110,9 @@ def test_a_bracketed_note_reaches_the_gomi_reply_as_a_note_not_a_kind(
     lines = message["text"].splitlines()
     assert lines[1:] == ["【明日】9月1日(火) 粗大ごみ（要予約）", "9月2日(水) びん"]
     assert in_english["text"].splitlines() == [
-        "Garbage collection days in A",
-        "【Tomorrow】Tuesday, September 1 oversized waste (要予約)",
-        "Wednesday, September 2 glass bottles",
+        "Garbage collection days, zone A",
+        "[Tomorrow] Tue, Sep 1 oversized waste (要予約)",
+        "Wed, Sep 2 glass bottles",
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import resource
 import socket
 import subprocess
@@ -84,7 +85,7 @@ def test_db_upgrade_says_it_created_the_database_then_that_it_is_current(
     first = runner.invoke(app, ["db", "upgrade"], env=env)
     assert first.exit_code == 0, first.output
     assert "created a new database" in first.output
-    assert "applied 1 migration(s)" in first.output and "0001" in first.output
+    assert re.search(r"applied \d+ migration\(s\)", first.output) and "0001" in first.output
     second = runner.invoke(app, ["db", "upgrade"], env=env)
     assert second.exit_code == 0
     assert "up to date" in second.output and "created" not in second.output

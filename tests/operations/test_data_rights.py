@@ -49,7 +49,7 @@ def sent_to(session: Session, residents: list[Resident], *, days_ago: float = 0,
     assert broadcast.id is not None
     batch = Batch(broadcast_id=broadcast.id, messages=[], recipients=[r.line_user_id for r in
                   residents], recipient_count=len(residents), retry_key=str(uuid.uuid4()),
-                  status=batch_status, created_at=at)
+                  status=batch_status, created_at=at, ledgered_at=at)
     session.add(batch)
     session.flush()
     for resident in residents:

@@ -60,8 +60,9 @@ def test_befriend_from_the_command_line_shows_the_first_question_and_its_buttons
     )
     assert result.exit_code == 0, result.output
     assert "follow sent; the service answered 200" in result.output
-    assert "地区" in result.output  # the first question asks for the district
-    assert re.search(r"\[中央\] → \S+", result.output), result.output
+    # The first question asks for the language, each in its own name (issue 18).
+    assert "言語" in result.output
+    assert re.search(r"\[English\] → set=language&v=en", result.output), result.output
 
 
 def test_the_page_lists_residents_and_its_buttons_act_as_the_resident(
