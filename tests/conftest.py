@@ -42,11 +42,16 @@ def features() -> None:
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     """The shipped config.toml, with the data directory in `tmp_path` and `overrides` applied
-    (dotted keys, e.g. {"quiet_hours.enabled": False})."""
+    (dotted keys, e.g. {"quiet_hours.enabled": False}). LINE is a closed port on this
+    machine unless a test points it at a sandbox: no test ever reaches the real api.line.me."""
     return load_settings(
         REPO / "config.toml",
         environ={},
-        overrides={"data_dir": str(tmp_path / "data"), **overrides},
+        overrides={
+            "data_dir": str(tmp_path / "data"),
+            "line.api_base_url": "http://127.0.0.1:9",
+            **overrides,
+        },
     )
 
 

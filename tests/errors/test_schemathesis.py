@@ -27,6 +27,8 @@ from sqlmodel import Session
 from broadcaster.app import create_app
 from broadcaster.db import make_engine
 from broadcaster.departments import Role, create_department
+from broadcaster.sandbox import SandboxConfig
+from broadcaster.sandbox.testing import SandboxThread
 from tests.conftest import T0, _create_schema, make_settings
 from tests.webhook.conftest import ServedApp
 
@@ -52,7 +54,12 @@ schema = schemathesis.openapi.from_dict(_document())
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServedApp, dict[str, str]]]:
     directory = tmp_path_factory.mktemp("schemathesis")
-    settings = make_settings(directory, **{"line.channel_secret": "schemathesis-secret"})
+    sandbox = SandboxThread(SandboxConfig(channel_secret="schemathesis-secret")).start()
+    settings = make_settings(directory, **{
+        "line.channel_secret": "schemathesis-secret",
+        "line.channel_access_token": "sandbox-token",
+        "line.api_base_url": sandbox.url,  # operations that call LINE (rich-menu sync) reach it
+    })
     engine = make_engine(f"sqlite:///{directory / 'test.db'}")
     _create_schema(engine)
     with Session(engine) as session:
@@ -66,6 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServedApp
     finally:
         served.stop()
         engine.dispose()
+        sandbox.stop()
 
 
 HYPOTHESIS = settings(
