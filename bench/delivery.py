@@ -61,6 +61,7 @@ def run(n: int, latency_ms: int) -> dict[str, Any]:
         command.stamp(alembic_config(engine), "head")
         with Session(engine) as session:
             _, token = create_department(session, "水道課", Role.department, T0)
+            session.commit()
         engine.dispose()
         path = f"{tmp}/bench.db"
         bulk_residents(path, n, ["中央"])
