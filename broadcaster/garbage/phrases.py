@@ -1,34 +1,13 @@
-"""What the garbage replies say, per resident language (ja first; a language missing a phrase
-gets Japanese). Kind names come from `[garbage.kinds.*] names`; dictionary entries from the
-dictionary itself."""
+"""What the sorting dictionary's replies say, per resident language (ja first; a language
+missing a phrase gets Japanese). The 「ごみ」 reply's texts are in the residents' catalog
+(segments/texts); kind names come from `[garbage.kinds.*] names`; dictionary entries from
+the dictionary itself."""
 
 from __future__ import annotations
 
 from typing import Any
 
 PHRASES: dict[str, dict[str, str]] = {
-    "days_header": {
-        "ja": "{zone}地区のごみ収集日",
-        "easy-ja": "{zone} の ごみを 出す 日",
-        "en": "Garbage collection days in {zone}",
-        "zh": "{zone}地区的垃圾收集日",
-        "ko": "{zone} 지역 쓰레기 수거일",
-        "vi": "Ngày thu gom rác ở khu {zone}",
-        "pt": "Dias de coleta de lixo em {zone}",
-    },
-    "days_none": {
-        "ja": "{zone}地区の今後のごみ収集日はまだ登録されていません。",
-        "easy-ja": "{zone} の ごみを 出す 日は まだ ありません。",
-        "en": "No upcoming collection days are registered for {zone} yet.",
-        "zh": "{zone}地区尚未登记今后的垃圾收集日。",
-        "ko": "{zone} 지역의 앞으로의 수거일이 아직 등록되지 않았습니다.",
-        "vi": "Chưa có ngày thu gom sắp tới cho khu {zone}.",
-        "pt": "Ainda não há dias de coleta registrados para {zone}.",
-    },
-    "today": {"ja": "今日", "easy-ja": "きょう", "en": "Today", "zh": "今天", "ko": "오늘",
-              "vi": "Hôm nay", "pt": "Hoje"},
-    "tomorrow": {"ja": "明日", "easy-ja": "あした", "en": "Tomorrow", "zh": "明天", "ko": "내일",
-                 "vi": "Ngày mai", "pt": "Amanhã"},
     "item_found": {
         "ja": "「{name}」は【{category}】です。",
         "easy-ja": "「{name}」は 【{category}】 です。",
