@@ -114,12 +114,3 @@ def record_backlog(engine: Engine, now: datetime, limit: int = BACKLOG_BATCHES) 
     with engine.begin() as connection:
         ids = _unledgered(connection, BATCH.c.broadcast_id.in_(finished), limit)
         return _expand(connection, ids, now)
-
-
-def backlog(session: Session | Connection) -> int:
-    """Batches not yet ledgered (a gauge for operators)."""
-    return int(
-        _connection(session)
-        .execute(sa.select(sa.func.count()).select_from(BATCH).where(BATCH.c.ledgered_at.is_(None)))
-        .scalar_one()
-    )

@@ -102,9 +102,6 @@ class FakeSender:
             for user in request.batch.recipients
         ]
 
-    def batch_order(self) -> list[int]:
-        return [request.batch.id for request in self.requests]
-
     async def wait_for(self, count: int, timeout: float = 5.0) -> None:
         """Until at least `count` requests arrived (TimeoutError after `timeout` s)."""
         async with asyncio.timeout(timeout):
