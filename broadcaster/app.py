@@ -14,11 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcaster import jobs, outbox
+from broadcaster import console, jobs, outbox
 from broadcaster.api import ROUTERS, body_limits, problems
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
-from broadcaster.console import views as console
 from broadcaster.db import make_engine, pending_migrations, upgrade
 from broadcaster.delivery.gate import EmergencyGate
 from broadcaster.delivery.lane import Dispatch, EmergencyLane
@@ -206,8 +205,9 @@ def create_app(
     )
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix)
-    app.add_exception_handler(console.NotSignedIn, console.to_sign_in)
-    # One error contract (broadcaster.api.problems) and body limits before any work.
+    # One error contract (broadcaster.api.problems) and body limits before any work; the
+    # console answers its own pages' errors as pages.
     problems.install(app)
+    console.install(app)
     body_limits.install(app, settings)
     return app

@@ -27,14 +27,20 @@ _bearer = HTTPBearer(auto_error=False, description="A department's API token (bc
 
 @dataclass(frozen=True)
 class Actor:
+    """Who is acting: a department, through a script's token or a signed-in person."""
+
     department_id: int
     department_name: str
     role: Role
-    token_id: int
+    token_id: int | None
+    person: str | None = None  # a staff account's name (console)
+    staff_id: int | None = None
 
     @property
     def label(self) -> str:
-        """How the actor appears in the audit log."""
+        """How the actor appears in the audit log: the person when there is one."""
+        if self.person:
+            return f"{self.department_name} {self.person}"[:128]
         return f"{self.department_name} (token {self.token_id})"
 
     def may_see(self, department_id: int) -> bool:

@@ -27,6 +27,7 @@ from broadcaster.emergency.cli import shelters_app
 from broadcaster.garbage.cli import calendar_app
 from broadcaster.ops_cli import register as register_operations
 from broadcaster.sandbox.cli import sandbox_app
+from broadcaster.staff_cli import staff_app
 from segments.cli import residents_app
 
 app = group("LINE announcements for a city's residents.")
@@ -38,6 +39,7 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(residents_app, name="residents")
 app.add_typer(shelters_app, name="shelters")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(staff_app, name="staff")
 register_operations(app, db_app)
 
 __all__ = ["app", "main", "settings_or_exit"]

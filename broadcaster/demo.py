@@ -12,6 +12,7 @@ the sandbox records what each of them receives.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import cycle
@@ -29,6 +30,7 @@ from broadcaster.garbage.importer import import_calendar
 from broadcaster.quiet_hours import next_allowed
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
+from broadcaster.staff import StaffAccount, hash_password
 from segments.residents import Resident, ResidentInterest
 
 DEMO_PREFIX = "Ude70"
@@ -37,6 +39,13 @@ DEPARTMENTS: tuple[tuple[str, Role], ...] = (
     ("危機管理課", Role.disaster_desk),
     ("子育て支援課", Role.department),
 )
+# A staff account per demo department: (sign-in name, person).
+DEMO_STAFF = {
+    "情報政策課": ("admin", "高橋 美咲"),
+    "危機管理課": ("bosai", "鈴木 次郎"),
+    "子育て支援課": ("kosodate", "山田 花子"),
+}
+GARBAGE_STAFF = ("kankyo", "佐藤 一郎")
 # Weekly collection per zone (iCal BYDAY), one of the ways real calendars are published.
 ZONE_WEEKS = (
     {"燃やすごみ": "MO,TH", "ペットボトル": "WE", "資源ごみ": "SA"},
@@ -89,13 +98,17 @@ def build_demo(engine: Engine, settings: Settings, actor: str, now: datetime) ->
         zones = _calendar(session, settings, actor, now)
         shelters = _shelters(session, settings, actor, now)
         notices = _notices(session, settings, tokens, now)
+        password = secrets.token_urlsafe(12)
+        logins = _accounts(session, settings, tokens, password, actor, now)
     base = f"http://{settings.server.host}:{settings.server.port}"
     lines = [
         f"demo town ready: {residents} residents in {len(settings.residents.districts)} "
         f"districts and {len(settings.residents.languages)} languages, calendars for zones "
         f"{', '.join(zones)}, {shelters} shelters, {notices} notices queued",
-        f"sign in at {base}/console with one of these tokens (shown once):",
+        f"sign in at {base}/console as one of these, password {password} (shown once):",
     ]
+    lines += [f"  {name}: {login}" for name, login in logins.items()]
+    lines += ["API tokens for scripts (shown once):"]
     lines += [f"  {name}: {token}" for name, (_, token) in tokens.items()]
     sandbox = f"http://{settings.sandbox.host}:{settings.sandbox.port}/_sandbox"
     lines += [
@@ -127,6 +140,37 @@ def _departments(
         )
         issued[name] = (department.id, token)
     return issued
+
+
+def _accounts(
+    session: Session,
+    settings: Settings,
+    tokens: dict[str, tuple[int, str]],
+    password: str,
+    actor: str,
+    now: datetime,
+) -> dict[str, str]:
+    """A staff account in each demo department, all with `password`; department -> login."""
+    people = {**DEMO_STAFF, settings.garbage.department: GARBAGE_STAFF}
+    password_hash = hash_password(password)  # one hash: Argon2 takes a while each time
+    logins: dict[str, str] = {}
+    for name, (department_id, _) in tokens.items():
+        login, person = people[name]
+        if session.exec(select(StaffAccount.id).where(StaffAccount.login == login)).first():
+            continue
+        account = StaffAccount(
+            department_id=department_id, login=login, name=person,
+            password_hash=password_hash, created_at=now,
+        )
+        session.add(account)
+        session.flush()
+        audit.record(
+            session, at=now, actor=actor, action="staff.create", entity="staff_account",
+            entity_id=account.id, department_id=department_id,
+            after={"login": login, "name": person, "demo": True},
+        )
+        logins[name] = login
+    return logins
 
 
 def _residents(session: Session, settings: Settings, now: datetime) -> int:

@@ -17,6 +17,8 @@ import broadcaster.emergency.shelters
 import broadcaster.garbage.models
 import broadcaster.kpis.models
 import broadcaster.rich_menus
+import broadcaster.staff
+import broadcaster.staff_sessions
 import broadcaster.webhook_events
 import segments.residents
 import segments.saved

@@ -46,6 +46,20 @@ class ServerSettings(Section):
     replica_id: str = Field(default="", max_length=40)
 
 
+class ConsoleSettings(Section):
+    """Staff sign-in: how long a session lives and how failed sign-ins are throttled."""
+
+    idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_hours: int = Field(default=12, ge=1, le=24 * 7)
+    sign_in_failures: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Secure cookies: "auto" when the request came over https (behind a proxy: its
+    # X-Forwarded-Proto, with uvicorn's forwarded_allow_ips), or always, or never.
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    # Signs session cookies; empty: a key made once and kept in the database.
+    secret_key: SecretStr = SecretStr("")
+
+
 class LineSettings(Section):
     channel_access_token: SecretStr = SecretStr("")
     channel_secret: SecretStr = SecretStr("")
@@ -414,6 +428,7 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     server: ServerSettings = ServerSettings()
+    console: ConsoleSettings = ConsoleSettings()
     line: LineSettings = LineSettings()
     sandbox: SandboxSettings = SandboxSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()

@@ -15,14 +15,15 @@ import sqlalchemy as sa
 from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from broadcaster.app import create_app
 from broadcaster.db import alembic_config, make_engine
-from broadcaster.departments import Role, create_department
+from broadcaster.departments import Department, Role, create_department
 from broadcaster.features import register_features
 from broadcaster.models import metadata
 from broadcaster.settings import Settings, load_settings
+from broadcaster.staff import StaffAccount, hash_password
 from segments.residents import Resident, ResidentAttribute, ResidentInterest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,6 +143,45 @@ def tokens(engine: Engine) -> dict[str, str]:
             _, issued[name] = create_department(session, name, role, T0)
         session.commit()
     return issued
+
+
+STAFF_PASSWORD = "correct horse battery"
+# Staff accounts by sign-in name: (name, department). See `staff`.
+STAFF = {
+    "kosodate": ("山田 花子", "子育て支援課"),
+    "kankyo": ("佐藤 一郎", "環境課"),
+    "bosai": ("鈴木 次郎", "危機管理課"),
+    "admin": ("高橋 美咲", "情報政策課"),
+}
+
+
+@pytest.fixture(scope="session")
+def staff_password_hash() -> str:
+    # Argon2 is slow on purpose (0.1-0.6 s here): hash the shared password once.
+    return hash_password(STAFF_PASSWORD)
+
+
+@pytest.fixture
+def staff(engine: Engine, tokens: dict[str, str], staff_password_hash: str) -> dict[str, str]:
+    """A console account in each of `tokens`' departments, all with STAFF_PASSWORD;
+    returns sign-in name -> the person's name."""
+    with Session(engine) as session:
+        for login, (name, department_name) in STAFF.items():
+            department = session.exec(
+                select(Department).where(Department.name == department_name)
+            ).one()
+            assert department.id is not None
+            session.add(
+                StaffAccount(
+                    department_id=department.id,
+                    login=login,
+                    name=name,
+                    password_hash=staff_password_hash,
+                    created_at=T0,
+                )
+            )
+        session.commit()
+    return {login: name for login, (name, _) in STAFF.items()}
 
 
 def auth(token: str) -> dict[str, str]:

@@ -15,13 +15,11 @@ from broadcaster.api import rich_menus as rich_menus_api
 from broadcaster.api import segments as segments_api
 from broadcaster.api import shelters as shelters_api
 from broadcaster.api import surveys as surveys_api
-from broadcaster.console import kpis as console_kpis
-from broadcaster.console import views as console
 
 API_PREFIX = "/api/v1"
 
-# (router, prefix): API routers take API_PREFIX; the webhook, calendars export and console
-# their own paths.
+# (router, prefix): API routers take API_PREFIX; the webhook and calendars export their own
+# paths. The console's pages are listed in `broadcaster.console.ROUTERS`.
 ROUTERS: list[tuple[APIRouter, str]] = [
     (health.router, ""),
     (metrics.router, ""),
@@ -41,7 +39,5 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (kpis_api.router, API_PREFIX),
     (surveys_api.router, API_PREFIX),
     (surveys_api.page_router, ""),
-    (console.router, ""),
-    (console_kpis.router, ""),
     (webhook.router, ""),
 ]

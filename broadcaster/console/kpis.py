@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.clock import utcnow
-from broadcaster.console.views import ConsoleActor, templates
+from broadcaster.console.web import ConsoleStaff, render
 from broadcaster.kpis import charts, fiscal, report, tables
 from broadcaster.kpis.deliveries import DeliveryClass
 
@@ -48,21 +48,19 @@ def report_page(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    actor: ConsoleActor,
+    staff: ConsoleStaff,
     fiscal_year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
 ) -> HTMLResponse:
     now = utcnow()
     year = fiscal_year if fiscal_year is not None else fiscal.fiscal_year_at(now, settings.tz)
     data = report.build(session, settings, year, now)
-    return templates.TemplateResponse(
+    return render(
         request,
         "kpis_report.html",
-        {
-            "actor": actor,
-            "r": data,
-            "year": year,
-            "charts": _charts(data, year),
-            "class_labels": report.CLASS_LABELS,
-            "tables": list(tables.TABLES),
-        },
+        staff,
+        r=data,
+        year=year,
+        charts=_charts(data, year),
+        class_labels=report.CLASS_LABELS,
+        tables=list(tables.TABLES),
     )

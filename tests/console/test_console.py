@@ -8,6 +8,7 @@ from broadcaster.broadcasts import Broadcast
 from broadcaster.departments import Department
 from tests.clock import freeze_time
 from tests.conftest import T0
+from tests.console.signing import sign_in
 
 
 def _broadcast(engine: Engine, department: str, title: str) -> int:
@@ -29,24 +30,12 @@ def _broadcast(engine: Engine, department: str, title: str) -> int:
         return row.id
 
 
-def _login(client: TestClient, token: str) -> None:
-    response = client.post("/console/login", data={"token": token}, follow_redirects=False)
-    assert response.status_code == 303
-
-
-def test_console_asks_for_a_token_in_japanese(app_client: TestClient) -> None:
-    page = app_client.get("/console")
-    assert "APIトークン" in page.text
-    wrong = app_client.post("/console/login", data={"token": "bct_nope"})
-    assert "トークンが正しくないか" in wrong.text
-
-
 def test_a_department_sees_only_its_own_broadcasts(
-    app_client: TestClient, engine: Engine, tokens: dict[str, str]
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
 ) -> None:
     own = _broadcast(engine, "子育て支援課", "乳幼児健診のお知らせ")
     other = _broadcast(engine, "環境課", "粗大ごみ受付の変更")
-    _login(app_client, tokens["子育て支援課"])
+    sign_in(app_client, "kosodate")
     listing = app_client.get("/console/broadcasts").text
     assert "乳幼児健診のお知らせ" in listing and "粗大ごみ受付の変更" not in listing
     assert app_client.get(f"/console/broadcasts/{own}").status_code == 200
@@ -54,17 +43,17 @@ def test_a_department_sees_only_its_own_broadcasts(
 
 
 def test_admin_sees_every_department(
-    app_client: TestClient, engine: Engine, tokens: dict[str, str]
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
 ) -> None:
     _broadcast(engine, "環境課", "粗大ごみ受付の変更")
-    _login(app_client, tokens["情報政策課"])
+    sign_in(app_client, "admin")
     assert "粗大ごみ受付の変更" in app_client.get("/console/broadcasts").text
 
 
 def test_resident_counts_by_district(
-    app_client: TestClient, tokens: dict[str, str], cast: dict[str, object]
+    app_client: TestClient, staff: dict[str, str], cast: dict[str, object]
 ) -> None:
-    _login(app_client, tokens["情報政策課"])
+    sign_in(app_client, "admin")
     page = app_client.get("/console/residents").text
     assert "友だち登録中 3 人" in page
 
@@ -88,19 +77,22 @@ def test_without_signing_in_every_page_and_form_leads_to_the_sign_in(
 ) -> None:
     for path in ("/console/broadcasts", "/console/new", "/console/residents"):
         page = app_client.get(path, follow_redirects=False)
-        assert (page.status_code, page.headers["location"]) == (303, "/console"), path
+        assert page.status_code == 303, path
+        assert page.headers["location"] == f"/console?next={path}"
     posted = app_client.post("/console/new", data=NOTICE, follow_redirects=False)
     assert posted.status_code == 303 and _rows(engine) == []
 
 
 def test_a_department_queues_a_notice_from_the_console(
-    app_client: TestClient, engine: Engine, tokens: dict[str, str]
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
 ) -> None:
-    _login(app_client, tokens["子育て支援課"])
+    csrf = sign_in(app_client, "kosodate")
     form = app_client.get("/console/new").text
     assert "新しいお知らせ" in form and "北" in form and "21:00–07:00 は配信できません" in form
     with freeze_time("2026-05-01T01:00:00Z"):  # 10:00 JST
-        created = app_client.post("/console/new", data=NOTICE, follow_redirects=False)
+        created = app_client.post(
+            "/console/new", data={**NOTICE, "csrf_token": csrf}, follow_redirects=False
+        )
     assert created.status_code == 303
     [row] = _rows(engine)
     assert created.headers["location"] == f"/console/broadcasts/{row.id}"
@@ -112,15 +104,20 @@ def test_a_department_queues_a_notice_from_the_console(
 
 
 def test_a_refused_notice_is_shown_on_the_form_in_japanese_and_nothing_is_stored(
-    app_client: TestClient, engine: Engine, tokens: dict[str, str]
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
 ) -> None:
-    _login(app_client, tokens["子育て支援課"])
+    csrf = sign_in(app_client, "kosodate")
     with freeze_time("2026-05-01T01:00:00Z"):
         unknown = app_client.post(
-            "/console/new", data={**NOTICE, "text": "{{ resident.district }}の{{ shelter }}へ"}
+            "/console/new",
+            data={**NOTICE, "csrf_token": csrf, "text": "{{ resident.district }}の{{ shelter }}へ"},
         )
-        at_night = app_client.post("/console/new", data={**NOTICE, "send_at": "2026-05-01T23:00"})
-        garbled = app_client.post("/console/new", data={**NOTICE, "send_at": "5月1日"})
+        at_night = app_client.post(
+            "/console/new", data={**NOTICE, "csrf_token": csrf, "send_at": "2026-05-01T23:00"}
+        )
+        garbled = app_client.post(
+            "/console/new", data={**NOTICE, "csrf_token": csrf, "send_at": "5月1日"}
+        )
     assert unknown.status_code == 422
     assert "登録できませんでした（本文）" in unknown.text and "shelter" in unknown.text
     assert "の{{ shelter }}へ" in unknown.text  # what was typed is kept
@@ -130,15 +127,18 @@ def test_a_refused_notice_is_shown_on_the_form_in_japanese_and_nothing_is_stored
 
 
 def test_a_department_cancels_its_own_scheduled_notice_only(
-    app_client: TestClient, engine: Engine, tokens: dict[str, str]
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
 ) -> None:
     own = _broadcast(engine, "子育て支援課", "乳幼児健診のお知らせ")
     other = _broadcast(engine, "環境課", "粗大ごみ受付の変更")
-    _login(app_client, tokens["子育て支援課"])
+    csrf = sign_in(app_client, "kosodate")
     assert "この配信を取り消す" in app_client.get(f"/console/broadcasts/{own}").text
-    cancelled = app_client.post(f"/console/broadcasts/{own}/cancel", follow_redirects=False)
+    cancelled = app_client.post(
+        f"/console/broadcasts/{own}/cancel", data={"csrf_token": csrf}, follow_redirects=False
+    )
     assert cancelled.status_code == 303
-    again = app_client.post(f"/console/broadcasts/{own}/cancel")
+    again = app_client.post(f"/console/broadcasts/{own}/cancel", data={"csrf_token": csrf})
     assert again.status_code == 409 and "「取消」の配信は取り消せません" in again.text
-    assert app_client.post(f"/console/broadcasts/{other}/cancel").status_code == 404
+    other_cancel = app_client.post(f"/console/broadcasts/{other}/cancel", data={"csrf_token": csrf})
+    assert other_cancel.status_code == 404
     assert {b.id: b.status for b in _rows(engine)} == {own: "cancelled", other: "scheduled"}

@@ -24,6 +24,7 @@ from broadcaster.sandbox import SandboxConfig
 from broadcaster.sandbox.testing import SandboxThread
 from broadcaster.settings import Settings
 from tests.conftest import ResidentFactory, auth, make_settings
+from tests.console.signing import sign_in
 from tests.kpis.conftest import Send
 
 # Keys whose values count residents (or messages to them): each must be "< N" or >= N.
@@ -79,7 +80,8 @@ def test_every_count_of_residents_is_suppressed_below_the_threshold(
 
 @pytest.mark.parametrize("kpi_overrides", [TARGETS])
 def test_the_report_is_one_api_call_a_csv_per_table_and_a_printable_page(
-    app_client: TestClient, tokens: dict[str, str], make_resident: ResidentFactory,
+    app_client: TestClient, tokens: dict[str, str], staff: dict[str, str],
+    make_resident: ResidentFactory,
 ) -> None:
     for _ in range(21):
         make_resident()
@@ -109,7 +111,7 @@ def test_the_report_is_one_api_call_a_csv_per_table_and_a_printable_page(
                           headers=headers).status_code == 422
     assert app_client.get("/api/v1/kpis/report").status_code == 401
 
-    app_client.post("/console/login", data={"token": tokens["子育て支援課"]})
+    sign_in(app_client, "kosodate")
     page = app_client.get("/console/kpis/report")
     assert page.status_code == 200
     assert f"{year}年度 成果指標（KPI）報告" in page.text and "<svg" in page.text

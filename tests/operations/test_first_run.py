@@ -58,10 +58,14 @@ def test_make_run_then_make_demo(tmp_path: Path) -> None:
         assert "make demo" in started
 
         demo = cli("demo").stdout
-        token = re.search(r"情報政策課: (bct_\S+)", demo)
-        assert token, demo
+        password = re.search(r"password (\S+) \(shown once\)", demo)
+        assert password and "情報政策課: admin" in demo, demo
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            signed_in = client.post("/console/login", data={"token": token.group(1)})
+            login_form = client.get("/console").text
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_form)
+            assert csrf, login_form
+            signed_in = client.post("/console/login", data={
+                "login": "admin", "password": password.group(1), "csrf_token": csrf.group(1)})
             assert signed_in.status_code == 303
             console = client.get("/console/broadcasts")
             assert "乳幼児健診のお知らせ" in console.text

@@ -1,22 +1,18 @@
-"""The staff console (/console): Japanese, server-rendered, for people, not scripts.
+"""Notices in the console: the list, one notice, a new one, cancelling.
 
-It signs in with the same department token as the API (kept in an HttpOnly, SameSite=
-strict cookie scoped to /console, so no other site can post its forms) and shows and
-changes exactly what that token may through the API: a new notice goes through the same
-checks (`create_broadcast`), and a refusal is shown on the form with nothing stored.
+Everything goes through the same checks as the API (`create_broadcast`,
+`cancel_broadcast`); a refusal is shown on the form, next to its field, with nothing stored.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlmodel import Session, col, select
 
 from broadcaster.api.deps import SessionDep, SettingsDep
@@ -31,18 +27,16 @@ from broadcaster.broadcasting import (
     create_broadcast,
 )
 from broadcaster.broadcasts import Broadcast
-from broadcaster.clock import local, utcnow
-from broadcaster.departments import Department, Role, find_by_token
+from broadcaster.clock import utcnow
+from broadcaster.console.web import ConsoleActor, render, require_csrf
+from broadcaster.departments import Department, Role
 from broadcaster.progress import delivery_counts_of
 from broadcaster.quiet_hours import window_label
 from broadcaster.settings import Settings
 from segments.enrollment import category_label
-from segments.residents import Resident
 
 log = logging.getLogger(__name__)
-router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-COOKIE = "bc_console"
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 
 STATUS_LABELS = {
     "draft": "下書き",
@@ -76,83 +70,15 @@ FIELD_LABELS = {
 }
 
 
-class NotSignedIn(Exception):
-    """The console cookie is missing or no longer valid (see `to_sign_in`)."""
-
-
-def _actor(session: Session, token: str | None) -> Actor:
-    found = find_by_token(session, token) if token else None
-    if found is None:
-        raise NotSignedIn
-    department, api_token = found
-    assert department.id is not None and api_token.id is not None
-    return Actor(department.id, department.name, Role(department.role), api_token.id)
-
-
-def _render(request: Request, name: str, actor: Actor | None, **context: Any) -> HTMLResponse:
-    settings = request.app.state.settings
-
-    def jst(value: datetime | None) -> str:
-        return "" if value is None else local(value, settings.tz).strftime("%Y-%m-%d %H:%M")
-
-    return templates.TemplateResponse(
+def _render(request: Request, name: str, actor: Actor, **context: Any) -> HTMLResponse:
+    return render(
         request,
         name,
-        {
-            "actor": actor,
-            "jst": jst,
-            "status_labels": STATUS_LABELS,
-            "category_label": category_label,
-            **context,
-        },
+        request.state.staff,
+        status_labels=STATUS_LABELS,
+        category_label=category_label,
+        **context,
     )
-
-
-ConsoleCookie = Annotated[str | None, Cookie(alias=COOKIE)]
-
-
-def console_actor(session: SessionDep, token: ConsoleCookie = None) -> Actor:
-    """Who is signed in; raises NotSignedIn (answered by `to_sign_in`) when nobody is."""
-    return _actor(session, token)
-
-
-ConsoleActor = Annotated[Actor, Depends(console_actor)]
-
-
-async def to_sign_in(request: Request, exc: Exception) -> Response:
-    """The app's answer to NotSignedIn: back to the sign-in page."""
-    return RedirectResponse("/console", status_code=303)
-
-
-@router.get("/console", response_class=HTMLResponse)
-def home(request: Request, session: SessionDep, token: ConsoleCookie = None) -> Response:
-    try:
-        _actor(session, token)
-    except NotSignedIn:
-        return _render(request, "login.html", None, error=None)
-    return RedirectResponse("/console/broadcasts", status_code=303)
-
-
-@router.post("/console/login", response_class=HTMLResponse)
-def login(request: Request, session: SessionDep, token: Annotated[str, Form()]) -> Response:
-    found = find_by_token(session, token.strip())
-    if found is None:
-        return _render(
-            request, "login.html", None, error="トークンが正しくないか、失効しています。"
-        )
-    log.info("console sign-in: %s", found[0].name)
-    response = RedirectResponse("/console/broadcasts", status_code=303)
-    response.set_cookie(
-        COOKIE, token.strip(), httponly=True, samesite="strict", path="/console", max_age=8 * 3600
-    )
-    return response
-
-
-@router.post("/console/logout")
-def logout() -> Response:
-    response = RedirectResponse("/console", status_code=303)
-    response.delete_cookie(COOKIE, path="/console")
-    return response
 
 
 @router.get("/console/broadcasts", response_class=HTMLResponse)
@@ -312,9 +238,7 @@ def create_notice(
         try:
             when = datetime.fromisoformat(form.send_at)  # datetime-local: Asia/Tokyo
         except ValueError:
-            return _form(
-                request, actor, settings, form, "配信日時の形式が正しくありません。", 422
-            )
+            return _form(request, actor, settings, form, "配信日時の形式が正しくありません。", 422)
     notice = BroadcastRequest(
         title=form.title,
         category=form.category,
@@ -342,37 +266,6 @@ def create_notice(
         )
     session.commit()
     return RedirectResponse(f"/console/broadcasts/{broadcast.id}", status_code=303)
-
-
-@router.get("/console/residents", response_class=HTMLResponse)
-def residents(
-    request: Request, session: SessionDep, settings: SettingsDep, actor: ConsoleActor
-) -> Response:
-    by_state = dict(
-        session.exec(
-            select(Resident.follow_state, sa.func.count()).group_by(Resident.follow_state)
-        ).all()
-    )
-    following = Resident.follow_state == "following"
-    by_district = dict(
-        session.exec(
-            select(Resident.district, sa.func.count()).where(following).group_by(Resident.district)
-        ).all()
-    )
-    by_language = dict(
-        session.exec(
-            select(Resident.language, sa.func.count()).where(following).group_by(Resident.language)
-        ).all()
-    )
-    return _render(
-        request,
-        "residents.html",
-        actor,
-        by_state=by_state,
-        by_district=by_district,
-        by_language=by_language,
-        districts=settings.residents.districts,
-    )
 
 
 def _delivery_counts(session: Session, broadcast_ids: list[int]) -> dict[int, dict[str, int]]:
