@@ -7,6 +7,9 @@ questions, the frequency caps' week), not forever. Once a broadcast finished mor
 emptied; the broadcast itself, its status, counts of batches and quota used stay.
 Webhook event ids only guard against LINE's redeliveries, which come within hours.
 A value of 0 keeps everything.
+
+Console sessions and failed sign-ins are forgotten a day after they could last matter
+(`SIGN_IN_HORIZON` past the longest session or lockout the settings allow).
 """
 
 from __future__ import annotations
@@ -18,14 +21,18 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from broadcaster import staff_sessions
 from broadcaster.batches import Batch
 from broadcaster.broadcasts import Broadcast
 from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery
 from broadcaster.settings import RetentionSettings
+from broadcaster.staff import prune_failures
 from broadcaster.webhook_events import prune_webhook_events
 
 CHUNK = 500  # broadcasts per statement, so one prune never holds a long write lock
+# Longer than any session (console.session_hours <= 7 days) or lockout (<= 1 day), plus one.
+SIGN_IN_HORIZON = timedelta(days=8)
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class Pruned:
     deliveries: int = 0
     batches: int = 0
     webhook_events: int = 0
+    sign_ins: int = 0
 
 
 def prune(session: Session, retention: RetentionSettings, now: datetime) -> Pruned:
@@ -70,7 +78,9 @@ def prune(session: Session, retention: RetentionSettings, now: datetime) -> Prun
         events = prune_webhook_events(
             session, older_than=now - timedelta(days=retention.webhook_event_days)
         )
-    return Pruned(deliveries, batches, events)
+    horizon = now - SIGN_IN_HORIZON
+    sign_ins = staff_sessions.prune(session, horizon) + prune_failures(session, horizon)
+    return Pruned(deliveries, batches, events, sign_ins)
 
 
 def _count(result: sa.Result[Any]) -> int:

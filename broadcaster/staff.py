@@ -184,10 +184,8 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def prune_failures(session: Session, now: datetime, throttle: Throttle) -> int:
-    """Forget failures older than the window (a scheduled job calls this)."""
+def prune_failures(session: Session, older_than: datetime) -> int:
+    """Forget failures recorded before `older_than` (retention calls this)."""
     table = table_of(SignInFailure)
-    result = session.connection().execute(
-        sa.delete(table).where(table.c.at <= now - throttle.window)
-    )
+    result = session.connection().execute(sa.delete(table).where(table.c.at < older_than))
     return result.rowcount

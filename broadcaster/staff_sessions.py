@@ -143,16 +143,12 @@ def csrf_matches(row: StaffSession, submitted: str | None) -> bool:
     return bool(submitted) and hmac.compare_digest(row.csrf_token, submitted or "")
 
 
-def prune(session: Session, now: datetime, lifetimes: Lifetimes) -> int:
-    """Delete sessions that ended or could no longer be used (a scheduled job calls this)."""
+def prune(session: Session, older_than: datetime) -> int:
+    """Delete sessions ended, or last used, before `older_than` (retention calls this)."""
     table = table_of(StaffSession)
     result = session.connection().execute(
         sa.delete(table).where(
-            sa.or_(
-                table.c.ended_at.is_not(None),
-                table.c.created_at < now - lifetimes.lifetime,
-                table.c.last_seen_at < now - lifetimes.idle,
-            )
+            sa.or_(table.c.ended_at < older_than, table.c.last_seen_at < older_than)
         )
     )
     return result.rowcount

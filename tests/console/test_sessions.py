@@ -208,3 +208,21 @@ def test_error_pages_are_japanese_console_pages(
     assert "ログアウト" in missing.text  # the menu is there to go on from
     admin_only = app_client.get("/console/admin")
     assert admin_only.status_code in (403, 404)
+
+
+def test_retention_forgets_old_sessions_and_failures(
+    app_client: TestClient, engine: Engine, staff: dict[str, str], settings: object
+) -> None:
+    from broadcaster.retention import prune
+
+    with freeze_time(T0) as frozen:
+        _attempt(app_client, "kosodate", "a wrong password")
+        csrf = sign_in(app_client, "kosodate")
+        app_client.post("/console/logout", data={"csrf_token": csrf})
+        with Session(engine) as session:
+            assert prune(session, settings.retention, T0 + timedelta(days=1)).sign_ins == 0  # type: ignore[attr-defined]
+            pruned = prune(session, settings.retention, T0 + timedelta(days=9))  # type: ignore[attr-defined]
+            session.commit()
+        frozen.tick(timedelta(days=9))
+    assert pruned.sign_ins == 3  # the session, and the failure by name and by address
+    assert _count(engine, StaffSession) == 0 and _count(engine, SignInFailure) == 0
