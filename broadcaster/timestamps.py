@@ -1,0 +1,46 @@
+"""One way to show a moment to staff: ISO 8601 in the city's zone, with its offset.
+
+Storage keeps aware UTC (`broadcaster.db.UTCDateTime`). Routes used to show what they had
+at hand: `Z` from one serialiser, `+00:00` from a raw row, `+09:00` where a route had
+converted, and no offset at all where SQLite had handed back a naive value. Every response
+model now types its moments as `CityTimestamp`, so the answer is always
+`2026-05-01T10:00:00+09:00` whichever route gives it.
+
+The zone is the configured one (`Settings.timezone`, Asia/Tokyo). A pydantic serialiser
+sees no settings, so `create_app` sets it once with `use_zone`; one process serves one
+city.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import PlainSerializer, WithJsonSchema
+
+from broadcaster.clock import local
+
+_zone: list[tzinfo] = [ZoneInfo("Asia/Tokyo")]
+
+
+def use_zone(zone: tzinfo) -> None:
+    """Show moments in `zone` from now on (the app's configured zone, set at start)."""
+    _zone[0] = zone
+
+
+def city_zone() -> tzinfo:
+    return _zone[0]
+
+
+def city_iso(value: datetime) -> str:
+    """`value` (aware, or naive UTC as SQLite returns it) as ISO 8601 in the city's zone."""
+    return local(value, _zone[0]).isoformat()
+
+
+CityTimestamp = Annotated[
+    datetime,
+    PlainSerializer(city_iso, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
+"""A moment in a response: stored UTC, shown in the city's zone with its offset."""
