@@ -14,10 +14,10 @@ city.
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, PlainSerializer, WithJsonSchema
 
 from broadcaster.clock import local
 
@@ -44,3 +44,14 @@ CityTimestamp = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
 ]
 """A moment in a response: stored UTC, shown in the city's zone with its offset."""
+
+
+
+def city_values(row: BaseModel, exclude: set[str] | None = None) -> dict[str, Any]:
+    """`row` as JSON-ready data with its moments as `city_iso` text: for the few answers
+    that pass a whole row on as free-form JSON (a resident's data export)."""
+    data = row.model_dump(mode="json", exclude=exclude)
+    for name, value in row.model_dump(exclude=exclude).items():
+        if isinstance(value, datetime):
+            data[name] = city_iso(value)
+    return data

@@ -480,6 +480,7 @@ def update_emergency(
     )
     session.commit()
     sent = _send(request, session, broadcast)
+    assert emergency.id is not None and broadcast.id is not None
     return FollowUpSent(
         emergency_id=emergency.id, broadcast_id=broadcast.id, **sent.model_dump()
     )
@@ -510,6 +511,7 @@ def lift_emergency(
     )
     session.commit()
     sent = _send(request, session, broadcast)
+    assert emergency.id is not None and broadcast.id is not None
     return FollowUpSent(
         emergency_id=emergency.id, broadcast_id=broadcast.id, **sent.model_dump()
     )
