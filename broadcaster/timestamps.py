@@ -13,6 +13,7 @@ city.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -55,3 +56,22 @@ def city_values(row: BaseModel, exclude: set[str] | None = None) -> dict[str, An
         if isinstance(value, datetime):
             data[name] = city_iso(value)
     return data
+
+
+def city_json(value: Any) -> Any:
+    """JSON kept as written at the time (an audit entry's before/after), with each moment
+    in it (an ISO 8601 text with an offset) shown in the city's zone like every other."""
+    if isinstance(value, dict):
+        return {k: city_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [city_json(v) for v in value]
+    if isinstance(value, str) and _MOMENT.match(value):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return city_iso(moment) if moment.tzinfo is not None else value
+    return value
+
+
+_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}.*(Z|[+-]\d{2}:\d{2})$")

@@ -44,10 +44,13 @@ MAX_AGE = 150
 class RuleError(ValueError):
     """A rule is refused. `path` locates the bad part (`all[1].value[0]`, "" for the root)."""
 
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, code: str = "", **params: Any) -> None:
         super().__init__(f"{path or 'rule'}: {message}")
         self.path = path
         self.message = message
+        # The catalog's code for `message` (broadcaster.catalog), "" while it has none.
+        self.code = code
+        self.params = params
 
 
 class Kind(StrEnum):

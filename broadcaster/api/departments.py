@@ -30,7 +30,7 @@ from broadcaster.departments import (
 from broadcaster.errors import Conflict, not_found
 from broadcaster.inputs import CityDateTime, Id
 from broadcaster.settings import Settings
-from broadcaster.timestamps import CityTimestamp
+from broadcaster.timestamps import CityTimestamp, city_json
 
 router = APIRouter(tags=["departments"])
 
@@ -243,6 +243,12 @@ def audit_log(
         query = query.where(col(AuditEntry.at) >= since)
     query = query.order_by(col(AuditEntry.id).desc()).limit(limit)
     return [
-        AuditPublic(**{**entry.model_dump(), "at": entry.at.astimezone(settings.tz)})
+        AuditPublic(
+            **{
+                **entry.model_dump(),
+                "before": city_json(entry.before),
+                "after": city_json(entry.after),
+            }
+        )
         for entry in session.exec(query)
     ]

@@ -40,7 +40,9 @@ MAX_LISTED = 100
 def _rule(exc: RuleError) -> DomainError:
     path = f"rule.{exc.path}" if exc.path else "rule"
     return Refused(
-        "rule.invalid", f"{path}: {exc.message}", errors=[FieldError(path, text=exc.message)]
+        "rule.invalid",
+        f"{path}: {exc.message}",
+        errors=[FieldError(path, code=exc.code, params=exc.params, text=exc.message)],
     )
 
 
