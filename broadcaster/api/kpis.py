@@ -74,7 +74,7 @@ class FriendSeries(BaseModel):
 
 
 class FollowerFigures(BaseModel):
-    day: date
+    day: str = Field(description="yyyyMMdd, as LINE names the day")
     status: str
     followers: int | None
     targeted_reaches: int | None
