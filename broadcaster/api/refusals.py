@@ -51,7 +51,7 @@ def _segment(exc: SegmentError) -> DomainError:
 
 
 def _order(exc: OrderRefused) -> DomainError:
-    field = [FieldError(exc.field, text=exc.message)]
+    field = [FieldError(exc.field, code=exc.code, params=exc.params, text=exc.message)]
     if exc.field == "status":
         return Conflict("emergency.conflict", exc.message, errors=field)
     return Refused("emergency.refused", exc.message, errors=field)

