@@ -9,7 +9,8 @@ exact places to fix (`errors`, each a path like `rule.all[1].value` and a messag
 The texts live in one catalog (`broadcaster.catalog`, gettext via Babel) in Japanese and
 English; an error is turned into words only when it is shown, in the reader's language.
 The API maps errors to RFC 9457 problem details in exactly one handler
-(`broadcaster.api.problems`); the console and the CLI call `describe`.
+(`broadcaster.api.problems`); the console and the CLI call `describe` for the sentence
+and `field_messages` for the message beside each field of a form.
 """
 
 from __future__ import annotations
