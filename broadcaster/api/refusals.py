@@ -101,8 +101,8 @@ def _calendar(exc: CalendarError) -> DomainError:
 
 def _change(exc: ChangeError) -> DomainError:
     if getattr(exc, "not_found", False):
-        return NotFound("calendar.day_not_found", str(exc))
-    return Refused("calendar.change_refused", str(exc))
+        return NotFound(exc.code or "calendar.day_not_found", str(exc), **exc.params)
+    return Refused(exc.code or "calendar.change_refused", str(exc), **exc.params)
 
 
 def _template(exc: TemplateError) -> DomainError:

@@ -144,7 +144,9 @@ def create(
     except surveys.SurveyRefused as exc:
         # (a BroadcastRefused is mapped by the app's one handler)
         raise Refused(
-            "survey.refused", exc.message, errors=[FieldError(exc.field, text=exc.message)]
+            "survey.refused",
+            exc.message,
+            errors=[FieldError(exc.field, code=exc.code, params=exc.params, text=exc.message)],
         ) from None
     session.commit()
     return _public(survey)
@@ -194,7 +196,9 @@ def create_links(survey_id: Id, body: LinksCreate, actor: CurrentActor, session:
         secrets_ = surveys.issue_tokens(session, survey, body.count, utcnow())
     except surveys.SurveyRefused as exc:
         raise Refused(
-            "survey.refused", exc.message, errors=[FieldError(exc.field, text=exc.message)]
+            "survey.refused",
+            exc.message,
+            errors=[FieldError(exc.field, code=exc.code, params=exc.params, text=exc.message)],
         ) from None
     session.commit()
     base = settings.server.public_url.rstrip("/") or str(request.base_url).rstrip("/")

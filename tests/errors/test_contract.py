@@ -91,7 +91,7 @@ _KINDS = {k.__name__ for k in vars(errors).values() if isinstance(k, type)} | {
     "BroadcastRefused",
     "kind",  # refusals.py's `_BY_STATUS` lookup
 }
-_CODE_THIRD = {"BroadcastRefused", "OrderRefused", "RuleError", "refused_at"}
+_CODE_THIRD = {"BroadcastRefused", "OrderRefused", "RuleError", "SurveyRefused", "refused_at"}
 _CODE = re.compile(r"^[a-z_0-9]+(\.[a-z_0-9]+)+$")
 
 
