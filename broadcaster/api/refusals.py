@@ -47,7 +47,7 @@ def _rule(exc: RuleError) -> DomainError:
 
 
 def _segment(exc: SegmentError) -> DomainError:
-    return Conflict("segment.conflict", str(exc))
+    return Conflict(exc.code or "segment.conflict", str(exc), **exc.params)
 
 
 def _order(exc: OrderRefused) -> DomainError:

@@ -91,13 +91,21 @@ _KINDS = {k.__name__ for k in vars(errors).values() if isinstance(k, type)} | {
     "BroadcastRefused",
     "kind",  # refusals.py's `_BY_STATUS` lookup
 }
-_CODE_THIRD = {"BroadcastRefused", "OrderRefused", "RuleError", "SurveyRefused", "refused_at"}
+# A feature's refusal, and where its code is among its arguments.
+_CODE_AT = {
+    "BroadcastRefused": 2,
+    "OrderRefused": 2,
+    "RuleError": 2,
+    "SurveyRefused": 2,
+    "refused_at": 2,
+    "SegmentError": 1,
+}
 _CODE = re.compile(r"^[a-z_0-9]+(\.[a-z_0-9]+)+$")
 
 
 def _raised_codes() -> dict[str, str]:
     """Every code a refusal is raised with in broadcaster/ and segments/: a DomainError's
-    first argument, `not_found("x")`, the third of `refused_at` and the feature refusals, and
+    first argument, `not_found("x")`, the code argument of the feature refusals, and
     every `code=` keyword (FieldError, RuleError)."""
     found: dict[str, str] = {}
     for root in ("broadcaster", "segments"):
@@ -114,8 +122,8 @@ def _raised_codes() -> dict[str, str]:
                 candidates: list[str | None] = []
                 if name in _KINDS and texts:
                     candidates.append(texts[0])
-                if name in _CODE_THIRD and len(texts) > 2:
-                    candidates.append(texts[2])
+                if name in _CODE_AT and len(texts) > _CODE_AT[name]:
+                    candidates.append(texts[_CODE_AT[name]])
                 if name == "not_found" and texts and texts[0]:
                     candidates.append(f"not_found.{texts[0]}")
                 for keyword in node.keywords:
