@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcaster import console, jobs, outbox
+from broadcaster import console, jobs, outbox, timestamps
 from broadcaster.api import ROUTERS, body_limits, problems
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
@@ -192,6 +192,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    timestamps.use_zone(settings.tz)
     app.state.engine = engine
     app.state.renderer = renderer
     # Call `app.state.dispatcher.dispatch_soon(id)` after committing a broadcast due now,

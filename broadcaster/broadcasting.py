@@ -42,9 +42,14 @@ UNSET: Any = object()
 class BroadcastRefused(Refused, ValueError):
     """The request cannot become a broadcast. `field` names the part to fix."""
 
-    def __init__(self, message: str, field: str) -> None:
-        # The error contract (broadcaster.errors): code, the message as written, the field.
-        super().__init__("broadcast.refused", message, errors=[FieldError(field, text=message)])
+    def __init__(self, message: str, field: str, code: str = "", **params: Any) -> None:
+        # The error contract (broadcaster.errors): code, the message as written, the field;
+        # `code` and `params` word the field's message in the reader's language (catalog).
+        super().__init__(
+            "broadcast.refused",
+            message,
+            errors=[FieldError(field, code=code, params=params, text=message)],
+        )
         self.message = message
         self.field = field
 
@@ -102,13 +107,20 @@ def _resolve_rule(
     session: Session, request: BroadcastRequest, settings: Settings
 ) -> tuple[dict[str, Any], int | None]:
     if request.segment_id is not None and request.rule is not None:
-        raise BroadcastRefused("give either segment_id or rule, not both", "segment_id")
+        raise BroadcastRefused(
+            "give either segment_id or rule, not both", "segment_id", "broadcast.rule_or_segment"
+        )
     version: int | None = None
     raw: object = request.rule
     if request.segment_id is not None:
         found = current_version(session, request.segment_id)
         if found is None:
-            raise BroadcastRefused(f"segment {request.segment_id} does not exist", "segment_id")
+            raise BroadcastRefused(
+                f"segment {request.segment_id} does not exist",
+                "segment_id",
+                "not_found.segment",
+                ident=request.segment_id,
+            )
         version, raw = found.version, found.rule
     if not raw:
         return {}, version
@@ -116,7 +128,9 @@ def _resolve_rule(
         rule = parse_rule(raw, FieldCatalog.from_settings(settings.residents))
     except RuleError as exc:
         where = f"rule.{exc.path}" if exc.path else "rule"
-        raise BroadcastRefused(f"{where}: {exc.message}", where) from None
+        raise BroadcastRefused(
+            f"{where}: {exc.message}", where, exc.code, **exc.params
+        ) from None
     return rule_to_json(rule), version
 
 
@@ -126,11 +140,19 @@ def _resolve_send_at(request: BroadcastRequest, settings: Settings, now: datetim
         send_at = send_at.replace(tzinfo=settings.tz)
     # The scheduling horizon (broadcaster.horizon, issue 12).
     if beyond := horizon.refusal(send_at, settings, now):
-        raise BroadcastRefused(beyond, "send_at")
+        raise BroadcastRefused(
+            beyond,
+            "send_at",
+            "broadcast.beyond_horizon",
+            date=f"{send_at.astimezone(settings.tz):%Y-%m-%d}",
+            days=settings.scheduling.horizon_days,
+        )
     if send_at < now - PAST_TOLERANCE:
         raise BroadcastRefused(
             f"send_at {send_at.astimezone(settings.tz):%Y-%m-%d %H:%M} JST is in the past",
             "send_at",
+            "broadcast.in_the_past",
+            at=f"{send_at.astimezone(settings.tz):%Y-%m-%d %H:%M}",
         )
     return max(send_at, now) if send_at < now else send_at
 
@@ -157,17 +179,26 @@ def check_request(
 ) -> Checked:
     """Every check a broadcast must pass. Raises BroadcastRefused naming the field."""
     if not request.title.strip():
-        raise BroadcastRefused("title must not be empty", "title")
+        raise BroadcastRefused("title must not be empty", "title", "broadcast.title_empty")
     if len(request.title) > 200:
-        raise BroadcastRefused("title is longer than 200 characters", "title")
+        raise BroadcastRefused(
+            "title is longer than 200 characters", "title", "broadcast.title_too_long", max=200
+        )
     categories = settings.residents.categories
     if request.category not in categories:
         raise BroadcastRefused(
             f"unknown category {request.category!r}; one of: {', '.join(categories)}",
             "category",
+            "category.unknown",
+            category=request.category,
+            known=", ".join(categories),
         )
     if (request.template_name is None) == (request.template_text is None):
-        raise BroadcastRefused("give exactly one of template_name and template_text", "template")
+        raise BroadcastRefused(
+            "give exactly one of template_name and template_text",
+            "template",
+            "broadcast.one_template",
+        )
     try:
         prepared = renderer.prepare(
             template_name=request.template_name,
@@ -178,24 +209,41 @@ def check_request(
             trial=not is_emergency(request.priority),
         )
     except MessageLimitError as exc:
-        raise BroadcastRefused(f"LINE limits: {exc}", "messages") from None
+        raise BroadcastRefused(
+            f"LINE limits: {exc}", "messages", "broadcast.line_limits", problem=str(exc)
+        ) from None
     except TemplateError as exc:
-        raise BroadcastRefused(f"template: {exc}", "template") from None
+        raise BroadcastRefused(
+            f"template: {exc}", "template", "broadcast.template", problem=str(exc)
+        ) from None
     rule, version = _resolve_rule(session, request, settings)
     if request.recipients_of is not None and session.get(Broadcast, request.recipients_of) is None:
         raise BroadcastRefused(
-            f"broadcast {request.recipients_of} (recipients_of) does not exist", "recipients_of"
+            f"broadcast {request.recipients_of} (recipients_of) does not exist",
+            "recipients_of",
+            "not_found.broadcast",
+            ident=request.recipients_of,
         )
     if request.recurrence is not None:
         try:
             parse_recurrence(request.recurrence, settings.tz)
         except RecurrenceError as exc:
-            raise BroadcastRefused(str(exc), "recurrence") from None
+            raise BroadcastRefused(
+                str(exc), "recurrence", "broadcast.recurrence", problem=str(exc)
+            ) from None
     send_at = _resolve_send_at(request, settings, now)
     if not exempt(request, Limit.quiet_hours):
         refused = quiet_hours.refusal(send_at, settings.quiet_hours, settings.tz)
         if refused:
-            raise BroadcastRefused(refused, "send_at")
+            suggested = quiet_hours.next_allowed(send_at, settings.quiet_hours, settings.tz)
+            raise BroadcastRefused(
+                refused,
+                "send_at",
+                "broadcast.quiet_hours",
+                at=f"{send_at.astimezone(settings.tz):%Y-%m-%d %H:%M}",
+                window=quiet_hours.window_label(settings.quiet_hours),
+                next=f"{suggested:%Y-%m-%d %H:%M}",
+            )
         if request.recurrence is not None and not _fires_outside_quiet_hours(
             request.recurrence, send_at, settings
         ):
@@ -203,6 +251,9 @@ def check_request(
                 f"recurrence {request.recurrence!r}: every firing falls in quiet hours "
                 f"{quiet_hours.window_label(settings.quiet_hours)}",
                 "recurrence",
+                "broadcast.recurrence_quiet",
+                recurrence=request.recurrence,
+                window=quiet_hours.window_label(settings.quiet_hours),
             )
     if request.digest:
         hold = policies.hold()
@@ -210,7 +261,7 @@ def check_request(
             "digest delivery is not available" if hold is None else hold.check(request, settings)
         )
         if refusal:
-            raise BroadcastRefused(refusal, "digest")
+            raise BroadcastRefused(refusal, "digest", "broadcast.digest", problem=refusal)
     return Checked(send_at=send_at, rule=rule, segment_version=version, prepared=prepared)
 
 
@@ -383,6 +434,8 @@ def approve_broadcast(
             f"send_at {broadcast.send_at.astimezone(settings.tz):%Y-%m-%d %H:%M} JST has passed; "
             "set a new send_at before approving",
             "send_at",
+            "broadcast.approval_too_late",
+            at=f"{broadcast.send_at.astimezone(settings.tz):%Y-%m-%d %H:%M}",
         )
     if not lifecycle.approve(session, broadcast, actor=actor_label, now=now):
         session.refresh(broadcast)

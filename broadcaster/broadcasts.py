@@ -12,11 +12,11 @@ from enum import IntEnum, StrEnum
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import field_serializer
 from sqlmodel import Field, SQLModel
 
 from broadcaster.db import JSONType, UTCDateTime
 from broadcaster.inputs import CityDateTime, Id
+from broadcaster.timestamps import CityTimestamp
 
 
 class BroadcastStatus(StrEnum):
@@ -191,20 +191,17 @@ class BroadcastPublic(BroadcastBase):
     rule: dict[str, Any]
     recipients_of: int | None
     parent_id: int | None
-    send_at: datetime
+    send_at: CityTimestamp
     digest: bool
     drill: bool
     quiet_hours_exempt: bool
     created_by: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: CityTimestamp
+    updated_at: CityTimestamp
     approved_by: str | None
-    dispatched_at: datetime | None
-    finished_at: datetime | None
+    dispatched_at: CityTimestamp | None
+    finished_at: CityTimestamp | None
     recipients_total: int
     skipped_over_cap: int
     quota_consumed: int
 
-    @field_serializer("send_at", "created_at", "updated_at", "dispatched_at", "finished_at")
-    def _tokyo(self, value: datetime | None) -> str | None:
-        return None if value is None else value.isoformat()

@@ -87,18 +87,26 @@ def title(error: DomainError, language: str) -> str:
 
 
 def detail_text(error: DomainError, language: str) -> str:
-    """The full sentence for `error`: the catalog's text for its code, or its own."""
-    found = text(error.code, language, error.params)
+    """The full sentence for `error`: the catalog's text for its code, or its own.
+
+    `{detail}` in a text is what the refusing code wrote: the English catalog uses it where
+    that sentence is the most precise English there is (a parser's "line 7: ...")."""
+    found = text(error.code, language, {"detail": error.detail or "", **error.params})
     if found is not None:
         return found
     return error.detail or title(error, language)
 
 
 def field_text(field: FieldError, language: str) -> str:
+    """The message of one field to fix, in `language`: the catalog's text for its code; for
+    a validation error the catalog has no sentence for, a general one in Japanese (the
+    validator's own text is English) and the validator's text in English."""
     if field.code:
         found = text(field.code, language, dict(field.params or {}))
         if found is not None:
             return found
+        if field.code.startswith("validation.") and language != "en":
+            return text("validation.other", language) or field.text
     return field.text or field.code
 
 

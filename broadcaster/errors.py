@@ -9,7 +9,8 @@ exact places to fix (`errors`, each a path like `rule.all[1].value` and a messag
 The texts live in one catalog (`broadcaster.catalog`, gettext via Babel) in Japanese and
 English; an error is turned into words only when it is shown, in the reader's language.
 The API maps errors to RFC 9457 problem details in exactly one handler
-(`broadcaster.api.problems`); the console and the CLI call `describe`.
+(`broadcaster.api.problems`); the console and the CLI call `describe` for the sentence
+and `field_messages` for the message beside each field of a form.
 """
 
 from __future__ import annotations
@@ -137,3 +138,25 @@ def describe(error: DomainError, language: str = "ja") -> str:
     from broadcaster.catalog import detail_text
 
     return detail_text(error, language)
+
+
+def field_messages(error: Exception, language: str = "ja") -> dict[str, str]:
+    """Each place to fix in `error` and its message in `language`, for a form to show
+    beside its fields: `{"send_at": "配信日時 ... は過ぎています。", "rule.all[1].value": ...}`.
+
+    `error` is a `DomainError` or a feature's refusal the API converts (a `RuleError`, an
+    `OrderRefused`...); anything else is no refusal and gives {}. Paths are the API's
+    (`title`, `rule.all[1].value`, `file.line[3]`); two messages for one path are joined.
+    The sentence for the whole error (a banner) is `describe(error, language)`.
+    """
+    # The converters live with the API's problem handler, which imports this module.
+    from broadcaster.api.refusals import as_domain_error
+    from broadcaster.catalog import field_text
+
+    found = as_domain_error(error)
+    messages: dict[str, str] = {}
+    for item in found.errors if found is not None else ():
+        message = field_text(item, language)
+        earlier = messages.get(item.path)
+        messages[item.path] = message if earlier is None else f"{earlier} {message}"
+    return messages

@@ -21,6 +21,7 @@ from broadcaster.batches import Batch, BatchStatus
 from broadcaster.broadcasts import Broadcast
 from broadcaster.db import table_of
 from broadcaster.deliveries import Delivery
+from broadcaster.timestamps import city_iso, city_values
 from segments.residents import (
     FollowState,
     Resident,
@@ -58,7 +59,7 @@ def export_resident(
     """Everything stored about the resident, as JSON-ready data; audits the request."""
     resident = find(session, line_user_id)
     rid = resident.id
-    record = resident.model_dump(mode="json")
+    record = city_values(resident)
     interests = session.exec(
         select(ResidentInterest.interest).where(ResidentInterest.resident_id == rid)
     ).all()
@@ -78,20 +79,20 @@ def export_resident(
         session, at=now, actor=actor, action="resident.export", entity="resident", entity_id=rid
     )
     return {
-        "exported_at": now.isoformat(),
+        "exported_at": city_iso(now),
         "resident": record,
         "interests": sorted(interests),
         "opted_out_of": sorted(opt_outs),
-        "verified_attributes": [a.model_dump(mode="json", exclude={"resident_id"})
+        "verified_attributes": [city_values(a, exclude={"resident_id"})
                                 for a in attributes],
         "messages": [
             {
                 "broadcast_id": broadcast.id,
                 "title": broadcast.title,
                 "category": broadcast.category,
-                "sent_at": broadcast.send_at.isoformat(),
+                "sent_at": city_iso(broadcast.send_at),
                 "status": delivery.status,
-                "accepted_at": delivery.accepted_at.isoformat() if delivery.accepted_at else None,
+                "accepted_at": city_iso(delivery.accepted_at) if delivery.accepted_at else None,
             }
             for delivery, broadcast in received
         ],

@@ -18,7 +18,13 @@ from segments.rules import Rule, rule_to_json
 
 
 class SegmentError(ValueError):
-    """A segment change is refused (e.g. the name is taken); str() says why."""
+    """A segment change is refused (e.g. the name is taken); str() says why, `code` and
+    `params` word it in the reader's language (broadcaster.catalog)."""
+
+    def __init__(self, message: str, code: str = "", **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 class Segment(SQLModel, table=True):
@@ -71,7 +77,10 @@ def create_segment(
     Raises SegmentError if the department already has a segment of that name.
     """
     if _name_taken(session, department_id, name, None):
-        raise SegmentError(f"this department already has a segment named {name!r}")
+        raise SegmentError(
+            f"this department already has a segment named {name!r}", "segment.name_taken",
+            name=name,
+        )
     segment = Segment(
         department_id=department_id,
         name=name,
@@ -110,7 +119,10 @@ def update_segment(
     assert segment.id is not None
     if name is not None and name != segment.name:
         if _name_taken(session, segment.department_id, name, segment.id):
-            raise SegmentError(f"this department already has a segment named {name!r}")
+            raise SegmentError(
+                f"this department already has a segment named {name!r}", "segment.name_taken",
+                name=name,
+            )
         segment.name = name
     if description is not None:
         segment.description = description

@@ -9,27 +9,83 @@ a refused one too (with the reason), so the desk sees a feed it missed.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.api.emergencies import draft_public
+from broadcaster.api.emergencies import DraftPublic, draft_public
 from broadcaster.auth import CurrentActor, DisasterDeskActor
 from broadcaster.clock import utcnow
 from broadcaster.emergency.alert import AlertError, ParsedAlert, parse_alert
 from broadcaster.emergency.drafts import receive, record_refusal
 from broadcaster.emergency.feeds import feed_status
 from broadcaster.emergency.models import AlertRecord
-from broadcaster.errors import TooLarge
+from broadcaster.errors import TooLarge, not_found
 from broadcaster.inputs import Id
 from broadcaster.offload import off_loop
 from broadcaster.settings import Settings
+from broadcaster.timestamps import CityTimestamp
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+class AlertReceived(BaseModel):
+    alert_id: int
+    source: str
+    status: str
+    msg_type: str
+    outcome: str
+    reason: str | None
+    draft: DraftPublic | None
+
+
+class AlertPublic(BaseModel):
+    """An alert as received and what it led to (`raw` only when one alert is asked for)."""
+
+    id: int
+    received_at: CityTimestamp
+    source: str
+    identifier: str
+    sender: str
+    sent_at: CityTimestamp
+    status: str
+    msg_type: str
+    title: str
+    outcome: str
+    reason: str | None
+    draft_id: int | None
+
+
+class AlertDocument(AlertPublic):
+    raw: str
+
+
+class AlertList(BaseModel):
+    alerts: list[AlertPublic]
+
+
+class FailedEntry(BaseModel):
+    link: str
+    title: str
+    error: str | None
+
+
+class FeedState(BaseModel):
+    url: str
+    last_success_at: CityTimestamp | None
+    last_error: str | None
+    last_error_at: CityTimestamp | None
+    consecutive_failures: int
+    entries: dict[str, int]
+    failed_entries: list[FailedEntry]
+
+
+class FeedList(BaseModel):
+    feeds: list[FeedState]
 
 
 class _TooLarge(Exception):
@@ -58,7 +114,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 )
 async def receive_alert(
     request: Request, settings: SettingsDep, actor: DisasterDeskActor
-) -> dict[str, Any]:
+) -> AlertReceived:
     engine = request.app.state.engine
     limit = settings.emergency.max_alert_bytes
     try:
@@ -83,17 +139,18 @@ def _refuse(engine: Engine, data: bytes, reason: str) -> None:
 
 def store_alert(
     engine: Engine, settings: Settings, alert: ParsedAlert, data: bytes
-) -> dict[str, Any]:
+) -> AlertReceived:
     result = receive(engine, settings, alert, data, utcnow())
-    return {
-        "alert_id": result.record.id,
-        "source": alert.source,
-        "status": alert.raw_status,
-        "msg_type": alert.msg_type.value,
-        "outcome": result.outcome,
-        "reason": result.record.reason,
-        "draft": draft_public(result.draft) if result.draft else None,
-    }
+    assert result.record.id is not None
+    return AlertReceived(
+        alert_id=result.record.id,
+        source=alert.source,
+        status=alert.raw_status,
+        msg_type=alert.msg_type.value,
+        outcome=result.outcome,
+        reason=result.record.reason,
+        draft=draft_public(result.draft) if result.draft else None,
+    )
 
 
 @router.get("", summary="Alerts received, newest first, with their outcome (no raw document)")
@@ -104,22 +161,22 @@ def list_alerts(
     outcome: Annotated[
         str | None, Query(description="only this outcome, e.g. refused, not_acted_on")
     ] = None,
-) -> dict[str, Any]:
+) -> AlertList:
     query = select(AlertRecord).order_by(col(AlertRecord.id).desc()).limit(limit)
     if outcome:
         query = query.where(AlertRecord.outcome == outcome)
     rows = session.exec(query).all()
-    return {"alerts": [r.model_dump(mode="json", exclude={"raw"}) for r in rows]}
+    return AlertList(alerts=[AlertPublic.model_validate(r.model_dump()) for r in rows])
 
 
 @router.get("/feeds", summary="Polled alert feeds: last success, last error, entries fetched")
-def list_feeds(session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> dict[str, Any]:
-    return {"feeds": feed_status(session, settings)}
+def list_feeds(session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> FeedList:
+    return FeedList.model_validate({"feeds": feed_status(session, settings)})
 
 
 @router.get("/{alert_id}", summary="One alert as received, with its raw document")
-def get_alert(alert_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_alert(alert_id: Id, session: SessionDep, actor: CurrentActor) -> AlertDocument:
     record = session.get(AlertRecord, alert_id)
     if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} does not exist")
-    return record.model_dump(mode="json")
+        raise not_found("alert", alert_id)
+    return AlertDocument.model_validate(record.model_dump())

@@ -29,6 +29,7 @@ from broadcaster.clock import utcnow
 from broadcaster.errors import Conflict, not_found, refused_at
 from broadcaster.inputs import Id
 from broadcaster.settings import Settings
+from broadcaster.timestamps import CityTimestamp
 from segments.rules import FieldCatalog, parse_rule, rule_to_json
 
 router = APIRouter(prefix="/benefits", tags=["benefits"])
@@ -46,8 +47,48 @@ class ProgramIn(BaseModel):
     deadline: date | None = None
 
 
+class ProgramPublic(BaseModel):
+    id: int
+    name: str
+    rule: dict[str, Any]
+    parameters: dict[str, Any]
+    deadline: date | None
+    department_id: int
+    created_by: str
+    created_at: CityTimestamp
+    updated_at: CityTimestamp
+
+
+class ProgramList(BaseModel):
+    programs: list[ProgramPublic]
+
+
+class ProgramCounts(BaseModel):
+    eligible: int = Field(description="by verified attributes, whatever the follow state")
+    notified: int
+    pending: int = Field(description="eligible, reachable and not yet told")
+    not_reachable: int = Field(description="eligible but blocked or opted out")
+
+
+class ProgramWithCounts(ProgramPublic):
+    counts: ProgramCounts
+
+
+class Notified(BaseModel):
+    program_id: int
+    notified: int
+    broadcast_id: int | None
+    batches: int
+    resumed: int = Field(description="unfinished notices of earlier runs sent on")
+
+
 def program_public(program: BenefitProgram) -> dict[str, Any]:
+    """The program as JSON (what the audit log keeps)."""
     return program.model_dump(mode="json")
+
+
+def _out(program: BenefitProgram) -> ProgramPublic:
+    return ProgramPublic.model_validate(program.model_dump())
 
 
 def _program(session: Session, program_id: Id, actor: Actor) -> BenefitProgram:
@@ -69,7 +110,7 @@ def create_program(
     session: SessionDep,
     settings: SettingsDep,
     actor: CurrentActor,
-) -> dict[str, Any]:
+) -> ProgramPublic:
     now = utcnow()
     program = BenefitProgram(
         name=body.name,
@@ -106,22 +147,23 @@ def create_program(
         after=program_public(program),
     )
     session.commit()
-    return program_public(program)
+    return _out(program)
 
 
 @router.get("", summary="Benefit programs you may see")
-def list_programs(session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def list_programs(session: SessionDep, actor: CurrentActor) -> ProgramList:
     rows = session.exec(select(BenefitProgram).order_by(col(BenefitProgram.id))).all()
-    return {"programs": [program_public(p) for p in rows if actor.may_see(p.department_id)]}
+    return ProgramList(programs=[_out(p) for p in rows if actor.may_see(p.department_id)])
 
 
 @router.get("/{program_id}", summary="A program with its counts")
 def get_program(
     program_id: Id, session: SessionDep, settings: SettingsDep, actor: CurrentActor
-) -> dict[str, Any]:
+) -> ProgramWithCounts:
     program = _program(session, program_id, actor)
     on = utcnow().astimezone(settings.tz).date()
-    return {**program_public(program), "counts": notices.counts(session, program, settings, on)}
+    counts = ProgramCounts(**notices.counts(session, program, settings, on))
+    return ProgramWithCounts(**_out(program).model_dump(), counts=counts)
 
 
 @router.post("/{program_id}/notify", summary="Notify eligible followers not yet notified")
@@ -131,7 +173,7 @@ def notify_program(
     session: SessionDep,
     settings: SettingsDep,
     actor: CurrentActor,
-) -> dict[str, Any]:
+) -> Notified:
     program = _program(session, program_id, actor)
     renderer = get_renderer(request)
     now = utcnow()
@@ -152,16 +194,21 @@ def notify_program(
         batches = notices.dispatch_notice(
             session, result.broadcast, settings, renderer, now
         ).batches
-    return {
-        "program_id": program_id,
-        "notified": result.notified,
-        "broadcast_id": result.broadcast.id if result.broadcast else None,
-        "batches": batches,
-        "resumed": resumed,
-    }
+    return Notified(
+        program_id=program_id,
+        notified=result.notified,
+        broadcast_id=result.broadcast.id if result.broadcast else None,
+        batches=batches,
+        resumed=resumed,
+    )
 
 
-@router.get("/{program_id}/notified.csv", summary="Notified residents (admin only, full ids)")
+@router.get(
+    "/{program_id}/notified.csv",
+    summary="Notified residents (admin only, full ids)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 def export_notified(
     program_id: Id, session: SessionDep, settings: SettingsDep, actor: AdminActor
 ) -> Response:

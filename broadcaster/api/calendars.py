@@ -8,6 +8,7 @@ zone is told, so it has one owner.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -16,23 +17,20 @@ from fastapi import (
     APIRouter,
     Depends,
     File,
-    HTTPException,
     Query,
     Request,
     Response,
     UploadFile,
-    status,
 )
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor, CurrentActor
-from broadcaster.broadcasting import BroadcastRefused
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role
-from broadcaster.errors import TooLarge
-from broadcaster.garbage.changes import ChangeError, cancel_day, move_day
+from broadcaster.errors import Forbidden, NotFound, TooLarge
+from broadcaster.garbage.changes import cancel_day, move_day
 from broadcaster.garbage.days import CalendarError
 from broadcaster.garbage.export import export_calendar
 from broadcaster.garbage.importer import (
@@ -47,6 +45,7 @@ from broadcaster.garbage.sorting import import_dictionary
 from broadcaster.offload import off_loop
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
+from broadcaster.timestamps import CityTimestamp
 
 router = APIRouter(prefix="/calendars", tags=["garbage calendar"])
 export_router = APIRouter(tags=["garbage calendar"])
@@ -66,15 +65,94 @@ RendererDep = Annotated[Renderer, Depends(get_renderer)]
 
 def calendar_owner(actor: CurrentActor, settings: SettingsDep) -> Actor:
     if actor.role != Role.admin and actor.department_name != settings.garbage.department:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"garbage calendars are managed by {settings.garbage.department} "
-            "(garbage.department) or an admin",
-        )
+        raise Forbidden("calendar.owner_only", department=settings.garbage.department)
     return actor
 
 
 OwnerDep = Annotated[Actor, Depends(calendar_owner)]
+
+
+class CalendarImported(BaseModel):
+    """What an import changed (or, for a dry run, would change)."""
+
+    import_id: int | None
+    dry_run: bool
+    zones: list[str]
+    days: int
+    changes: dict[str, dict[str, list[dict[str, Any]]]] = Field(
+        description="per zone: added, removed, moved and changed days"
+    )
+    unmapped: list[dict[str, Any]] = Field(description="summaries no garbage kind matched")
+    skipped: list[dict[str, str]] = Field(description="series left out: uid, summary, reason")
+    warnings: list[str]
+
+
+class DictionaryImported(BaseModel):
+    import_id: int | None
+    dry_run: bool
+    items: int
+    categories: list[str]
+    languages: list[str]
+    warnings: list[str]
+
+
+class ImportRecord(BaseModel):
+    id: int
+    at: CityTimestamp
+    actor: str
+    source: str
+    zones: list[str]
+    ok: bool
+    error: str | None
+    days: int
+    report: dict[str, Any]
+
+
+class SourceState(BaseModel):
+    id: int
+    zone: str
+    url: str
+    last_attempt_at: CityTimestamp | None
+    last_success_at: CityTimestamp | None
+    last_import_id: int | None
+    last_error: str | None
+    last_error_at: CityTimestamp | None
+    consecutive_failures: int
+
+
+class ImportHistory(BaseModel):
+    imports: list[ImportRecord]
+    sources: list[SourceState]
+
+
+class DayPublic(BaseModel):
+    id: int
+    zone: str
+    date: dt.date
+    kinds: list[str]
+    unmapped: list[str]
+    notes: list[str]
+    status: str
+    reason: str | None
+    moved_from: dt.date | None
+    import_id: int | None
+    created_at: CityTimestamp
+    updated_at: CityTimestamp
+    names: list[str] = Field(description="the kinds' names, for people")
+    text: str = Field(description="the day in one line, as a reminder says it")
+
+
+class DayChanged(BaseModel):
+    zone: str
+    date: dt.date
+    status: str
+    reason: str | None
+    withdrawn_reminders: list[int]
+    corrections: list[int] = Field(description="correction broadcasts to reminders sent")
+
+
+class DayMoved(DayChanged):
+    moved_from: dt.date
 
 
 class CancelBody(BaseModel):
@@ -88,10 +166,7 @@ class MoveBody(BaseModel):
 
 def _zone(zone: str, settings: Settings) -> str:
     if zone not in settings.residents.zones:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"unknown zone {zone!r} (known: {', '.join(settings.residents.zones)})",
-        )
+        raise NotFound("not_found.zone", ident=zone, known="、".join(settings.residents.zones))
     return zone
 
 
@@ -111,7 +186,7 @@ def _import(
     zone: str | None,
     dry_run: bool,
     run: Callable[[datetime], ImportResult],
-) -> dict[str, Any]:
+) -> CalendarImported:
     """Run one import (parse, expand, replace) and commit; a refusal is recorded and 422.
     Called in a worker thread: a 1.6 MB calendar takes seconds to expand."""
     now = utcnow()
@@ -124,7 +199,7 @@ def _import(
             session.commit()
         raise  # 422 (broadcaster.api.refusals)
     session.commit()
-    return result.as_dict()
+    return CalendarImported.model_validate(result.as_dict())
 
 
 async def _import_ical(
@@ -135,7 +210,7 @@ async def _import_ical(
     zone: str | None,
     dry_run: bool,
     strict: bool,
-) -> dict[str, Any]:
+) -> CalendarImported:
     data = await _read(file, settings)
     source = f"upload:{file.filename or 'calendar.ics'}"
 
@@ -176,7 +251,7 @@ async def import_5374_set(
     ] = None,
     dry_run: DryRunQuery = False,
     strict: StrictQuery = False,
-) -> dict[str, Any]:
+) -> CalendarImported:
     files = {"area_days.csv": await _read(area_days, settings)}
     if center is not None:
         files["center.csv"] = await _read(center, settings)
@@ -212,11 +287,11 @@ async def import_sorting_dictionary(
     actor: OwnerDep,
     file: Annotated[UploadFile, File(description="target.csv or 品目,区分,注意 CSV")],
     dry_run: DryRunQuery = False,
-) -> dict[str, Any]:
+) -> DictionaryImported:
     data = await _read(file, settings)
     source = f"dictionary:{file.filename or 'dictionary.csv'}"
 
-    def run() -> dict[str, Any]:
+    def run() -> DictionaryImported:
         now = utcnow()
         try:
             report = import_dictionary(
@@ -236,7 +311,7 @@ async def import_sorting_dictionary(
                 session.commit()
             raise  # 422 (broadcaster.api.refusals)
         session.commit()
-        return report
+        return DictionaryImported.model_validate(report)
 
     return await off_loop(run)
 
@@ -250,7 +325,7 @@ async def import_zone(
     file: Annotated[UploadFile, File(description="an .ics file")],
     dry_run: DryRunQuery = False,
     strict: StrictQuery = False,
-) -> dict[str, Any]:
+) -> CalendarImported:
     return await _import_ical(
         session, settings, actor, file, _zone(zone, settings), dry_run, strict
     )
@@ -264,23 +339,23 @@ async def import_zones(
     file: Annotated[UploadFile, File(description="an .ics file")],
     dry_run: DryRunQuery = False,
     strict: StrictQuery = False,
-) -> dict[str, Any]:
+) -> CalendarImported:
     return await _import_ical(session, settings, actor, file, None, dry_run, strict)
 
 
 @router.get("/imports", summary="Recent imports (with refusals) and the state of fetched sources")
 def imports(
     session: SessionDep, actor: CurrentActor, limit: int = Query(20, ge=1, le=200)
-) -> dict[str, Any]:
+) -> ImportHistory:
     del actor
     rows = session.exec(
         select(CalendarImport).order_by(col(CalendarImport.id).desc()).limit(limit)
     ).all()
     sources = session.exec(select(CalendarSource).order_by(col(CalendarSource.zone))).all()
-    return {
-        "imports": [row.model_dump(mode="json") for row in rows],
-        "sources": [source.model_dump(mode="json") for source in sources],
-    }
+    return ImportHistory(
+        imports=[ImportRecord.model_validate(row.model_dump()) for row in rows],
+        sources=[SourceState.model_validate(source.model_dump()) for source in sources],
+    )
 
 
 @router.get("/{zone}/days", summary="A zone's collection days")
@@ -291,7 +366,7 @@ def days(
     actor: CurrentActor,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
-) -> list[dict[str, Any]]:
+) -> list[DayPublic]:
     del actor
     query = select(CollectionDay).where(CollectionDay.zone == _zone(zone, settings))
     if start:
@@ -300,22 +375,13 @@ def days(
         query = query.where(col(CollectionDay.date) <= end)
     table = kind_table(settings)
     return [
-        {
-            **row.model_dump(mode="json"),
-            "names": table.display(row.kinds, row.unmapped),
-            "text": table.text(row.kinds, row.unmapped, row.notes or []),
-        }
+        DayPublic(
+            **row.model_dump(),
+            names=table.display(row.kinds, row.unmapped),
+            text=table.text(row.kinds, row.unmapped, row.notes or []),
+        )
         for row in session.exec(query.order_by(col(CollectionDay.date))).all()
     ]
-
-
-def _change_error(exc: ChangeError | BroadcastRefused) -> HTTPException:
-    if isinstance(exc, ChangeError):
-        code = status.HTTP_404_NOT_FOUND if exc.not_found else status.HTTP_422_UNPROCESSABLE_CONTENT
-        return HTTPException(code, str(exc))
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT, f"correction refused: {exc.message}"
-    )
 
 
 @router.post(
@@ -329,24 +395,22 @@ def cancel(
     settings: SettingsDep,
     actor: OwnerDep,
     renderer: RendererDep,
-) -> dict[str, Any]:
-    try:
-        result = cancel_day(
-            session,
-            zone=_zone(zone, settings),
-            day=day,
-            reason=body.reason,
-            actor=actor.label,
-            department_id=actor.department_id,
-            settings=settings,
-            renderer=renderer,
-            now=utcnow(),
-        )
-    except (ChangeError, BroadcastRefused) as exc:
-        session.rollback()
-        raise _change_error(exc) from None
+) -> DayChanged:
+    # A ChangeError is 404 or 422, a refused correction 422 (broadcaster.api.refusals);
+    # the session dependency rolls back.
+    result = cancel_day(
+        session,
+        zone=_zone(zone, settings),
+        day=day,
+        reason=body.reason,
+        actor=actor.label,
+        department_id=actor.department_id,
+        settings=settings,
+        renderer=renderer,
+        now=utcnow(),
+    )
     session.commit()
-    return result.as_dict()
+    return DayChanged.model_validate(result.as_dict())
 
 
 @router.post(
@@ -360,25 +424,21 @@ def move(
     settings: SettingsDep,
     actor: OwnerDep,
     renderer: RendererDep,
-) -> dict[str, Any]:
-    try:
-        result = move_day(
-            session,
-            zone=_zone(zone, settings),
-            day=day,
-            to=body.to,
-            reason=body.reason,
-            actor=actor.label,
-            department_id=actor.department_id,
-            settings=settings,
-            renderer=renderer,
-            now=utcnow(),
-        )
-    except (ChangeError, BroadcastRefused) as exc:
-        session.rollback()
-        raise _change_error(exc) from None
+) -> DayMoved:
+    result = move_day(
+        session,
+        zone=_zone(zone, settings),
+        day=day,
+        to=body.to,
+        reason=body.reason,
+        actor=actor.label,
+        department_id=actor.department_id,
+        settings=settings,
+        renderer=renderer,
+        now=utcnow(),
+    )
     session.commit()
-    return {**result.as_dict(), "moved_from": day.isoformat()}
+    return DayMoved.model_validate({**result.as_dict(), "moved_from": day})
 
 
 @export_router.get(

@@ -30,6 +30,7 @@ from broadcaster.departments import (
 from broadcaster.errors import Conflict, not_found
 from broadcaster.inputs import CityDateTime, Id
 from broadcaster.settings import Settings
+from broadcaster.timestamps import CityTimestamp, city_json
 
 router = APIRouter(tags=["departments"])
 
@@ -42,16 +43,16 @@ class DepartmentCreate(BaseModel):
 class TokenPublic(BaseModel):
     id: int
     prefix: str = Field(description="the token's first characters, to tell tokens apart")
-    created_at: datetime
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    created_at: CityTimestamp
+    revoked_at: CityTimestamp | None
+    last_used_at: CityTimestamp | None
 
 
 class DepartmentPublic(BaseModel):
     id: int
     name: str
     role: Role
-    created_at: datetime
+    created_at: CityTimestamp
     tokens: list[TokenPublic]
 
 
@@ -67,7 +68,7 @@ class DepartmentCreated(DepartmentPublic):
 
 class AuditPublic(BaseModel):
     id: int
-    at: datetime
+    at: CityTimestamp
     department_id: int | None
     actor: str
     action: str
@@ -242,6 +243,12 @@ def audit_log(
         query = query.where(col(AuditEntry.at) >= since)
     query = query.order_by(col(AuditEntry.id).desc()).limit(limit)
     return [
-        AuditPublic(**{**entry.model_dump(), "at": entry.at.astimezone(settings.tz)})
+        AuditPublic(
+            **{
+                **entry.model_dump(),
+                "before": city_json(entry.before),
+                "after": city_json(entry.after),
+            }
+        )
         for entry in session.exec(query)
     ]

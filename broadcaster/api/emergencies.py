@@ -7,7 +7,7 @@ in the request, so its batches are queued (ahead of everything else) when the an
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +28,7 @@ from broadcaster.inputs import Count, Id
 from broadcaster.progress import delivery_counts
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
+from broadcaster.timestamps import CityTimestamp
 
 router = APIRouter(prefix="/emergencies", tags=["emergencies"])
 
@@ -95,11 +96,113 @@ class ConfirmIn(BaseModel):
     drill: bool | None = None
 
 
+class Sent(BaseModel):
+    """How far an order's sending got by the time of the answer (see `_send`)."""
+
+    dispatch: Literal["done", "queued"] = Field(
+        description="done: its outbox is written; queued: being written"
+    )
+    recipients: int = Field(description="recipients queued so far")
+
+
+class EmergencyBroadcast(BaseModel):
+    id: int
+    title: str
+    status: str
+    follow_up: bool = Field(description="an update or 解除, not the order itself")
+    deliveries: dict[str, int] = Field(description="residents by delivery status")
+
+
+class EmergencyPublic(BaseModel):
+    """An order as the desk sees it, with its broadcasts (the order and its follow-ups)."""
+
+    id: int
+    level: int
+    level_label: str
+    kind: str
+    districts: list[str]
+    text: str
+    texts: dict[str, str]
+    drill: bool
+    hold_routine: bool
+    status: str
+    draft_id: int | None
+    created_by: str
+    created_at: CityTimestamp
+    lifted_at: CityTimestamp | None
+    broadcasts: list[EmergencyBroadcast]
+
+
+class EmergencySent(EmergencyPublic, Sent):
+    """A new order (or a confirmed draft) and how far its sending got."""
+
+
+class FollowUpSent(Sent):
+    emergency_id: int
+    broadcast_id: int
+
+
+class DistrictCount(BaseModel):
+    total: int
+    languages: dict[str, int]
+    warnings: list[str]
+
+
+class DryRun(BaseModel):
+    """What an order would reach and what would be shown in Japanese; nothing is sent."""
+
+    dry_run: Literal[True]
+    total: int
+    districts: dict[str, DistrictCount]
+    warnings: list[str]
+
+
+class EmergencyCounts(BaseModel):
+    live: int
+    drill: int
+
+
+class EmergencyList(BaseModel):
+    drill: bool
+    counts: EmergencyCounts
+    emergencies: list[EmergencyPublic]
+
+
+class DraftPublic(BaseModel):
+    """A draft made from an alert feed, prefilled for the desk to confirm."""
+
+    id: int
+    status: str
+    source: str
+    identifier: str
+    sender: str
+    sent_at: CityTimestamp
+    serial: int | None
+    title: str
+    level: int | None
+    level_label: str | None
+    kind: str | None
+    information: bool
+    districts: list[str]
+    unmapped_areas: list[str]
+    text: str
+    drill: bool
+    emergency_id: int | None
+    attention: str | None
+    history: list[dict[str, Any]]
+    created_at: CityTimestamp
+    updated_at: CityTimestamp
+
+
+class DraftList(BaseModel):
+    drafts: list[DraftPublic]
+
+
 def _order_actor(actor: Actor) -> orders.Actor:
     return orders.Actor(actor.label, actor.department_id)
 
 
-def _send(request: Request, session: Session, broadcast: Broadcast) -> dict[str, Any]:
+def _send(request: Request, session: Session, broadcast: Broadcast) -> Sent:
     """Hand the committed order to the emergency lane and answer at once: `dispatch` says
     whether its outbox is already written ("done", an app without background work) or
     being written ("queued"); `recipients` counts those queued so far."""
@@ -107,13 +210,10 @@ def _send(request: Request, session: Session, broadcast: Broadcast) -> dict[str,
     lane: EmergencyLane = request.app.state.emergency_lane
     queued = lane.submit(broadcast.id)
     counts = delivery_counts(session, broadcast.id)
-    return {
-        "dispatch": "done" if queued.done() else "queued",
-        "recipients": sum(counts.values()),
-    }
+    return Sent(dispatch="done" if queued.done() else "queued", recipients=sum(counts.values()))
 
 
-def emergency_public(session: Session, emergency: Emergency) -> dict[str, Any]:
+def emergency_public(session: Session, emergency: Emergency) -> EmergencyPublic:
     broadcasts = session.exec(
         select(Broadcast)
         .where(
@@ -122,7 +222,7 @@ def emergency_public(session: Session, emergency: Emergency) -> dict[str, Any]:
         )
         .order_by(col(Broadcast.id))
     ).all()
-    return {
+    return EmergencyPublic.model_validate({
         "id": emergency.id,
         "level": emergency.level,
         "level_label": orders.level_label(emergency.level),
@@ -135,8 +235,8 @@ def emergency_public(session: Session, emergency: Emergency) -> dict[str, Any]:
         "status": emergency.status,
         "draft_id": emergency.draft_id,
         "created_by": emergency.created_by,
-        "created_at": emergency.created_at.isoformat(),
-        "lifted_at": emergency.lifted_at.isoformat() if emergency.lifted_at else None,
+        "created_at": emergency.created_at,
+        "lifted_at": emergency.lifted_at,
         "broadcasts": [
             {
                 "id": b.id,
@@ -147,14 +247,17 @@ def emergency_public(session: Session, emergency: Emergency) -> dict[str, Any]:
             }
             for b in broadcasts
         ],
-    }
+    })
 
 
 @router.post(
     "",
     status_code=201,
     summary="Send an evacuation order now (201), or count and warn for a dry run (200)",
-    responses={200: {"description": "dry run: counts and warnings per district, nothing sent"}},
+    responses={
+        200: {"description": "dry run: counts and warnings per district, nothing sent",
+              "model": DryRun}
+    },
 )
 def create_emergency(
     body: OrderIn,
@@ -163,7 +266,7 @@ def create_emergency(
     session: SessionDep,
     settings: SettingsDep,
     actor: DisasterDeskActor,
-) -> dict[str, Any]:
+) -> EmergencySent | DryRun:
     order = orders.OrderRequest(
         body.level,
         body.districts,
@@ -179,14 +282,14 @@ def create_emergency(
         counted = dry_run(session, order, settings)
         # A dry run creates nothing: 200, not 201 Created.
         response.status_code = status.HTTP_200_OK
-        return counted
+        return DryRun.model_validate(counted)
     # OrderRefused -> 422 naming the field (broadcaster.api.refusals); rolled back.
     emergency, broadcast = orders.issue_order(
         session, _order_actor(actor), order, settings, renderer, now
     )
     session.commit()
     sent = _send(request, session, broadcast)
-    return {**emergency_public(session, emergency), **sent}
+    return EmergencySent(**emergency_public(session, emergency).model_dump(), **sent.model_dump())
 
 
 @router.get("", summary="Emergencies, newest first; drills only with drill=true")
@@ -195,7 +298,7 @@ def list_emergencies(
     actor: CurrentActor,
     drill: Annotated[bool, Query(description="true: drills (訓練) only")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> EmergencyList:
     rows = session.exec(
         select(Emergency)
         .where(col(Emergency.drill).is_(drill))
@@ -205,11 +308,11 @@ def list_emergencies(
     counts = dict(
         session.exec(select(Emergency.drill, func.count()).group_by(col(Emergency.drill))).all()
     )
-    return {
-        "drill": drill,
-        "counts": {"live": counts.get(False, 0), "drill": counts.get(True, 0)},
-        "emergencies": [emergency_public(session, e) for e in rows],
-    }
+    return EmergencyList(
+        drill=drill,
+        counts=EmergencyCounts(live=counts.get(False, 0), drill=counts.get(True, 0)),
+        emergencies=[emergency_public(session, e) for e in rows],
+    )
 
 
 @router.get("/drafts", summary="Drafts made from alert feeds")
@@ -217,18 +320,18 @@ def list_drafts(
     session: SessionDep,
     actor: CurrentActor,
     draft_status: Annotated[str | None, Query(alias="status")] = DraftStatus.open,
-) -> dict[str, Any]:
+) -> DraftList:
     query = select(EmergencyDraft).order_by(col(EmergencyDraft.updated_at).desc())
     if draft_status:
         query = query.where(EmergencyDraft.status == draft_status)
-    return {"drafts": [draft_public(d) for d in session.exec(query).all()]}
+    return DraftList(drafts=[draft_public(d) for d in session.exec(query).all()])
 
 
-def draft_public(draft: EmergencyDraft) -> dict[str, Any]:
-    return {
-        **draft.model_dump(mode="json"),
+def draft_public(draft: EmergencyDraft) -> DraftPublic:
+    return DraftPublic.model_validate({
+        **draft.model_dump(),
         "level_label": orders.level_label(draft.level) if draft.level else None,
-    }
+    })
 
 
 def _draft(session: Session, draft_id: Id) -> EmergencyDraft:
@@ -239,7 +342,7 @@ def _draft(session: Session, draft_id: Id) -> EmergencyDraft:
 
 
 @router.get("/drafts/{draft_id}", summary="One draft with its source and history")
-def get_draft(draft_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_draft(draft_id: Id, session: SessionDep, actor: CurrentActor) -> DraftPublic:
     return draft_public(_draft(session, draft_id))
 
 
@@ -251,7 +354,7 @@ def confirm_draft(
     settings: SettingsDep,
     actor: DisasterDeskActor,
     body: ConfirmIn | None = None,
-) -> dict[str, Any]:
+) -> EmergencySent:
     body = body or ConfirmIn()
     draft = _draft(session, draft_id)
     if draft.status != DraftStatus.open:
@@ -282,7 +385,7 @@ def _confirm(
     order: orders.OrderRequest,
     renderer: Renderer,
     now: datetime,
-) -> dict[str, Any]:
+) -> EmergencySent:
     emergency, broadcast = orders.issue_order(
         session, _order_actor(actor), order, settings, renderer, now, draft_id=draft.id
     )
@@ -311,7 +414,7 @@ def _confirm(
     )
     session.commit()
     sent = _send(request, session, broadcast)
-    return {**emergency_public(session, emergency), **sent}
+    return EmergencySent(**emergency_public(session, emergency).model_dump(), **sent.model_dump())
 
 
 def _emergency(session: Session, emergency_id: Id) -> Emergency:
@@ -322,7 +425,7 @@ def _emergency(session: Session, emergency_id: Id) -> Emergency:
 
 
 @router.get("/{emergency_id}", summary="One emergency with its broadcasts and progress")
-def get_emergency(emergency_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def get_emergency(emergency_id: Id, session: SessionDep, actor: CurrentActor) -> EmergencyPublic:
     return emergency_public(session, _emergency(session, emergency_id))
 
 
@@ -334,7 +437,7 @@ def update_emergency(
     session: SessionDep,
     settings: SettingsDep,
     actor: DisasterDeskActor,
-) -> dict[str, Any]:
+) -> FollowUpSent:
     emergency = _emergency(session, emergency_id)
     renderer = get_renderer(request)
     now = utcnow()
@@ -377,7 +480,10 @@ def update_emergency(
     )
     session.commit()
     sent = _send(request, session, broadcast)
-    return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}
+    assert emergency.id is not None and broadcast.id is not None
+    return FollowUpSent(
+        emergency_id=emergency.id, broadcast_id=broadcast.id, **sent.model_dump()
+    )
 
 
 @router.post("/{emergency_id}/lift", status_code=201, summary="解除: tell the same recipients")
@@ -388,7 +494,7 @@ def lift_emergency(
     settings: SettingsDep,
     actor: DisasterDeskActor,
     body: LiftIn | None = None,
-) -> dict[str, Any]:
+) -> FollowUpSent:
     emergency = _emergency(session, emergency_id)
     renderer = get_renderer(request)
     now = utcnow()
@@ -405,7 +511,10 @@ def lift_emergency(
     )
     session.commit()
     sent = _send(request, session, broadcast)
-    return {"emergency_id": emergency.id, "broadcast_id": broadcast.id, **sent}
+    assert emergency.id is not None and broadcast.id is not None
+    return FollowUpSent(
+        emergency_id=emergency.id, broadcast_id=broadcast.id, **sent.model_dump()
+    )
 
 
 @router.post(
@@ -413,11 +522,11 @@ def lift_emergency(
     summary="Disaster mode: hold (or stop holding) routine broadcasts to its districts",
 )
 def set_routine_hold(
-    emergency_id: int,
+    emergency_id: Id,
     body: RoutineHoldIn,
     session: SessionDep,
     actor: DisasterDeskActor,
-) -> dict[str, Any]:
+) -> EmergencyPublic:
     emergency = _emergency(session, emergency_id)
     before = emergency.hold_routine
     emergency.hold_routine = body.hold

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from broadcaster.api.deps import EngineDep
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness and database check")
+class Health(BaseModel):
+    status: Literal["ok", "error"]
+    database: str = Field(description="ok, or the kind of error reaching it")
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness and database check",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "the database cannot be reached"}},
+)
 def healthz(engine: EngineDep) -> JSONResponse:
     body: dict[str, Any] = {"status": "ok", "database": "ok"}
     try:

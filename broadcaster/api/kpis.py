@@ -11,15 +11,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from broadcaster.api.deps import EngineDep, SessionDep, SettingsDep
 from broadcaster.auth import AdminActor, CurrentActor
 from broadcaster.clock import utcnow
+from broadcaster.errors import FieldError, NotFound, Refused
 from broadcaster.kpis import fiscal, insight, report, tables
 from broadcaster.kpis.friends import series
 from broadcaster.kpis.report import day_row
+from broadcaster.kpis.suppression import Shown
+from broadcaster.timestamps import CityTimestamp
 
 router = APIRouter(prefix="/kpis", tags=["kpis"])
 
@@ -30,6 +34,60 @@ FiscalYear = Annotated[
 MAX_SERIES_DAYS = 400
 
 
+class Period(BaseModel):
+    from_: date = Field(alias="from")
+    to: date
+    figures_until: date | None = Field(description="the last day with figures; null before")
+
+
+class KpiReport(BaseModel):
+    """The fiscal year's figures; each count of residents is a number or "< 20"."""
+
+    fiscal_year: int
+    label: str
+    period: Period
+    generated_at: CityTimestamp
+    suppression_threshold: int
+    kpis: list[dict[str, Any]] = Field(description="each KPI with its target and value")
+    friends: dict[str, Any]
+    deliveries: dict[str, Any]
+    blocks: dict[str, Any]
+    surveys: dict[str, Any]
+
+
+class TableNames(BaseModel):
+    tables: list[str]
+
+
+class FriendRow(BaseModel):
+    day: date
+    friends: Shown
+    new_friends: Shown
+    refollows: Shown
+    blocks: Shown
+
+
+class FriendSeries(BaseModel):
+    suppression_threshold: int
+    daily: list[FriendRow]
+    by_district: dict[str, list[FriendRow]]
+
+
+class FollowerFigures(BaseModel):
+    day: str = Field(description="yyyyMMdd, as LINE names the day")
+    status: str
+    followers: int | None
+    targeted_reaches: int | None
+    blocks: int | None
+
+
+class StatisticsFetched(BaseModel):
+    fetched: int
+    remaining: int = Field(description="broadcasts left for a later run")
+    rate_limited: bool
+    followers: FollowerFigures | None
+
+
 def _year(year: int | None, settings: Any) -> int:
     return year if year is not None else fiscal.fiscal_year_at(utcnow(), settings.tz)
 
@@ -37,15 +95,17 @@ def _year(year: int | None, settings: Any) -> int:
 @router.get("/report", summary="The fiscal-year report: every KPI against its target")
 def get_report(
     actor: CurrentActor, session: SessionDep, settings: SettingsDep, fiscal_year: FiscalYear = None
-) -> dict[str, Any]:
-    return report.build(session, settings, _year(fiscal_year, settings), utcnow())
+) -> KpiReport:
+    return KpiReport.model_validate(
+        report.build(session, settings, _year(fiscal_year, settings), utcnow())
+    )
 
 
 @router.get(
     "/report/tables/{table}.csv",
     summary="One table of the fiscal-year report as CSV (UTF-8 with BOM)",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}, 404: {"description": "no such table"}},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def get_table(
     table: str,
@@ -55,10 +115,7 @@ def get_table(
     fiscal_year: FiscalYear = None,
 ) -> Response:
     if table not in tables.TABLES:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"no table {table!r}; tables: {', '.join(tables.TABLES)}",
-        )
+        raise NotFound("not_found.kpi_table", ident=table, known=", ".join(tables.TABLES))
     year = _year(fiscal_year, settings)
     body = tables.table_csv(report.build(session, settings, year, utcnow()), table)
     return Response(
@@ -69,8 +126,8 @@ def get_table(
 
 
 @router.get("/report/tables", summary="The names of the report's CSV tables")
-def list_tables(actor: CurrentActor) -> dict[str, list[str]]:
-    return {"tables": list(tables.TABLES)}
+def list_tables(actor: CurrentActor) -> TableNames:
+    return TableNames(tables=list(tables.TABLES))
 
 
 @router.get("/friends", summary="Friends, new friends, re-follows and blocks per day")
@@ -80,20 +137,20 @@ def get_friends(
     settings: SettingsDep,
     start: Annotated[date, Query(alias="from", description="First day (Asia/Tokyo)")],
     end: Annotated[date, Query(alias="to", description="Last day, included")],
-) -> dict[str, Any]:
+) -> FriendSeries:
     if end < start or (end - start).days >= MAX_SERIES_DAYS:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            {"message": f"to must be on or after from, at most {MAX_SERIES_DAYS} days",
-             "field": "to"},
+        raise Refused(
+            "kpis.range",
+            errors=[FieldError("to", code="kpis.range", params={"days": MAX_SERIES_DAYS})],
+            days=MAX_SERIES_DAYS,
         )
     t = settings.kpis.suppression_threshold
     overall, by_district = series(session, start, end, settings.tz)
-    return {
+    return FriendSeries.model_validate({
         "suppression_threshold": t,
         "daily": [day_row(d, t) for d in overall],
         "by_district": {name: [day_row(d, t) for d in days] for name, days in by_district.items()},
-    }
+    })
 
 
 @router.post(
@@ -102,8 +159,8 @@ def get_friends(
 )
 def fetch_line_statistics(
     actor: AdminActor, engine: EngineDep, settings: SettingsDep
-) -> dict[str, object]:
+) -> StatisticsFetched:
     """Per-unit open/click figures for broadcasts of the last 14 days (LINE updates them
     that long), and yesterday's follower count. Stops at LINE's rate limit (60 insight
     requests an hour); the hourly job, or a later call, fetches the rest."""
-    return insight.fetch_recent(engine, settings, utcnow())
+    return StatisticsFetched.model_validate(insight.fetch_recent(engine, settings, utcnow()))

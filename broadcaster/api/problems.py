@@ -165,8 +165,29 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def _problem_media(document: dict[str, Any]) -> dict[str, Any]:
+    """Put the problem schema under `application/problem+json`, the type refusals are sent
+    as: FastAPI files a response's `model` under the route's own type (application/json)."""
+    for operation in (op for path in document.get("paths", {}).values() for op in path.values()):
+        for response in operation.get("responses", {}).values():
+            content = response.get("content", {})
+            if MEDIA_TYPE in content and "application/json" in content:
+                schema = content.pop("application/json").get("schema")
+                if schema is not None:
+                    content[MEDIA_TYPE] = {"schema": schema}
+    return document
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers: after this, no route answers a refusal in another shape."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _problem_media(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(DomainError, _domain)
     for kind in CONVERTERS:
         app.add_exception_handler(kind, _domain)

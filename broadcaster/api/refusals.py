@@ -40,16 +40,18 @@ MAX_LISTED = 100
 def _rule(exc: RuleError) -> DomainError:
     path = f"rule.{exc.path}" if exc.path else "rule"
     return Refused(
-        "rule.invalid", f"{path}: {exc.message}", errors=[FieldError(path, text=exc.message)]
+        "rule.invalid",
+        f"{path}: {exc.message}",
+        errors=[FieldError(path, code=exc.code, params=exc.params, text=exc.message)],
     )
 
 
 def _segment(exc: SegmentError) -> DomainError:
-    return Conflict("segment.conflict", str(exc))
+    return Conflict(exc.code or "segment.conflict", str(exc), **exc.params)
 
 
 def _order(exc: OrderRefused) -> DomainError:
-    field = [FieldError(exc.field, text=exc.message)]
+    field = [FieldError(exc.field, code=exc.code, params=exc.params, text=exc.message)]
     if exc.field == "status":
         return Conflict("emergency.conflict", exc.message, errors=field)
     return Refused("emergency.refused", exc.message, errors=field)
@@ -99,8 +101,8 @@ def _calendar(exc: CalendarError) -> DomainError:
 
 def _change(exc: ChangeError) -> DomainError:
     if getattr(exc, "not_found", False):
-        return NotFound("calendar.day_not_found", str(exc))
-    return Refused("calendar.change_refused", str(exc))
+        return NotFound(exc.code or "calendar.day_not_found", str(exc), **exc.params)
+    return Refused(exc.code or "calendar.change_refused", str(exc), **exc.params)
 
 
 def _template(exc: TemplateError) -> DomainError:

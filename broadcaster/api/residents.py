@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from broadcaster.api.deps import SessionDep, SettingsDep
@@ -30,6 +30,25 @@ class StatsOut(BaseModel):
     blocked: int
     by_district: dict[str, int]
     by_language: dict[str, int]
+
+
+class FieldChange(BaseModel):
+    field: str
+    old: Any
+    new: Any
+
+
+class RowChanges(BaseModel):
+    line: int
+    user: str = Field(description="masked LINE user id")
+    changes: list[FieldChange]
+
+
+class ResidentsImported(BaseModel):
+    dry_run: bool
+    rows: int
+    residents_changed: int
+    changes: list[RowChanges]
 
 
 @router.get("/stats", summary="Followers and blocks, followers by district and language")
@@ -58,7 +77,7 @@ async def import_residents(
     settings: SettingsDep,
     actor: AdminActor,
     dry_run: Annotated[bool, Query(description="check and show changes, write nothing")] = False,
-) -> dict[str, Any]:
+) -> ResidentsImported:
     limit = settings.limits.residents_csv_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -75,7 +94,7 @@ def _import(
     data: bytes,
     filename: str | None,
     dry_run: bool,
-) -> dict[str, Any]:
+) -> ResidentsImported:
     now = utcnow()
     refusal: DomainError | None = None
     try:
@@ -88,7 +107,7 @@ def _import(
         refusal = as_domain_error(exc)
     if refusal is not None:
         raise refusal
-    body = {"dry_run": dry_run, **plan.as_json()}
+    body = ResidentsImported.model_validate({"dry_run": dry_run, **plan.as_json()})
     if dry_run:
         return body
     apply_import(session, plan, verified_by=actor.label, now=now)

@@ -20,6 +20,7 @@ from broadcaster.departments import Role
 from broadcaster.errors import Conflict, FieldError, Forbidden, NotFound, Refused, not_found
 from broadcaster.inputs import Id
 from broadcaster.settings import Settings
+from broadcaster.timestamps import CityTimestamp
 from segments.preview import preview
 from segments.rules import FieldCatalog, Rule, RuleError, catalog_json, parse_rule
 from segments.saved import (
@@ -80,7 +81,7 @@ class SegmentUpdate(BaseModel):
 class VersionOut(BaseModel):
     version: int
     rule: dict[str, Any]
-    created_at: dt.datetime
+    created_at: CityTimestamp
     created_by: str
 
 
@@ -91,8 +92,8 @@ class SegmentOut(BaseModel):
     description: str
     current_version: int
     rule: dict[str, Any]
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: CityTimestamp
+    updated_at: CityTimestamp
     versions: list[VersionOut] | None = None
 
 

@@ -28,6 +28,7 @@ from broadcaster.errors import Conflict, FieldError, Refused, TooLarge, not_foun
 from broadcaster.inputs import Id
 from broadcaster.offload import off_loop
 from broadcaster.settings import Settings
+from broadcaster.timestamps import CityTimestamp
 
 router = APIRouter(prefix="/shelters", tags=["shelters"])
 # A city's shelter list is a few hundred rows; far more is a wrong file.
@@ -55,6 +56,33 @@ class ShelterPatch(BaseModel):
     longitude: float | None = Field(default=None, ge=-180, le=180)
     capacity: int | None = Field(default=None, ge=0)
     kinds: list[str] | None = None
+
+
+class ShelterPublic(BaseModel):
+    id: int
+    name: str
+    address: str
+    district: str
+    latitude: float
+    longitude: float
+    capacity: int | None
+    kinds: list[str]
+    is_open: bool
+    opened_at: CityTimestamp | None
+    closed_at: CityTimestamp | None
+
+
+class ShelterList(BaseModel):
+    shelters: list[ShelterPublic]
+
+
+class ShelterImport(BaseModel):
+    created: int
+    updated: int
+
+
+def _out(shelter: Shelter) -> ShelterPublic:
+    return ShelterPublic.model_validate(shelter_public(shelter))
 
 
 def _check(settings: Settings, district: str | None, kinds: list[str] | None) -> None:
@@ -90,20 +118,20 @@ def list_shelters(
     district: str | None = None,
     kind: str | None = None,
     is_open: Annotated[bool | None, Query(alias="open")] = None,
-) -> dict[str, Any]:
+) -> ShelterList:
     query = select(Shelter).order_by(col(Shelter.district), col(Shelter.name))
     if district:
         query = query.where(Shelter.district == district)
     if is_open is not None:
         query = query.where(col(Shelter.is_open).is_(is_open))
     rows = [s for s in session.exec(query).all() if kind is None or kind in s.kinds]
-    return {"shelters": [shelter_public(s) for s in rows]}
+    return ShelterList(shelters=[_out(s) for s in rows])
 
 
 @router.post("", status_code=201, summary="Add a shelter")
 def create_shelter(
     body: ShelterIn, session: SessionDep, settings: SettingsDep, actor: DisasterDeskActor
-) -> dict[str, Any]:
+) -> ShelterPublic:
     _check(settings, body.district, body.kinds)
     now = utcnow()
     shelter = Shelter(**body.model_dump(), created_at=now, updated_at=now)
@@ -124,13 +152,13 @@ def create_shelter(
         after=shelter_public(shelter),
     )
     session.commit()
-    return shelter_public(shelter)
+    return _out(shelter)
 
 
 @router.post("/import", summary="Import the 指定緊急避難場所 CSV (all rows checked first)")
 async def import_shelters(
     request: Request, settings: SettingsDep, actor: DisasterDeskActor
-) -> dict[str, Any]:
+) -> ShelterImport:
     data = bytearray()
     async for chunk in request.stream():
         data.extend(chunk)
@@ -141,7 +169,7 @@ async def import_shelters(
     return await off_loop(_import, request.app.state.engine, settings, actor, bytes(data))
 
 
-def _import(engine: Engine, settings: Settings, actor: Actor, data: bytes) -> dict[str, Any]:
+def _import(engine: Engine, settings: Settings, actor: Actor, data: bytes) -> ShelterImport:
     rows = parse_shelter_csv(
         decode_csv(data),
         districts=settings.residents.districts,
@@ -161,12 +189,12 @@ def _import(engine: Engine, settings: Settings, actor: Actor, data: bytes) -> di
             after={"created": result.created, "updated": result.updated},
         )
         session.commit()
-    return {"created": result.created, "updated": result.updated}
+    return ShelterImport(created=result.created, updated=result.updated)
 
 
 @router.get("/{shelter_id}", summary="One shelter")
-def get_shelter(shelter_id: Id, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
-    return shelter_public(_shelter(session, shelter_id))
+def get_shelter(shelter_id: Id, session: SessionDep, actor: CurrentActor) -> ShelterPublic:
+    return _out(_shelter(session, shelter_id))
 
 
 @router.patch("/{shelter_id}", summary="Change a shelter")
@@ -176,7 +204,7 @@ def update_shelter(
     session: SessionDep,
     settings: SettingsDep,
     actor: DisasterDeskActor,
-) -> dict[str, Any]:
+) -> ShelterPublic:
     shelter = _shelter(session, shelter_id)
     changes = body.model_dump(exclude_unset=True)
     _check(settings, changes.get("district"), changes.get("kinds"))
@@ -200,7 +228,7 @@ def update_shelter(
         after=shelter_public(shelter),
     )
     session.commit()
-    return shelter_public(shelter)
+    return _out(shelter)
 
 
 @router.delete("/{shelter_id}", status_code=204, summary="Remove a shelter")
@@ -221,7 +249,7 @@ def delete_shelter(shelter_id: Id, session: SessionDep, actor: DisasterDeskActor
     session.commit()
 
 
-def _open_close(session: Session, shelter_id: Id, is_open: bool, actor: Any) -> dict[str, Any]:
+def _open_close(session: Session, shelter_id: Id, is_open: bool, actor: Any) -> ShelterPublic:
     shelter = _shelter(session, shelter_id)
     now = utcnow()
     if set_open(shelter, is_open, now):
@@ -236,14 +264,14 @@ def _open_close(session: Session, shelter_id: Id, is_open: bool, actor: Any) -> 
             department_id=actor.department_id,
         )
         session.commit()
-    return shelter_public(shelter)
+    return _out(shelter)
 
 
 @router.post("/{shelter_id}/open", summary="Open a shelter (開設)")
-def open_shelter(shelter_id: Id, session: SessionDep, actor: DisasterDeskActor) -> dict[str, Any]:
+def open_shelter(shelter_id: Id, session: SessionDep, actor: DisasterDeskActor) -> ShelterPublic:
     return _open_close(session, shelter_id, True, actor)
 
 
 @router.post("/{shelter_id}/close", summary="Close a shelter (閉鎖)")
-def close_shelter(shelter_id: Id, session: SessionDep, actor: DisasterDeskActor) -> dict[str, Any]:
+def close_shelter(shelter_id: Id, session: SessionDep, actor: DisasterDeskActor) -> ShelterPublic:
     return _open_close(session, shelter_id, False, actor)

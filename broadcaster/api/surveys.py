@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
@@ -24,10 +24,12 @@ from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor, CurrentActor
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role
-from broadcaster.errors import FieldError, Refused
+from broadcaster.errors import Conflict, FieldError, Forbidden, Refused, not_found
+from broadcaster.inputs import Id
 from broadcaster.kpis import answers, surveys
 from broadcaster.kpis.models import Survey, SurveyAudience
-from broadcaster.settings import Settings
+from broadcaster.kpis.suppression import Shown
+from broadcaster.timestamps import CityTimestamp
 
 answers.register()
 
@@ -59,17 +61,62 @@ class LinksCreate(BaseModel):
     count: int = Field(ge=1, le=1000)
 
 
-def _public(survey: Survey, settings: Settings) -> dict[str, Any]:
-    data = survey.model_dump(mode="json")
-    for name in ("opens_at", "closes_at", "created_at"):
-        data[name] = getattr(survey, name).astimezone(settings.tz).isoformat()
-    return data
+class SurveyPublic(BaseModel):
+    id: int
+    kpi: str | None
+    department_id: int
+    audience: str
+    title: str
+    question: str
+    followup: str | None
+    broadcast_id: int | None
+    opens_at: CityTimestamp
+    closes_at: CityTimestamp
+    created_by: str
+    created_at: CityTimestamp
+
+
+class Tally(BaseModel):
+    """Answers on the 5-point scale; counts under the threshold are "< 20"."""
+
+    respondents: Shown
+    distribution: dict[str, Shown]
+    average: float | None = Field(description="null when too few answered to show it")
+
+
+class SurveyResults(Tally):
+    survey_id: int
+    kpi: str | None
+    title: str
+    question: str
+    audience: str
+    open: bool
+    comments: Shown
+    by_district: dict[str, Tally]
+
+
+class SurveyWithResults(SurveyPublic):
+    results: SurveyResults
+
+
+class Comments(BaseModel):
+    survey_id: int
+    comments: list[str]
+
+
+class Links(BaseModel):
+    survey_id: int
+    links: list[str] = Field(description="one-time answer links, shown this once")
+
+
+def _public(survey: Survey) -> SurveyPublic:
+    return SurveyPublic.model_validate(survey.model_dump())
 
 
 def _visible(session: Any, actor: Actor, survey_id: int) -> Survey:
     survey = session.get(Survey, survey_id)
     if survey is None or not actor.may_see(survey.department_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"survey {survey_id} not found")
+        raise not_found("survey", survey_id)
     assert isinstance(survey, Survey)
     return survey
 
@@ -81,9 +128,9 @@ def create(
     session: SessionDep,
     settings: SettingsDep,
     renderer: RendererDep,
-) -> dict[str, Any]:
+) -> SurveyPublic:
     if body.kpi is not None and actor.role != Role.admin:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin creates the KPI surveys")
+        raise Forbidden("survey.kpi_admin_only")
     now = utcnow()
     request = surveys.SurveyRequest(
         closes_at=body.closes_at, kpi=body.kpi, title=body.title, question=body.question,
@@ -97,66 +144,65 @@ def create(
     except surveys.SurveyRefused as exc:
         # (a BroadcastRefused is mapped by the app's one handler)
         raise Refused(
-            "survey.refused", exc.message, errors=[FieldError(exc.field, text=exc.message)]
+            "survey.refused",
+            exc.message,
+            errors=[FieldError(exc.field, code=exc.code, params=exc.params, text=exc.message)],
         ) from None
     session.commit()
-    return _public(survey, settings)
+    return _public(survey)
 
 
 @router.get("", summary="List surveys")
-def list_surveys(
-    actor: CurrentActor, session: SessionDep, settings: SettingsDep
-) -> list[dict[str, Any]]:
+def list_surveys(actor: CurrentActor, session: SessionDep) -> list[SurveyPublic]:
     query = select(Survey).order_by(col(Survey.id).desc())
     if actor.role != Role.admin:
         query = query.where(Survey.department_id == actor.department_id)
-    return [_public(s, settings) for s in session.exec(query).all()]
+    return [_public(s) for s in session.exec(query).all()]
 
 
 @router.get("/{survey_id}", summary="A survey's results (counts under the threshold as \"< 20\")")
 def get_results(
-    survey_id: int, actor: CurrentActor, session: SessionDep, settings: SettingsDep
-) -> dict[str, Any]:
+    survey_id: Id, actor: CurrentActor, session: SessionDep, settings: SettingsDep
+) -> SurveyWithResults:
     survey = _visible(session, actor, survey_id)
-    return {
-        **_public(survey, settings),
-        "results": surveys.results(session, survey, settings.kpis.suppression_threshold, utcnow()),
-    }
+    found = surveys.results(session, survey, settings.kpis.suppression_threshold, utcnow())
+    return SurveyWithResults(
+        **_public(survey).model_dump(), results=SurveyResults.model_validate(found)
+    )
 
 
 @router.get("/{survey_id}/comments", summary="The free-text comments, without who wrote them")
-def get_comments(survey_id: int, actor: CurrentActor, session: SessionDep) -> dict[str, Any]:
+def get_comments(survey_id: Id, actor: CurrentActor, session: SessionDep) -> Comments:
     survey = _visible(session, actor, survey_id)
     assert survey.id is not None
-    return {"survey_id": survey.id, "comments": surveys.comments(session, survey.id)}
+    return Comments(survey_id=survey.id, comments=surveys.comments(session, survey.id))
 
 
 @router.post("/{survey_id}/close", summary="Close a survey now")
-def close(
-    survey_id: int, actor: CurrentActor, session: SessionDep, settings: SettingsDep
-) -> dict[str, Any]:
+def close(survey_id: Id, actor: CurrentActor, session: SessionDep) -> SurveyPublic:
     survey = _visible(session, actor, survey_id)
     if not surveys.close_survey(session, survey, utcnow()):
-        raise HTTPException(status.HTTP_409_CONFLICT, f"survey {survey_id} is already closed")
+        raise Conflict("survey.closed", ident=survey_id)
     session.commit()
-    return _public(survey, settings)
+    return _public(survey)
 
 
 @router.post("/{survey_id}/links", status_code=status.HTTP_201_CREATED,
              summary="One-time answer links for a staff survey (shown once)")
-def create_links(survey_id: int, body: LinksCreate, actor: CurrentActor, session: SessionDep,
-                 settings: SettingsDep, request: Request) -> dict[str, Any]:
+def create_links(survey_id: Id, body: LinksCreate, actor: CurrentActor, session: SessionDep,
+                 settings: SettingsDep, request: Request) -> Links:
     survey = _visible(session, actor, survey_id)
     try:
         secrets_ = surveys.issue_tokens(session, survey, body.count, utcnow())
     except surveys.SurveyRefused as exc:
-        session.rollback()
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, {"message": exc.message, "field": exc.field}
+        raise Refused(
+            "survey.refused",
+            exc.message,
+            errors=[FieldError(exc.field, code=exc.code, params=exc.params, text=exc.message)],
         ) from None
     session.commit()
     base = settings.server.public_url.rstrip("/") or str(request.base_url).rstrip("/")
-    return {"survey_id": survey_id, "links": [f"{base}/surveys/answer/{s}" for s in secrets_]}
+    return Links(survey_id=survey_id, links=[f"{base}/surveys/answer/{s}" for s in secrets_])
 
 
 # -- the staff answer page ----------------------------------------------------------------

@@ -45,10 +45,13 @@ LOCATION_TEXT_MAX = 100
 class OrderRefused(ValueError):
     """The order is certainly a mistake (the API answers 422); `field` names the part."""
 
-    def __init__(self, message: str, field: str) -> None:
+    def __init__(self, message: str, field: str, code: str = "", **params: Any) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # The catalog's code for `message` (broadcaster.catalog), "" while it has none.
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -74,18 +77,31 @@ class Actor:
 def check_order(order: OrderRequest, settings: Settings) -> None:
     """Raises OrderRefused for an empty or unknown district, level or disaster kind."""
     if order.level not in LEVEL_LABELS:
-        raise OrderRefused(f"level must be 3, 4 or 5 (got {order.level})", "level")
+        raise OrderRefused(
+            f"level must be 3, 4 or 5 (got {order.level})", "level", "emergency.level",
+            level=order.level,
+        )
     if not order.districts:
-        raise OrderRefused("districts must name at least one district", "districts")
+        raise OrderRefused(
+            "districts must name at least one district", "districts", "emergency.no_district"
+        )
     known = settings.residents.districts
     unknown = [d for d in order.districts if d not in known]
     if unknown:
         raise OrderRefused(
-            f"unknown district(s) {', '.join(unknown)}; known: {', '.join(known)}", "districts"
+            f"unknown district(s) {', '.join(unknown)}; known: {', '.join(known)}",
+            "districts",
+            "emergency.unknown_district",
+            districts=", ".join(unknown),
+            known=", ".join(known),
         )
     if order.kind not in DISASTER_KINDS:
         raise OrderRefused(
-            f"unknown disaster kind {order.kind!r}; one of: {', '.join(DISASTER_KINDS)}", "kind"
+            f"unknown disaster kind {order.kind!r}; one of: {', '.join(DISASTER_KINDS)}",
+            "kind",
+            "emergency.unknown_kind",
+            kind=order.kind,
+            known=", ".join(DISASTER_KINDS),
         )
     check_texts(order.texts, settings)
 
@@ -98,6 +114,9 @@ def check_texts(texts: Mapping[str, str], settings: Settings) -> None:
             f"texts: unknown language(s) {', '.join(unknown)}; "
             f"known: {', '.join(settings.residents.languages)}",
             "texts",
+            "emergency.unknown_language",
+            languages=", ".join(unknown),
+            known=", ".join(settings.residents.languages),
         )
 
 
@@ -198,7 +217,10 @@ def _create(
     except BroadcastRefused as exc:
         # Our own template failing is a bug, never the desk's fault: say so plainly.
         raise OrderRefused(
-            f"the evacuation message could not be prepared: {exc.message}", exc.field
+            f"the evacuation message could not be prepared: {exc.message}",
+            exc.field,
+            "emergency.not_prepared",
+            problem=exc.message,
         ) from exc
 
 
@@ -283,10 +305,15 @@ def issue_update(
     """An update (level changed, a shelter opened, new text) to the original's recipients;
     every language's message opens with its 【更新】 mark."""
     if emergency.status != EmergencyStatus.active:
-        raise OrderRefused(f"emergency {emergency.id} is already lifted", "status")
+        raise OrderRefused(
+            f"emergency {emergency.id} is already lifted", "status", "emergency.lifted",
+            ident=emergency.id,
+        )
     if level is not None:
         if level not in LEVEL_LABELS:
-            raise OrderRefused(f"level must be 3, 4 or 5 (got {level})", "level")
+            raise OrderRefused(
+                f"level must be 3, 4 or 5 (got {level})", "level", "emergency.level", level=level
+            )
         emergency.level = level
     check_texts(texts or {}, settings)
     if text:
@@ -320,7 +347,10 @@ def lift(
 ) -> Broadcast:
     """解除: tells the original's recipients the order is lifted; the emergency is closed."""
     if emergency.status != EmergencyStatus.active:
-        raise OrderRefused(f"emergency {emergency.id} is already lifted", "status")
+        raise OrderRefused(
+            f"emergency {emergency.id} is already lifted", "status", "emergency.lifted",
+            ident=emergency.id,
+        )
     check_texts(texts or {}, settings)
     emergency.status = EmergencyStatus.lifted
     emergency.lifted_at = now

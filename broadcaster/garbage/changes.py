@@ -41,9 +41,14 @@ CORRECTION_TEMPLATE = "garbage_correction"
 class ChangeError(ValueError):
     """The change cannot be made; `str()` says why (the API answers 404/422 with it)."""
 
-    def __init__(self, message: str, *, not_found: bool = False) -> None:
+    def __init__(
+        self, message: str, *, not_found: bool = False, code: str = "", **params: Any
+    ) -> None:
         super().__init__(message)
         self.not_found = not_found
+        # The catalog's code for `message` (broadcaster.catalog), "" while it has none.
+        self.code = code
+        self.params = params
 
 
 @dataclass
@@ -68,9 +73,21 @@ def _scheduled_day(session: Session, zone: str, day: date) -> CollectionDay:
         select(CollectionDay).where(CollectionDay.zone == zone, CollectionDay.date == day)
     ).first()
     if row is None:
-        raise ChangeError(f"zone {zone} has no collection on {day}", not_found=True)
+        raise ChangeError(
+            f"zone {zone} has no collection on {day}",
+            not_found=True,
+            code="calendar.no_collection",
+            zone=zone,
+            day=day.isoformat(),
+        )
     if row.status != DayStatus.scheduled:
-        raise ChangeError(f"the collection of zone {zone} on {day} is already {row.status}")
+        raise ChangeError(
+            f"the collection of zone {zone} on {day} is already {row.status}",
+            code="calendar.day_changed",
+            zone=zone,
+            day=day.isoformat(),
+            status=str(row.status),
+        )
     return row
 
 
@@ -147,9 +164,13 @@ def move_day(
     """
     today = local(now, settings.tz).date()
     if to == day:
-        raise ChangeError("the new date is the same as the old one")
+        raise ChangeError("the new date is the same as the old one", code="calendar.same_day")
     if to < today:
-        raise ChangeError(f"cannot move to {to}: it is in the past")
+        raise ChangeError(
+            f"cannot move to {to}: it is in the past",
+            code="calendar.move_to_past",
+            to=to.isoformat(),
+        )
     row = _scheduled_day(session, zone, day)
     before = row.model_dump(mode="json")
     target = session.exec(

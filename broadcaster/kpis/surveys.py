@@ -76,10 +76,13 @@ BUILT_IN: Mapping[str, BuiltIn] = {
 class SurveyRefused(ValueError):
     """The survey cannot be created as asked; `field` names what to fix."""
 
-    def __init__(self, message: str, field: str) -> None:
+    def __init__(self, message: str, field: str, code: str = "", **params: Any) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # The catalog's code for `message` (broadcaster.catalog), "" while it has none.
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,11 @@ def _resolved(request: SurveyRequest) -> tuple[str, str, SurveyAudience, str | N
         built_in = BUILT_IN.get(request.kpi)
         if built_in is None:
             raise SurveyRefused(
-                f"unknown KPI survey {request.kpi!r}; one of {', '.join(BUILT_IN)}", "kpi"
+                f"unknown KPI survey {request.kpi!r}; one of {', '.join(BUILT_IN)}",
+                "kpi",
+                "survey.unknown_kpi",
+                kpi=request.kpi,
+                known=", ".join(BUILT_IN),
             )
         return (
             request.title or built_in.title,
@@ -117,7 +124,9 @@ def _resolved(request: SurveyRequest) -> tuple[str, str, SurveyAudience, str | N
             request.followup if request.followup is not None else built_in.followup,
         )
     if not request.title or not request.question:
-        raise SurveyRefused("a survey needs a title and a question (or a kpi)", "question")
+        raise SurveyRefused(
+            "a survey needs a title and a question (or a kpi)", "question", "survey.no_question"
+        )
     return request.title, request.question, request.audience or SurveyAudience.residents, (
         request.followup or None
     )
@@ -140,7 +149,9 @@ def create_survey(
     opens_at = _aware(request.send_at, settings.tz) if request.send_at else now
     closes_at = _aware(request.closes_at, settings.tz)
     if closes_at <= max(opens_at, now):
-        raise SurveyRefused("closes_at must be after the survey is sent", "closes_at")
+        raise SurveyRefused(
+            "closes_at must be after the survey is sent", "closes_at", "survey.closes_too_early"
+        )
     survey = Survey(
         kpi=request.kpi,
         department_id=department_id,
@@ -210,9 +221,13 @@ def close_survey(session: Session, survey: Survey, now: datetime) -> bool:
 def issue_tokens(session: Session, survey: Survey, count: int, now: datetime) -> list[str]:
     """`count` one-time answer links' secrets for a staff survey (shown once)."""
     if survey.audience != SurveyAudience.staff:
-        raise SurveyRefused("one-time links are for staff surveys", "audience")
+        raise SurveyRefused(
+            "one-time links are for staff surveys", "audience", "survey.links_for_staff"
+        )
     if not 1 <= count <= 1000:
-        raise SurveyRefused("count must be between 1 and 1000", "count")
+        raise SurveyRefused(
+            "count must be between 1 and 1000", "count", "survey.link_count", max=1000
+        )
     assert survey.id is not None
     out = []
     for _ in range(count):
