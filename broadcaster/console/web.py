@@ -27,11 +27,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from broadcaster.api.deps import SessionDep
 from broadcaster.api.problems import validation_error
+from broadcaster.api.refusals import as_domain_error
 from broadcaster.auth import Actor
-from broadcaster.catalog import detail_text, field_text
+from broadcaster.catalog import detail_text
 from broadcaster.clock import local, utcnow
 from broadcaster.departments import Department, Role
-from broadcaster.errors import DomainError, Forbidden
+from broadcaster.errors import DomainError, Forbidden, field_messages
 from broadcaster.settings import Settings
 from broadcaster.staff import StaffAccount, Throttle
 from broadcaster.staff_sessions import Lifetimes, StaffSession, csrf_matches, resolve, signing_key
@@ -267,12 +268,14 @@ def navigation(staff: Staff | None, path: str) -> list[dict[str, Any]]:
     ]
 
 
-def refusal(error: DomainError) -> dict[str, Any]:
+def refusal(error: Exception) -> dict[str, Any]:
     """A refusal as the console shows it: the sentence, and a Japanese message per field
-    (keyed by the field's path, which is the form control's name)."""
+    (keyed by the field's path, which is the form control's name). `error` is a
+    `DomainError` or a feature refusal the API converts (`BroadcastRefused`...)."""
+    found = as_domain_error(error)
     return {
-        "detail": detail_text(error, "ja"),
-        "fields": {item.path: field_text(item, "ja") for item in error.errors},
+        "detail": detail_text(found, "ja") if found is not None else str(error),
+        "fields": field_messages(error, "ja"),
     }
 
 
