@@ -222,8 +222,9 @@ def create_app(
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             if coordinator is not None:
-                # Leadership goes at once (not at our death): another replica takes over.
-                await asyncio.to_thread(coordinator.stop)
+                # Leadership goes at once (not at our death): another replica takes over
+                # while our sends in flight finish under our leases (we are still alive).
+                await asyncio.to_thread(coordinator.resign)
             await asyncio.to_thread(dispatcher.stop)
             if lane is not None:
                 await asyncio.to_thread(lane.close)
@@ -231,6 +232,8 @@ def create_app(
                 await worker.stop()
             if process is not None:
                 await asyncio.to_thread(process.close)
+            if coordinator is not None:
+                await asyncio.to_thread(coordinator.stop)
 
     app = FastAPI(
         responses=problems.PROBLEM_RESPONSES,

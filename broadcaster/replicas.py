@@ -168,9 +168,9 @@ class Coordinator:
     """This process's membership and, when it wins it, leadership.
 
     `on_change(leading)` is called (from the coordinator's thread on PostgreSQL, from
-    `start` on SQLite) when this replica becomes leader or stops being it. `stop` steps
-    down, ends the membership connection and so releases both locks at once: a rolling
-    restart hands leadership over within one retry of the others.
+    `start` on SQLite) when this replica becomes leader or stops being it. `resign` gives
+    up leadership only (a rolling restart hands the scheduler over within one retry of
+    the others); `stop` ends the membership connection and with it both locks.
     """
 
     def __init__(
@@ -209,18 +209,39 @@ class Coordinator:
         self._thread = threading.Thread(target=self._run, name="replica", daemon=True)
         self._thread.start()
 
+    def resign(self) -> None:
+        """Give up leadership now but stay a member (alive): a stopping replica hands the
+        scheduler over at once while its sends in flight finish under its leases."""
+        if not self.shared:
+            self._set_leading(False)
+            return
+        self._stop_loop()
+        if self.leading and self._connection is not None:
+            try:
+                self._connection.execute(
+                    sa.text("SELECT pg_advisory_unlock(:space, :key)"),
+                    {"space": LOCK_SPACE, "key": LEADER_KEY},
+                )
+            except sa.exc.SQLAlchemyError:
+                self._disconnect()
+        self._set_leading(False)
+
     def stop(self) -> None:
+        """Leave: no longer leader nor member (both locks go with the connection)."""
         if not self.shared:
             _LOCAL_ALIVE.discard(self.owner)
             self.member = False
             self._set_leading(False)
             return
+        self._stop_loop()
+        self._set_leading(False)
+        self._disconnect()
+
+    def _stop_loop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        self._set_leading(False)
-        self._disconnect()
 
     # -- the PostgreSQL loop -----------------------------------------------------------
 

@@ -108,13 +108,20 @@ def test_one_replica_leads_and_another_takes_over_when_its_session_ends(
 
 @pytest.mark.postgres
 def test_a_stopping_leader_hands_over_at_once(
-    coordinators: Callable[[str], Coordinator],
+    postgres_engine: Engine, coordinators: Callable[[str], Coordinator]
 ) -> None:
     a, b = coordinators("a:1"), coordinators("b:1")
     assert a.leading
-    a.stop()
+    a.resign()  # a rolling restart: the scheduler goes first, the replica stays alive
     assert not a.leading
     assert wait_for(lambda: b.leading) < 1.0
+    with postgres_engine.connect() as connection:
+        alive = set(connection.execute(replicas.alive_owners(connection)).scalars())  # type: ignore[arg-type]
+    assert alive == {"a:1", "b:1"}
+    a.stop()
+    with postgres_engine.connect() as connection:
+        alive = set(connection.execute(replicas.alive_owners(connection)).scalars())  # type: ignore[arg-type]
+    assert alive == {"b:1"}
 
 
 @pytest.mark.postgres
