@@ -5,8 +5,10 @@ Each round, a department's notice to every resident goes out through the API, an
 is being sent the disaster desk orders an evacuation for `--districts` of the 6 districts.
 Meanwhile replicas are killed with SIGKILL at random moments (never the last one alive),
 each restarted 2 s later under the same replica id. Rounds go on until `--kills` kills were
-made. The LINE sandbox enforces LINE's rate (multicast 200 requests/s, a token bucket) and
-injects faults: 10% 500, 5% 429, 2% dropped connections, 1% accepted-but-lost answers.
+made (each round starts with every replica up). The LINE sandbox enforces LINE's rate
+(multicast 200 requests/s, a token bucket) and injects faults: 10% 500, 5% 429, 2%
+dropped connections, 1% accepted-but-lost answers. Frequency caps are off (each round
+reaches every resident again).
 
     python bench/chaos.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
         [--residents 200000] [--replicas 3] [--kills 20] [--seed 1]
@@ -69,6 +71,8 @@ class Cluster:
                 tmp, url, port, sandbox_url,
                 BROADCASTER_SERVER_REPLICA_ID=f"r{n}",
                 BROADCASTER_LOG_LEVEL="info",
+                BROADCASTER_FREQUENCY_MAX_PER_DAY="0",
+                BROADCASTER_FREQUENCY_MAX_PER_WEEK="0",
                 BROADCASTER_RESIDENTS_DISTRICTS="[" + ",".join(f'"{d}"' for d in DISTRICTS) + "]",
             )
             self.replicas.append(Service(env, port, Path(tmp) / f"serve-r{n}.log"))
@@ -113,6 +117,13 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"broadcast {broadcast_id} did not finish")
             time.sleep(0.1)
+
+    def wait_all_up(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.up) < len(self.replicas):
+            if time.monotonic() > deadline:
+                raise TimeoutError("a restarted replica did not come up")
+            time.sleep(0.05)
 
     def kill(self, n: int) -> float:
         """SIGKILL replica n now and restart it RESTART_AFTER seconds later."""
@@ -205,6 +216,7 @@ def run(server_url: str, residents: int = 200_000, replicas: int = 3, kills: int
                 Cluster(tmp, url, sandbox.url, replicas) as cluster:
             made = 0
             while made < kills and len(rounds) < max_rounds:
+                cluster.wait_all_up()  # each round starts with every replica up
                 began = time.time()
                 notice = cluster.call("POST", "/api/v1/broadcasts", tokens["department"], {
                     "title": "断水のお知らせ", "category": "general",
