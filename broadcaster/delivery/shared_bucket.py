@@ -26,6 +26,7 @@ SQLite has one process: it keeps the in-process `Pacer` (no round trip per reque
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
@@ -55,6 +56,8 @@ GRANT_SECONDS = 0.025
 GRANT_TTL = 0.05
 # How long one emergency take keeps normal takes out, in every replica.
 PRIORITY_SECONDS = 0.1
+# The longest a closed gate holds other replicas' normal takes through the database.
+SHARED_HOLD_SECONDS = 2.0
 # How often a waiter looks again when another replica's emergency holds the bucket.
 HELD_POLL = 0.02
 
@@ -256,7 +259,9 @@ class SharedPacer:
         until = self.clock() + seconds
         for lane in self.lanes.values():
             lane.held_until = until
-        self._background(self._hold, seconds)
+        # Shorter in the database: a replica killed with its gate closed must not hold
+        # the others' normal sends for long (the order's own takes renew the priority).
+        self._background(self._hold, min(seconds, SHARED_HOLD_SECONDS))
 
     def release_normal(self) -> None:
         for lane in self.lanes.values():
@@ -295,7 +300,8 @@ class SharedPacer:
             if future.exception() is not None:
                 log.warning("the shared rate bucket's hold failed: %s", future.exception())
 
-        self._db.submit(fn, *args).add_done_callback(done)
+        with contextlib.suppress(RuntimeError):  # closed: the sender is stopping
+            self._db.submit(fn, *args).add_done_callback(done)
 
     def _conn(self) -> Connection:
         if self._connection is None:
