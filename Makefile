@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # `make demo` fills the database with a demo town; run it beside (or before) `make run`.
-.PHONY: run demo doctor test test-postgres lint bench-delivery bench-segments bench-emergency bench-garbage clean
+.PHONY: run demo doctor test test-postgres lint bench-delivery bench-segments bench-emergency bench-garbage bench-chaos clean
 
 $(STAMP): requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -46,6 +46,11 @@ bench-emergency: $(STAMP)
 
 bench-garbage: $(STAMP)
 	$(PY) bench/garbage_import.py
+
+# Replicas on PostgreSQL under LINE's faults and kill -9 (needs BROADCASTER_TEST_POSTGRES_URL).
+bench-chaos: $(STAMP)
+	$(PY) bench/chaos.py --postgres "$(BROADCASTER_TEST_POSTGRES_URL)"
+	$(PY) bench/shared_bucket.py --postgres "$(BROADCASTER_TEST_POSTGRES_URL)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_PAUSED
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -21,6 +22,8 @@ from broadcaster.clock import utcnow
 from broadcaster.db import make_engine, pending_migrations, upgrade
 from broadcaster.delivery.gate import EmergencyGate
 from broadcaster.delivery.lane import Dispatch, EmergencyLane
+from broadcaster.delivery.line import LineSender
+from broadcaster.delivery.shared_bucket import SharedPacer
 from broadcaster.delivery.worker import DeliveryWorker, freeze_long_lived_objects
 from broadcaster.dispatch import Dispatcher, Write, dispatch_broadcast
 from broadcaster.dispatch_process import DispatchProcess
@@ -28,6 +31,7 @@ from broadcaster.features import register_features
 from broadcaster.garbage import reply as garbage_reply
 from broadcaster.outbox import DispatchPlan, DispatchResult
 from broadcaster.render import Renderer
+from broadcaster.replicas import Coordinator, lease_owner
 from broadcaster.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -131,6 +135,30 @@ def _in(process: DispatchProcess) -> Write:
     return run
 
 
+def line_sender(engine: Engine, settings: Settings) -> LineSender:
+    """LINE's pace: one bucket shared by every replica on PostgreSQL, this process's own
+    on SQLite (one process; no database round trip per request)."""
+    if engine.dialect.name == "postgresql":
+        return LineSender(settings, SharedPacer(engine, settings))
+    return LineSender(settings)
+
+
+def follow_leadership(scheduler: AsyncIOScheduler, coordinator: Coordinator | None) -> None:
+    """Run the scheduler while this replica leads, pause it while it does not. Jobs that
+    came due while paused run at once (coalesced) rather than count as missed."""
+    if coordinator is None or not scheduler.running:
+        return
+    paused = scheduler.state == STATE_PAUSED
+    if coordinator.leading and paused:
+        now = utcnow()
+        for job in scheduler.get_jobs():
+            if job.next_run_time is not None and job.next_run_time <= now:
+                job.modify(next_run_time=now)
+        scheduler.resume()
+    elif not coordinator.leading and not paused:
+        scheduler.pause()
+
+
 def create_app(
     settings: Settings, *, engine: Engine | None = None, background: bool = True
 ) -> FastAPI:
@@ -148,14 +176,28 @@ def create_app(
         await warm_routes(app)
         scheduler = AsyncIOScheduler(timezone=settings.tz)
         app.state.scheduler = scheduler
+        app.state.stopping = False
         worker: DeliveryWorker | None = None
         process: DispatchProcess | None = None
         lane: EmergencyLane | None = None
+        coordinator: Coordinator | None = None
         if background:
             freeze_long_lived_objects()
             gate = EmergencyGate()
+            # A member before it claims anything: the leader frees the leases of owners
+            # that are not (see replicas); only the leader runs the scheduler.
+            loop = asyncio.get_running_loop()
+
+            def leadership_changed(_: bool) -> None:  # on the coordinator's thread
+                loop.call_soon_threadsafe(follow_leadership, scheduler, coordinator)
+
+            coordinator = Coordinator(engine, lease_owner(settings), leadership_changed)
+            app.state.coordinator = coordinator
+            await asyncio.to_thread(coordinator.start)
             # Sending resumes first: batches a crash left behind go out before new work.
-            worker = DeliveryWorker(engine, settings, gate=gate)
+            worker = DeliveryWorker(
+                engine, settings, gate=gate, sender=line_sender(engine, settings)
+            )
             await worker.start()
             lane = EmergencyLane(
                 gate,
@@ -170,12 +212,18 @@ def create_app(
                 write = _in(process)
             dispatcher.start(write)
             jobs.install(scheduler, engine, settings, renderer, write)
-            scheduler.start()
+            scheduler.start(paused=True)
+            follow_leadership(scheduler, coordinator)
         try:
             yield
         finally:
+            app.state.stopping = True
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            if coordinator is not None:
+                # Leadership goes at once (not at our death): another replica takes over
+                # while our sends in flight finish under our leases (we are still alive).
+                await asyncio.to_thread(coordinator.resign)
             await asyncio.to_thread(dispatcher.stop)
             if lane is not None:
                 await asyncio.to_thread(lane.close)
@@ -183,6 +231,8 @@ def create_app(
                 await worker.stop()
             if process is not None:
                 await asyncio.to_thread(process.close)
+            if coordinator is not None:
+                await asyncio.to_thread(coordinator.stop)
 
     app = FastAPI(
         responses=problems.PROBLEM_RESPONSES,

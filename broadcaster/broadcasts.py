@@ -139,6 +139,10 @@ class Broadcast(BroadcastBase, table=True):
     dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Who writes its outbox now (`replica:boot`) and until when at most (see replicas):
+    # a resume takes over only a dead writer's or an expired lease.
+    dispatch_owner: str | None = Field(default=None, max_length=64)
+    dispatch_lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     renderings: int = 0
     recipients_total: int = 0
     skipped_over_cap: int = 0

@@ -195,6 +195,9 @@ def dispatch_digests(engine: Engine, settings: Settings, renderer: Renderer, now
         if not entries:
             return 0
         ids = sorted(entry.broadcast_id for entry in entries)
+        if not _claim_entries(session, ids):
+            session.rollback()  # another replica is making (or made) these digests
+            return 0
         rows = (
             session.connection()
             .execute(
@@ -241,6 +244,20 @@ def dispatch_digests(engine: Engine, settings: Settings, renderer: Renderer, now
             session.add(entry)
         session.commit()
     return len(combinations)
+
+
+def _claim_entries(session: Session, ids: list[int]) -> bool:
+    """Claim the entries for this run, conditionally: each is taken only if no digest
+    carries it yet (pointing at itself until the digests exist, in this transaction). A
+    second replica gathering at once waits on the rows, then finds them taken; the row
+    count decides, so no resident gets one day's digest twice."""
+    entry = table_of(DigestEntry)
+    taken = session.connection().execute(
+        sa.update(entry)
+        .where(entry.c.broadcast_id.in_(ids), entry.c.digest_id.is_(None))
+        .values(digest_id=entry.c.broadcast_id)
+    )
+    return taken.rowcount == len(ids)
 
 
 def _sample_parameters(session: Session, combination: tuple[int, ...], day: Any) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from broadcaster import lifecycle, outbox, policies, quiet_hours
+from broadcaster import lifecycle, outbox, policies, quiet_hours, replicas
 from broadcaster.broadcasts import Broadcast, BroadcastStatus
 from broadcaster.clock import utcnow
 from broadcaster.db import table_of
@@ -140,6 +140,14 @@ def dispatch_broadcast(
             broadcast.status == BroadcastStatus.sending and broadcast.dispatched_at is None
         )
         if resume and interrupted:
+            # Only a dead writer's dispatch (or an expired lease): never one another
+            # replica is still writing.
+            if not replicas.take_over_dispatch(
+                session.connection(), broadcast_id, replicas.lease_owner(settings), now
+            ):
+                session.rollback()
+                return None
+            session.commit()
             return _plan_and_write(session, broadcast, settings, renderer, now, write, on_commit)
         if broadcast.status != BroadcastStatus.scheduled or broadcast.send_at > now:
             return None
@@ -167,6 +175,9 @@ def dispatch_broadcast(
         if not lifecycle.claim(session, broadcast_id, now):
             session.rollback()
             return None
+        replicas.lease_dispatch(
+            session.connection(), broadcast_id, replicas.lease_owner(settings), now
+        )
         session.refresh(broadcast)
         next_occurrence(session, broadcast, settings, now, actor=SYSTEM_ACTOR)
         lifecycle.audit_change(

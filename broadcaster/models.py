@@ -10,12 +10,14 @@ import broadcaster.batches
 import broadcaster.benefits.models
 import broadcaster.broadcasts
 import broadcaster.deliveries
+import broadcaster.delivery.shared_bucket
 import broadcaster.departments
 import broadcaster.digest
 import broadcaster.emergency.models
 import broadcaster.emergency.shelters
 import broadcaster.garbage.models
 import broadcaster.kpis.models
+import broadcaster.replicas
 import broadcaster.rich_menus
 import broadcaster.staff
 import broadcaster.staff_sessions

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broadcaster import outbox, policies
+from broadcaster import outbox, policies, replicas
 from broadcaster.broadcasts import Broadcast, BroadcastStatus
 from broadcaster.clock import utcnow
 from broadcaster.dispatch import Write, dispatch_broadcast
@@ -30,6 +30,8 @@ from broadcaster.settings import Settings
 log = logging.getLogger(__name__)
 
 JOB_ID = "broadcaster.schedule.tick"
+RESUME_JOB_ID = "broadcaster.schedule.resume"
+RESUME_SECONDS = 1.0
 
 
 def due_ids(engine: Engine, now: datetime) -> list[int]:
@@ -66,15 +68,13 @@ def dispatch_due(
 def resume_interrupted(
     engine: Engine, renderer: Renderer, settings: Settings, now: datetime
 ) -> int:
-    """Finish dispatches a crash interrupted (sending, never fully dispatched). At start
-    only: the outbox's rerun writes only what is missing. Returns how many were resumed."""
+    """Finish dispatches a crash interrupted (sending, never fully dispatched) whose writer
+    is no longer alive (see `replicas`): the outbox's rerun writes only what is missing.
+    Returns how many were resumed."""
     with Session(engine) as session:
         ids = session.exec(
             select(Broadcast.id)
-            .where(
-                Broadcast.status == BroadcastStatus.sending,
-                col(Broadcast.dispatched_at).is_(None),
-            )
+            .where(replicas.resumable(session.connection(), now))
             .order_by(col(Broadcast.priority).desc(), col(Broadcast.id))
         ).all()
     resumed = 0
@@ -87,6 +87,13 @@ def resume_interrupted(
             continue
         resumed += result is not None
     return resumed
+
+
+def _resume(engine: Engine, renderer: Renderer, settings: Settings) -> None:
+    try:
+        resume_interrupted(engine, renderer, settings, utcnow())
+    except Exception:
+        log.exception("resuming interrupted dispatches failed; it will be retried")
 
 
 def tick(
@@ -117,13 +124,21 @@ def install(
 ) -> None:
     """Wire the schedule into an APScheduler scheduler (call before `scheduler.start()`).
 
-    Also resumes dispatches a crash interrupted. The job is an interval tick; rows are
-    the truth, so the scheduler needs no job store.
+    Also resumes dispatches a crash interrupted, at once and then every RESUME_SECONDS
+    (a replica that died mid-dispatch is resumed by the leader, whoever that is). The job
+    is an interval tick; rows are the truth, so the scheduler needs no job store.
     """
-    try:
-        resume_interrupted(engine, renderer, settings, utcnow())
-    except Exception:
-        log.exception("resuming interrupted dispatches failed; continuing")
+    scheduler.add_job(
+        _resume,
+        "interval",
+        seconds=RESUME_SECONDS,
+        args=(engine, renderer, settings),
+        id=RESUME_JOB_ID,
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
+        next_run_time=utcnow(),
+    )
     scheduler.add_job(
         tick,
         "interval",

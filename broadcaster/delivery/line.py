@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from linebot.v3.messaging import AsyncApiClient, MulticastRequest, PushMessageRequest
 
@@ -48,6 +48,21 @@ PATHS = {
 RESPONSE_TYPES = {"200": "object"}
 
 
+class Pacing(Protocol):
+    """Waits for LINE's tokens: `Pacer` in one process, `shared_bucket.SharedPacer` for
+    replicas sharing a channel on PostgreSQL."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def acquire(self, endpoint: str, *, emergency: bool) -> None: ...
+
+    def hold_normal(self, seconds: float) -> None: ...
+
+    def release_normal(self) -> None: ...
+
+
 class Pacer:
     """One two-lane token bucket per LINE endpoint, at the configured rates."""
 
@@ -59,6 +74,12 @@ class Pacer:
                 (Endpoint.push, rates.push),
             )
         }
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
 
     async def acquire(self, endpoint: str, *, emergency: bool) -> None:
         await self.buckets[endpoint].acquire(emergency=emergency)
@@ -86,9 +107,9 @@ def request_body(batch: OutgoingBatch) -> dict[str, Any]:
 class LineSender:
     """The `Sender` that talks to LINE (or the sandbox) through the line-bot-sdk."""
 
-    def __init__(self, settings: Settings, pacer: Pacer | None = None) -> None:
+    def __init__(self, settings: Settings, pacer: Pacing | None = None) -> None:
         self.settings = settings
-        self.pacer = pacer or Pacer(settings.rate_limits)
+        self.pacer: Pacing = pacer or Pacer(settings.rate_limits)
         self.timeout = settings.line.request_timeout_seconds
         self._client: AsyncApiClient | None = None
         self._validated: set[str] = set()
@@ -98,8 +119,10 @@ class LineSender:
         # aiohttp's connector limit must not be what bounds the requests in flight.
         config.connection_pool_maxsize = self.settings.line.max_in_flight * 2 + 4
         self._client = AsyncApiClient(config)
+        await self.pacer.open()
 
     async def close(self) -> None:
+        await self.pacer.close()
         if self._client is not None:
             await self._client.close()
             # aiohttp closes its sockets in callbacks of this loop: let them run.

@@ -16,8 +16,6 @@ import asyncio
 import gc
 import logging
 import random
-import socket
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -42,6 +40,7 @@ from broadcaster.delivery.gate import EmergencyGate
 from broadcaster.delivery.line import LineSender
 from broadcaster.delivery.port import Sender
 from broadcaster.delivery.retry import Action, Decision, RetryPolicy, decide, may_send
+from broadcaster.replicas import lease_owner
 from broadcaster.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,8 +48,6 @@ T = TypeVar("T")
 
 # How long a closed gate holds normal sends at most (it is opened explicitly long before).
 HOLD_SECONDS = 10.0
-# Process-wide: a restart is a new boot under the same replica id.
-BOOT_ID = uuid.uuid4().hex[:8]
 
 
 def freeze_long_lived_objects() -> None:
@@ -60,15 +57,6 @@ def freeze_long_lived_objects() -> None:
     recipients, 12 us a row with a normal collector and 8 us after this."""
     gc.collect()
     gc.freeze()
-
-
-def replica_of(settings: Settings) -> str:
-    return settings.server.replica_id or socket.gethostname()[:40]
-
-
-def lease_owner(settings: Settings) -> str:
-    """`replica:boot`: stable for the replica, new for each start of its process."""
-    return f"{replica_of(settings)}:{BOOT_ID}"
 
 
 class DeliveryWorker:

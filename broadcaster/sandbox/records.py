@@ -58,7 +58,8 @@ class LoggedRequest:
     retry_key: str | None
     recipients: int
     # The injected fault, if any: "drop" (status 0: nothing applied, no answer),
-    # "lost_response" (applied with `status`, but the client got no answer), "slow".
+    # "lost_response" (applied with `status`, but the client got no answer), "slow",
+    # "500"/"429" (answered with that status by injection, not by a limit).
     fault: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -131,6 +131,7 @@ class LineApi:
         endpoint: str = request.scope["route"].name
         request_id = str(uuid.uuid4())
         retry_key: str | None = None
+        injected: str | None = None  # an injected 500/429, logged apart from real refusals
         try:
             self._check_auth(request)
             raw = await self._read_body(request)
@@ -142,13 +143,15 @@ class LineApi:
                 await self._hangup(request)
                 return Response(status_code=204)
             if outcome is Outcome.ERROR_500:
+                injected = outcome.value
                 raise _Answer(500, errors.error_body(errors.INTERNAL_ERROR))
             if outcome is Outcome.ERROR_429:
+                injected = outcome.value
                 raise _Answer(429, errors.error_body(errors.RATE_LIMITED))
             body = self._parse(raw, endpoint)
             status, answer, recipients = self._apply(endpoint, body, request_id, retry_key)
         except _Answer as early:
-            self._log(endpoint, early.status, request_id, retry_key)
+            self._log(endpoint, early.status, request_id, retry_key, fault=injected)
             return await self._respond(request_id, early.status, early.body, early.headers)
         if outcome is Outcome.LOST_RESPONSE:
             self._log(endpoint, status, request_id, retry_key, recipients, "lost_response")
