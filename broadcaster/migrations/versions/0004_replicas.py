@@ -1,7 +1,7 @@
 """Replicas: membership rows, the shared rate bucket, dispatch leases
 
 Revision ID: replicas
-Revises: kpis
+Revises: console
 Create Date: 2026-12-02 06:20:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import broadcaster.db
 
 revision: str = 'replicas'
-down_revision: str | None = 'kpis'
+down_revision: str | None = 'console'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
