@@ -141,7 +141,7 @@ def attempt(session: Session, call: Callable[[], T]) -> T | dict[str, Any]:
         return call()
     except ValidationError as exc:
         error: DomainError | None = validation_error(exc.errors())
-    except Exception as exc:  # noqa: BLE001 - only refusals are answered; the rest re-raised
+    except Exception as exc:  # refusals are answered; anything else is re-raised
         error = as_domain_error(exc)
         if error is None:
             session.rollback()
@@ -221,9 +221,9 @@ def _desk(
         .limit(10)
     ).all()
     drafts = session.exec(
-        select(func.count()).select_from(EmergencyDraft).where(
-            EmergencyDraft.status == DraftStatus.open
-        )
+        select(func.count())
+        .select_from(EmergencyDraft)
+        .where(EmergencyDraft.status == DraftStatus.open)
     ).one()
     return _page(
         request,
@@ -280,9 +280,11 @@ async def dry_run(
             by_district[shelter.district].append(shelter)
     languages = sorted(
         {lang for entry in result["districts"].values() for lang in entry["languages"]},
-        key=lambda code: list(settings.residents.languages).index(code)
-        if code in settings.residents.languages
-        else 99,
+        key=lambda code: (
+            list(settings.residents.languages).index(code)
+            if code in settings.residents.languages
+            else 99
+        ),
     )
     return _page(
         request,
@@ -333,7 +335,7 @@ def _progress(session: Session, emergency: Emergency) -> dict[str, Any]:
         .order_by(col(Broadcast.id))
     ).all()
     counts = delivery_counts_of(session, [b.id for b in broadcasts if b.id is not None])
-    rows = []
+    rows: list[dict[str, Any]] = []
     for b in broadcasts:
         assert b.id is not None
         shown = {k: v for k, v in counts.get(b.id, {}).items() if v}
@@ -409,7 +411,7 @@ async def update(
     emergency = _emergency(session, emergency_id)
     form = await request.form()
     level = str(form.get("level", "")).strip()
-    opened = [int(s) for s in form.getlist("open_shelters") if str(s).isdigit()]
+    opened = [int(str(s)) for s in form.getlist("open_shelters") if str(s).isdigit()]
     result = attempt(
         session,
         lambda: api.update_emergency(
@@ -462,9 +464,7 @@ async def lift(
 
 
 @router.get(f"{BASE}/alerts", response_class=HTMLResponse)
-def alerts(
-    request: Request, session: SessionDep, settings: SettingsDep, staff: Desk
-) -> Response:
+def alerts(request: Request, session: SessionDep, settings: SettingsDep, staff: Desk) -> Response:
     return _alerts(request, session, settings, staff)
 
 

@@ -18,10 +18,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
+from starlette.datastructures import UploadFile
 
 from broadcaster.api.calendars import CancelBody, MoveBody, calendar_owner, get_renderer
 from broadcaster.api.deps import SessionDep, SettingsDep
@@ -89,9 +90,9 @@ def _names(settings: Settings) -> Any:
         shown = []
         for kind in kinds:
             if kind.startswith(UNMAPPED_PREFIX):
-                shown.append(f"「{kind[len(UNMAPPED_PREFIX):]}」（分類なし）")
+                shown.append(f"「{kind[len(UNMAPPED_PREFIX) :]}」（分類なし）")
             elif kind.startswith(NOTE_PREFIX):
-                shown.append(f"※{kind[len(NOTE_PREFIX):]}")
+                shown.append(f"※{kind[len(NOTE_PREFIX) :]}")
             else:
                 shown.append(table.name(kind))
         return "・".join(shown)
@@ -275,6 +276,7 @@ async def preview(
         filename = upload.filename or ""
         limit = settings.limits.calendar_bytes
         data = await upload.read(limit + 1)
+        await upload.close()
         if len(data) > limit:
             refused = _refusal("body.too_large", "file")
             return _overview(request, session, settings, staff, zone, refused, typed, None, 413)
@@ -327,7 +329,11 @@ async def apply(
     except CalendarError as exc:
         session.rollback()
         record_refusal(  # as the API does: staff see why the calendar did not change
-            session, now=now, actor=staff.actor.label, source=f"upload:{filename}", zone=zone,
+            session,
+            now=now,
+            actor=staff.actor.label,
+            source=f"upload:{filename}",
+            zone=zone,
             error=exc,
         )
         session.commit()

@@ -87,9 +87,9 @@ def test_the_desk_counts_warns_confirms_and_sends_like_the_api(
         assert emergency.texts == {"en": "The river is rising."}
         # Handed to the lane like an API order: its outbox is written (inline lane).
         batches = session.exec(
-            select(func.count()).select_from(Batch).where(
-                Batch.broadcast_id == emergency.broadcast_id
-            )
+            select(func.count())
+            .select_from(Batch)
+            .where(Batch.broadcast_id == emergency.broadcast_id)
         ).one()
         assert batches > 0
     progress = app_client.get(f"/console/emergency/{emergency.id}/progress").text
