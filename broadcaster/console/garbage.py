@@ -80,7 +80,8 @@ Owner = Annotated[Staff, Depends(owner)]
 
 def _refusal(code: str, field: str, reason: str = "") -> dict[str, Any]:
     message = catalog_text(code, "ja") or code
-    return {"detail": message, "fields": {field: message}, "reason": reason}
+    detail = catalog_text("console.calendar.unchanged", "ja") or ""
+    return {"detail": detail, "fields": {field: message}, "reason": reason}
 
 
 def _names(settings: Settings) -> Any:
