@@ -198,3 +198,21 @@ def test_moving_a_day_to_the_past_is_refused_in_japanese(
     )
     assert moved.status_code == 303
     assert [s for _, _, s in _days(engine)] == ["cancelled", "scheduled"]
+
+
+def test_a_5374_csv_is_previewed_like_an_ical_file(
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
+) -> None:
+    csrf = sign_in(app_client, "kankyo")
+    area_days = "地名,センター,燃やすごみ,資源ごみ\nA地区,,月 木,土9\n".encode()
+    preview = app_client.post(
+        "/console/garbage/preview",
+        data={"csrf_token": csrf, "zone": "", "format": "5374"},
+        files={"file": ("area_days.csv", area_days, "text/csv")},
+    )
+    assert preview.status_code == 200, preview.text
+    assert "A地区の変更" in preview.text and "追加される日" in preview.text
+    assert _days(engine) == []
+    applied = _apply(app_client, preview.text)
+    assert applied.status_code == 303  # type: ignore[attr-defined]
+    assert {s for _, _, s in _days(engine)} == {"scheduled"}
