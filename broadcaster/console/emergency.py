@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, func, select
 
 from broadcaster.api import emergencies as api
@@ -138,7 +138,9 @@ def attempt(session: Session, call: Callable[[], T]) -> T | dict[str, Any]:
     """Run one API call; a refusal rolls back and comes back as the console's refusal
     (with the desk's Japanese message per field)."""
     try:
-        return call()
+        answer = call()
+        # The API's routes answer response models; pages read them as plain data.
+        return answer.model_dump() if isinstance(answer, BaseModel) else answer  # type: ignore[return-value]
     except ValidationError as exc:
         error: DomainError | None = validation_error(exc.errors())
     except Exception as exc:  # refusals are answered; anything else is re-raised
