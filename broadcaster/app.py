@@ -20,12 +20,14 @@ from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
 from broadcaster.console import views as console
 from broadcaster.db import make_engine, pending_migrations, upgrade
+from broadcaster.delivery.doorbell import Doorbell
 from broadcaster.delivery.gate import EmergencyGate
 from broadcaster.delivery.lane import Dispatch, EmergencyLane
-from broadcaster.delivery.worker import DeliveryWorker, freeze_long_lived_objects
+from broadcaster.delivery.worker import DeliveryWorker
 from broadcaster.dispatch import Dispatcher, Write, dispatch_broadcast
 from broadcaster.dispatch_process import DispatchProcess
 from broadcaster.features import register_features
+from broadcaster.heap import freeze_long_lived_objects
 from broadcaster.garbage import reply as garbage_reply
 from broadcaster.outbox import DispatchPlan, DispatchResult
 from broadcaster.render import Renderer
@@ -125,7 +127,7 @@ def _in(process: DispatchProcess) -> Write:
         *,
         on_commit: Callable[[], None] | None = None,
     ) -> DispatchResult:
-        # on_commit cannot cross processes: the worker finds the batches at its next poll.
+        # on_commit cannot cross processes: the child rings the worker's doorbell itself.
         assert broadcast.id is not None
         return process.dispatch(broadcast.id, now)
 
@@ -152,6 +154,7 @@ def create_app(
         worker: DeliveryWorker | None = None
         process: DispatchProcess | None = None
         lane: EmergencyLane | None = None
+        doorbell: Doorbell | None = None
         if background:
             freeze_long_lived_objects()
             gate = EmergencyGate()
@@ -166,10 +169,12 @@ def create_app(
             app.state.emergency_lane = lane
             write = in_this_process(gate)
             if settings.scheduling.dispatch_process:
-                process = DispatchProcess(settings, gate)
-                await asyncio.to_thread(process.warm_up)
+                doorbell = Doorbell()
+                doorbell.listen(asyncio.get_running_loop(), worker.wake)
+                process = DispatchProcess(settings, gate, doorbell)
+                process.warm_up()
                 write = _in(process)
-            dispatcher.start(write)
+            dispatcher.start(write, wake=worker.wake_from_thread)
             jobs.install(scheduler, engine, settings, renderer, write)
             scheduler.start()
         try:
@@ -184,6 +189,8 @@ def create_app(
                 await worker.stop()
             if process is not None:
                 await asyncio.to_thread(process.close)
+            if doorbell is not None:
+                doorbell.close()
 
     app = FastAPI(
         responses=problems.PROBLEM_RESPONSES,

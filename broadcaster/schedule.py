@@ -30,6 +30,7 @@ from broadcaster.settings import Settings
 log = logging.getLogger(__name__)
 
 JOB_ID = "broadcaster.schedule.tick"
+RESUME_JOB_ID = "broadcaster.schedule.resume"
 
 
 def due_ids(engine: Engine, now: datetime) -> list[int]:
@@ -64,10 +65,15 @@ def dispatch_due(
 
 
 def resume_interrupted(
-    engine: Engine, renderer: Renderer, settings: Settings, now: datetime
+    engine: Engine,
+    renderer: Renderer,
+    settings: Settings,
+    now: datetime,
+    write: Write = outbox.dispatch,
 ) -> int:
-    """Finish dispatches a crash interrupted (sending, never fully dispatched). At start
-    only: the outbox's rerun writes only what is missing. Returns how many were resumed."""
+    """Finish dispatches a crash interrupted (sending, never fully dispatched), emergencies
+    first. At start only: the outbox's rerun writes only what is missing. Returns how
+    many were resumed."""
     with Session(engine) as session:
         ids = session.exec(
             select(Broadcast.id)
@@ -81,12 +87,21 @@ def resume_interrupted(
     for broadcast_id in ids:
         assert broadcast_id is not None
         try:
-            result = dispatch_broadcast(engine, broadcast_id, settings, renderer, now, resume=True)
+            result = dispatch_broadcast(
+                engine, broadcast_id, settings, renderer, now, write=write, resume=True
+            )
         except Exception:
             log.exception("broadcast %s: resuming its dispatch failed", broadcast_id)
             continue
         resumed += result is not None
     return resumed
+
+
+def _resume(engine: Engine, renderer: Renderer, settings: Settings, write: Write) -> None:
+    try:
+        resume_interrupted(engine, renderer, settings, utcnow(), write)
+    except Exception:
+        log.exception("resuming interrupted dispatches failed; continuing")
 
 
 def tick(
@@ -117,13 +132,19 @@ def install(
 ) -> None:
     """Wire the schedule into an APScheduler scheduler (call before `scheduler.start()`).
 
-    Also resumes dispatches a crash interrupted. The job is an interval tick; rows are
-    the truth, so the scheduler needs no job store.
+    The job is an interval tick; rows are the truth, so the scheduler needs no job store.
+    Dispatches a crash interrupted are resumed by a job of their own, run once as the
+    scheduler starts: on the scheduler's thread, never on the event loop, where a
+    resumed city-wide outbox held up the sending of everything else for seconds.
     """
-    try:
-        resume_interrupted(engine, renderer, settings, utcnow())
-    except Exception:
-        log.exception("resuming interrupted dispatches failed; continuing")
+    scheduler.add_job(
+        _resume,
+        args=(engine, renderer, settings, write),
+        id=RESUME_JOB_ID,
+        replace_existing=True,
+        misfire_grace_time=None,  # however late the scheduler starts, it runs
+        next_run_time=utcnow(),
+    )
     scheduler.add_job(
         tick,
         "interval",
