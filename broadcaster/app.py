@@ -118,7 +118,10 @@ def emergency_dispatch(
     return run
 
 
-def _in(process: DispatchProcess) -> Write:
+def _in(process: DispatchProcess, here: Write) -> Write:
+    """Write in the dispatch process once it is up; until then (it imports for seconds
+    after a start) `here`, so a notice sent just after a restart does not wait for it."""
+
     def run(
         session: Session,
         broadcast: Broadcast,
@@ -127,6 +130,8 @@ def _in(process: DispatchProcess) -> Write:
         *,
         on_commit: Callable[[], None] | None = None,
     ) -> DispatchResult:
+        if not process.ready:
+            return here(session, broadcast, plan, now, on_commit=on_commit)
         # on_commit cannot cross processes: the child rings the worker's doorbell itself.
         assert broadcast.id is not None
         return process.dispatch(broadcast.id, now)
@@ -173,7 +178,8 @@ def create_app(
                 doorbell.listen(asyncio.get_running_loop(), worker.wake)
                 process = DispatchProcess(settings, gate, doorbell)
                 process.warm_up()
-                write = _in(process)
+                app.state.dispatch_process = process
+                write = _in(process, write)
             dispatcher.start(write, wake=worker.wake_from_thread)
             jobs.install(scheduler, engine, settings, renderer, write)
             scheduler.start()

@@ -14,7 +14,7 @@ so the first batch is claimed at once, not at the worker's next poll.
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -84,12 +84,18 @@ class DispatchProcess:
             initializer=_start,
             initargs=(settings, gate, doorbell),
         )
+        self._started: Future[int] | None = None
 
     def warm_up(self) -> None:
         """Start the child now rather than at the first broadcast (it imports for a second
         or more). Returns at once: the start is not waited for, so the service answers
         meanwhile; a dispatch submitted before the child is up waits for it."""
-        self._pool.submit(int)
+        self._started = self._pool.submit(int)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the child is up (`warm_up` has finished)."""
+        return self._started is not None and self._started.done()
 
     def dispatch(self, broadcast_id: int, now: datetime) -> DispatchResult:
         """Dispatch and wait for it (blocking the calling thread only). Raises what the

@@ -28,7 +28,10 @@ class Doorbell:
     def __init__(self, context: BaseContext | None = None) -> None:
         ctx: Any = context or multiprocessing.get_context("spawn")
         self._reader, self._writer = ctx.Pipe(duplex=False)
+        # Neither end ever waits: a byte per committed chunk, and a full pipe is a bell
+        # already rung. (The flag is the pipe's, so the child's copy of the end has it.)
         os.set_blocking(self._reader.fileno(), False)
+        os.set_blocking(self._writer.fileno(), False)
         self._listening: asyncio.AbstractEventLoop | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -38,9 +41,6 @@ class Doorbell:
         self._writer = state["_writer"]
         self._reader = None
         self._listening = None
-        # The ringing end never waits: a byte per committed chunk, and a full pipe is
-        # a bell already rung.
-        os.set_blocking(self._writer.fileno(), False)
 
     def ring(self) -> None:
         """New work is committed (a single byte written, never blocking)."""
