@@ -20,15 +20,14 @@ from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
 from broadcaster.console import views as console
 from broadcaster.db import make_engine, pending_migrations, upgrade
-from broadcaster.delivery.doorbell import Doorbell
 from broadcaster.delivery.gate import EmergencyGate
 from broadcaster.delivery.lane import Dispatch, EmergencyLane
-from broadcaster.delivery.worker import DeliveryWorker
+from broadcaster.delivery.sending import Sending
 from broadcaster.dispatch import Dispatcher, Write, dispatch_broadcast
 from broadcaster.dispatch_process import DispatchProcess
 from broadcaster.features import register_features
-from broadcaster.heap import freeze_long_lived_objects
 from broadcaster.garbage import reply as garbage_reply
+from broadcaster.heap import freeze_long_lived_objects
 from broadcaster.outbox import DispatchPlan, DispatchResult
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
@@ -140,9 +139,15 @@ def _in(process: DispatchProcess, here: Write) -> Write:
 
 
 def create_app(
-    settings: Settings, *, engine: Engine | None = None, background: bool = True
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    background: bool = True,
+    sending: Sending | None = None,
 ) -> FastAPI:
-    """The service. `background=False` leaves the scheduler and senders off (API tests)."""
+    """The service. `background=False` leaves the scheduler and senders off (API tests).
+    `sending`: the delivery worker already started (by `serve`), which the app adopts and
+    stops with itself."""
     engine = engine or make_engine(settings.resolved_database_url)
     renderer = Renderer.from_settings(settings)
     register_features()
@@ -156,31 +161,30 @@ def create_app(
         await warm_routes(app)
         scheduler = AsyncIOScheduler(timezone=settings.tz)
         app.state.scheduler = scheduler
-        worker: DeliveryWorker | None = None
+        running: Sending | None = None
         process: DispatchProcess | None = None
         lane: EmergencyLane | None = None
-        doorbell: Doorbell | None = None
         if background:
+            # Sending resumes first: batches a crash left behind go out before new work
+            # (`serve` starts it before importing this module; see `delivery.sending`).
+            running = sending or Sending(engine, settings, EmergencyGate())
+            if not running.running:
+                await asyncio.to_thread(running.start)
             freeze_long_lived_objects()
-            gate = EmergencyGate()
-            # Sending resumes first: batches a crash left behind go out before new work.
-            worker = DeliveryWorker(engine, settings, gate=gate)
-            await worker.start()
+            gate = running.gate
             lane = EmergencyLane(
                 gate,
                 emergency_dispatch(engine, settings, lambda: app.state.renderer),
-                wake=worker.wake_from_thread,
+                wake=running.wake,
             )
             app.state.emergency_lane = lane
             write = in_this_process(gate)
             if settings.scheduling.dispatch_process:
-                doorbell = Doorbell()
-                doorbell.listen(asyncio.get_running_loop(), worker.wake)
-                process = DispatchProcess(settings, gate, doorbell)
+                process = DispatchProcess(settings, gate, running.doorbell)
                 process.warm_up()
                 app.state.dispatch_process = process
                 write = _in(process, write)
-            dispatcher.start(write, wake=worker.wake_from_thread)
+            dispatcher.start(write, wake=running.wake)
             jobs.install(scheduler, engine, settings, renderer, write)
             scheduler.start()
         try:
@@ -191,12 +195,10 @@ def create_app(
             await asyncio.to_thread(dispatcher.stop)
             if lane is not None:
                 await asyncio.to_thread(lane.close)
-            if worker is not None:
-                await worker.stop()
+            if running is not None:
+                await asyncio.to_thread(running.stop)
             if process is not None:
                 await asyncio.to_thread(process.close)
-            if doorbell is not None:
-                doorbell.close()
 
     app = FastAPI(
         responses=problems.PROBLEM_RESPONSES,
