@@ -107,8 +107,8 @@ def run(n: int, latency_ms: int) -> dict[str, Any]:
 
 
 COLUMNS = ("N", "wall_s", "floor_s", "ratio", "peer_s", "vs_peer", "first_s", "cpu/100k",
-           "main/100k", "peer_cpu/100k", "rss_mb", "tree_mb", "dups", "missing", "429s", "peer_dups",
-           "peer_missing", "status", "load")
+           "main/100k", "peer_cpu/100k", "rss_mb", "tree_mb", "dups", "missing", "429s",
+           "peer_dups", "peer_missing", "status", "load")
 
 
 def _cell(value: Any) -> str:
