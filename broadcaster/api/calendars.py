@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor, CurrentActor
-from broadcaster.broadcasting import BroadcastRefused
+from broadcaster.broadcast_changes import BroadcastRefused
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role
 from broadcaster.errors import TooLarge

@@ -32,7 +32,7 @@ CORE = (
     "broadcaster.schedule",
     "broadcaster.series",
     "broadcaster.progress",
-    "broadcaster.broadcasting",
+    "broadcaster.broadcast_changes",
     "broadcaster.broadcasts",
     "broadcaster.delivery",
     "broadcaster.ledger",
