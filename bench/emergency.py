@@ -102,6 +102,7 @@ def run(residents: int, districts: int, latency_ms: int, server_url: str | None,
             service = Service(env, port, Path(tmp) / "serve.log")
             restart: dict[str, float] = {}
             with service:
+                service.wait_dispatch_process()
                 normal = service.call("POST", "/api/v1/broadcasts", tokens["department"], {
                     "title": "断水のお知らせ", "category": "general",
                     "template_text": "断水のお知らせです。", "send_at": "now"})

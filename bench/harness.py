@@ -100,6 +100,7 @@ class Usage:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._cpu0 = 0.0
+        self._main0 = self._main_cpu = 0.0
 
     def _tree(self) -> list[psutil.Process]:
         try:
@@ -108,14 +109,22 @@ class Usage:
             return []
 
     def cpu(self) -> float:
-        total = 0.0
+        return sum(self._cpu_each().values())
+
+    def _cpu_each(self) -> dict[int, float]:
+        """CPU seconds so far of the process (its pid) and of each child."""
+        each: dict[int, float] = {}
         for process in self._tree():
             try:
                 times = process.cpu_times()
-                total += times.user + times.system
+                each[process.pid] = times.user + times.system
             except psutil.Error:
                 pass
-        return total
+        return each
+
+    def main_cpu(self) -> float:
+        """CPU seconds of the main process alone since entering (the rest is children's)."""
+        return self._main_cpu
 
     def _sample(self) -> None:
         while not self._stop.is_set():
@@ -133,6 +142,7 @@ class Usage:
 
     def __enter__(self) -> Usage:
         self._cpu0 = self.cpu()
+        self._main0 = self._cpu_each().get(self.process.pid, 0.0)
         self._thread.start()
         return self
 
@@ -140,7 +150,9 @@ class Usage:
         """Stop sampling; returns the CPU seconds used since entering."""
         self._stop.set()
         self._thread.join()
-        return self.cpu() - self._cpu0
+        each = self._cpu_each()
+        self._main_cpu = each.get(self.process.pid, 0.0) - self._main0
+        return sum(each.values()) - self._cpu0
 
     def __exit__(self, *exc: object) -> None:
         if not self._stop.is_set():
@@ -174,6 +186,15 @@ class Service:
                         f"serve did not start:\n{self._log.read_text()[-3000:]}"
                     ) from None
                 time.sleep(0.05)
+
+    def wait_dispatch_process(self, timeout: float = 120) -> None:
+        """Wait until the service's dispatch process is up (a service started long ago
+        has it; until then notices are written in the main process)."""
+        deadline = time.monotonic() + timeout
+        while self.call("GET", "/healthz").get("dispatch_process", "ready") != "ready":
+            if time.monotonic() > deadline:
+                raise TimeoutError("the dispatch process did not start")
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would (its dispatch child dies with it)."""

@@ -22,13 +22,12 @@ from broadcaster.clock import utcnow
 from broadcaster.db import make_engine, pending_migrations, upgrade
 from broadcaster.delivery.gate import EmergencyGate
 from broadcaster.delivery.lane import Dispatch, EmergencyLane
-from broadcaster.delivery.line import LineSender
-from broadcaster.delivery.shared_bucket import SharedPacer
-from broadcaster.delivery.worker import DeliveryWorker, freeze_long_lived_objects
+from broadcaster.delivery.sending import Sending
 from broadcaster.dispatch import Dispatcher, Write, dispatch_broadcast
 from broadcaster.dispatch_process import DispatchProcess
 from broadcaster.features import register_features
 from broadcaster.garbage import reply as garbage_reply
+from broadcaster.heap import freeze_long_lived_objects
 from broadcaster.outbox import DispatchPlan, DispatchResult
 from broadcaster.render import Renderer
 from broadcaster.replicas import Coordinator, lease_owner
@@ -119,7 +118,10 @@ def emergency_dispatch(
     return run
 
 
-def _in(process: DispatchProcess) -> Write:
+def _in(process: DispatchProcess, here: Write) -> Write:
+    """Write in the dispatch process once it is up; until then (it imports for seconds
+    after a start) `here`, so a notice sent just after a restart does not wait for it."""
+
     def run(
         session: Session,
         broadcast: Broadcast,
@@ -128,19 +130,13 @@ def _in(process: DispatchProcess) -> Write:
         *,
         on_commit: Callable[[], None] | None = None,
     ) -> DispatchResult:
-        # on_commit cannot cross processes: the worker finds the batches at its next poll.
+        if not process.ready:
+            return here(session, broadcast, plan, now, on_commit=on_commit)
+        # on_commit cannot cross processes: the child rings the worker's doorbell itself.
         assert broadcast.id is not None
         return process.dispatch(broadcast.id, now)
 
     return run
-
-
-def line_sender(engine: Engine, settings: Settings) -> LineSender:
-    """LINE's pace: one bucket shared by every replica on PostgreSQL, this process's own
-    on SQLite (one process; no database round trip per request)."""
-    if engine.dialect.name == "postgresql":
-        return LineSender(settings, SharedPacer(engine, settings))
-    return LineSender(settings)
 
 
 def follow_leadership(scheduler: AsyncIOScheduler, coordinator: Coordinator | None) -> None:
@@ -160,9 +156,15 @@ def follow_leadership(scheduler: AsyncIOScheduler, coordinator: Coordinator | No
 
 
 def create_app(
-    settings: Settings, *, engine: Engine | None = None, background: bool = True
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    background: bool = True,
+    sending: Sending | None = None,
 ) -> FastAPI:
-    """The service. `background=False` leaves the scheduler and senders off (API tests)."""
+    """The service. `background=False` leaves the scheduler and senders off (API tests).
+    `sending`: the delivery worker already started (by `serve`), which the app adopts and
+    stops with itself."""
     engine = engine or make_engine(settings.resolved_database_url)
     renderer = Renderer.from_settings(settings)
     register_features()
@@ -177,15 +179,14 @@ def create_app(
         scheduler = AsyncIOScheduler(timezone=settings.tz)
         app.state.scheduler = scheduler
         app.state.stopping = False
-        worker: DeliveryWorker | None = None
+        running: Sending | None = None
         process: DispatchProcess | None = None
         lane: EmergencyLane | None = None
         coordinator: Coordinator | None = None
         if background:
-            freeze_long_lived_objects()
-            gate = EmergencyGate()
             # A member before it claims anything: the leader frees the leases of owners
-            # that are not (see replicas); only the leader runs the scheduler.
+            # that are not (see replicas); only the leader runs the scheduler. (`serve`
+            # starts sending before this on SQLite only, where there is one process.)
             loop = asyncio.get_running_loop()
 
             def leadership_changed(_: bool) -> None:  # on the coordinator's thread
@@ -195,22 +196,24 @@ def create_app(
             app.state.coordinator = coordinator
             await asyncio.to_thread(coordinator.start)
             # Sending resumes first: batches a crash left behind go out before new work.
-            worker = DeliveryWorker(
-                engine, settings, gate=gate, sender=line_sender(engine, settings)
-            )
-            await worker.start()
+            running = sending or Sending(engine, settings, EmergencyGate())
+            if not running.running:
+                await asyncio.to_thread(running.start)
+            freeze_long_lived_objects()
+            gate = running.gate
             lane = EmergencyLane(
                 gate,
                 emergency_dispatch(engine, settings, lambda: app.state.renderer),
-                wake=worker.wake_from_thread,
+                wake=running.wake,
             )
             app.state.emergency_lane = lane
             write = in_this_process(gate)
             if settings.scheduling.dispatch_process:
-                process = DispatchProcess(settings, gate)
-                await asyncio.to_thread(process.warm_up)
-                write = _in(process)
-            dispatcher.start(write)
+                process = DispatchProcess(settings, gate, running.doorbell)
+                process.warm_up()
+                app.state.dispatch_process = process
+                write = _in(process, write)
+            dispatcher.start(write, wake=running.wake)
             jobs.install(scheduler, engine, settings, renderer, write)
             scheduler.start(paused=True)
             follow_leadership(scheduler, coordinator)
@@ -227,8 +230,8 @@ def create_app(
             await asyncio.to_thread(dispatcher.stop)
             if lane is not None:
                 await asyncio.to_thread(lane.close)
-            if worker is not None:
-                await worker.stop()
+            if running is not None:
+                await asyncio.to_thread(running.stop)
             if process is not None:
                 await asyncio.to_thread(process.close)
             if coordinator is not None:

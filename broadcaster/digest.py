@@ -35,7 +35,7 @@ from sqlalchemy.orm import object_session
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from broadcaster import lifecycle, policies
-from broadcaster.broadcasting import BroadcastRequest, create_broadcast
+from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import Broadcast, BroadcastKind
 from broadcaster.db import UTCDateTime, table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus

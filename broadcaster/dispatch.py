@@ -243,16 +243,26 @@ class Dispatcher:
         self.settings = settings
         self.renderer = renderer
         self.write: Write = outbox.dispatch
+        self.wake: Callable[[], None] | None = None
         self._pool: ThreadPoolExecutor | None = None
 
-    def start(self, write: Write = outbox.dispatch) -> None:
+    def start(self, write: Write = outbox.dispatch, wake: Callable[[], None] | None = None) -> None:
+        """Dispatch with `write` from now on, calling `wake` (the worker's, thread-safe) as
+        each chunk is committed in this process."""
         self.write = write
+        self.wake = wake
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch")
 
     def _dispatch(self, broadcast_id: int) -> DispatchResult | None:
         return dispatch_broadcast(
-            self.engine, broadcast_id, self.settings, self.renderer, utcnow(), write=self.write
+            self.engine,
+            broadcast_id,
+            self.settings,
+            self.renderer,
+            utcnow(),
+            write=self.write,
+            on_commit=self.wake,
         )
 
     def dispatch_soon(self, broadcast_id: int) -> Future[DispatchResult | None] | None:

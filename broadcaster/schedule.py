@@ -66,11 +66,15 @@ def dispatch_due(
 
 
 def resume_interrupted(
-    engine: Engine, renderer: Renderer, settings: Settings, now: datetime
+    engine: Engine,
+    renderer: Renderer,
+    settings: Settings,
+    now: datetime,
+    write: Write = outbox.dispatch,
 ) -> int:
     """Finish dispatches a crash interrupted (sending, never fully dispatched) whose writer
-    is no longer alive (see `replicas`): the outbox's rerun writes only what is missing.
-    Returns how many were resumed."""
+    is no longer alive (see `replicas`), emergencies first: the outbox's rerun writes only
+    what is missing. Returns how many were resumed."""
     with Session(engine) as session:
         ids = session.exec(
             select(Broadcast.id)
@@ -81,7 +85,9 @@ def resume_interrupted(
     for broadcast_id in ids:
         assert broadcast_id is not None
         try:
-            result = dispatch_broadcast(engine, broadcast_id, settings, renderer, now, resume=True)
+            result = dispatch_broadcast(
+                engine, broadcast_id, settings, renderer, now, write=write, resume=True
+            )
         except Exception:
             log.exception("broadcast %s: resuming its dispatch failed", broadcast_id)
             continue
@@ -89,9 +95,9 @@ def resume_interrupted(
     return resumed
 
 
-def _resume(engine: Engine, renderer: Renderer, settings: Settings) -> None:
+def _resume(engine: Engine, renderer: Renderer, settings: Settings, write: Write) -> None:
     try:
-        resume_interrupted(engine, renderer, settings, utcnow())
+        resume_interrupted(engine, renderer, settings, utcnow(), write)
     except Exception:
         log.exception("resuming interrupted dispatches failed; it will be retried")
 
@@ -125,14 +131,16 @@ def install(
     """Wire the schedule into an APScheduler scheduler (call before `scheduler.start()`).
 
     Also resumes dispatches a crash interrupted, at once and then every RESUME_SECONDS
-    (a replica that died mid-dispatch is resumed by the leader, whoever that is). The job
-    is an interval tick; rows are the truth, so the scheduler needs no job store.
+    (a replica that died mid-dispatch is resumed by the leader, whoever that is), on the
+    scheduler's thread, never on the event loop, where a resumed city-wide outbox held up
+    the sending of everything else for seconds. The job is an interval tick; rows are the
+    truth, so the scheduler needs no job store.
     """
     scheduler.add_job(
         _resume,
         "interval",
         seconds=RESUME_SECONDS,
-        args=(engine, renderer, settings),
+        args=(engine, renderer, settings, write),
         id=RESUME_JOB_ID,
         replace_existing=True,
         max_instances=1,

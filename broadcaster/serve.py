@@ -180,18 +180,34 @@ def _serve(settings: Settings, listening: socket.socket) -> int:
         print(f"error: {not_migrated_message(len(pending))} (or set auto_migrate = true)",
               file=sys.stderr)
         return 1
-    # Only now the application (seconds of imports): a refusal above comes at once.
-    from broadcaster.app import create_app
     with _line_channel(settings) as effective:
-        config = uvicorn.Config(
-            create_app(effective, engine=engine),
-            # No log_level either: uvicorn would set its loggers to it, undoing logs.py.
-            log_config=None,
-            access_log=settings.log_level == "debug",
-        )
-        _Server(config, next_steps(settings, settings.line.uses_sandbox)).run(
-            sockets=[listening]
-        )
+        # Sending first (the database and the SDK only): batches a crash left in the
+        # outbox go out again while the application is still being imported. Replicas on
+        # PostgreSQL join first (the app does that, then sends): a replica claims batches
+        # only once its membership says it is alive (see `replicas`).
+        from broadcaster.delivery.gate import EmergencyGate
+        from broadcaster.delivery.sending import Sending
+
+        sending: Sending | None = None
+        if engine.dialect.name != "postgresql":
+            sending = Sending(engine, effective, EmergencyGate())
+            sending.start()
+        try:
+            # Only now the application (seconds of imports): a refusal above comes at once.
+            from broadcaster.app import create_app
+
+            config = uvicorn.Config(
+                create_app(effective, engine=engine, sending=sending),
+                # No log_level either: uvicorn would set its loggers to it, undoing logs.py.
+                log_config=None,
+                access_log=settings.log_level == "debug",
+            )
+            _Server(config, next_steps(settings, settings.line.uses_sandbox)).run(
+                sockets=[listening]
+            )
+        finally:
+            if sending is not None:
+                sending.stop()  # the app's lifespan stopped it already, unless it never ran
     return 0
 
 

@@ -19,7 +19,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor, AdminActor, CurrentActor
-from broadcaster.broadcasting import (
+from broadcaster.broadcast_changes import (
     BroadcastRefused,
     BroadcastRequest,
     approve_broadcast,

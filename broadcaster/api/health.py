@@ -8,6 +8,10 @@
   during a rolling restart a replica is unready from the moment it is told to stop, so
   the balancer drains it while its requests in flight finish. The body says whether it
   leads (informational: any replica serves any request).
+
+With a dispatch process `/healthz` also says whether that is up yet (`dispatch_process`:
+`starting` or `ready`): the service answers and sends while it starts, and notices are
+written in the service's own process meanwhile, a little slower.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ router = APIRouter(tags=["health"])
 class Health(BaseModel):
     status: Literal["ok", "error"]
     database: str = Field(description="ok, or the kind of error reaching it")
+    dispatch_process: Literal["starting", "ready"] | None = Field(
+        default=None, description="the dispatch process, where the service runs one"
+    )
 
 
 @router.get(
@@ -36,8 +43,11 @@ class Health(BaseModel):
     response_model=Health,
     responses={503: {"model": Health, "description": "the database cannot be reached"}},
 )
-def healthz(engine: EngineDep) -> JSONResponse:
+def healthz(request: Request, engine: EngineDep) -> JSONResponse:
     body: dict[str, Any] = {"status": "ok", "database": "ok"}
+    process = getattr(request.app.state, "dispatch_process", None)
+    if process is not None:
+        body["dispatch_process"] = "ready" if process.ready else "starting"
     try:
         with engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor
 from broadcaster.batches import Batch, BatchStatus
-from broadcaster.broadcasting import (
+from broadcaster.broadcast_changes import (
     EDITABLE,
     BroadcastConflict,
     BroadcastRefused,

@@ -16,6 +16,7 @@ underestimated.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from broadcaster.batches import Batch, BatchStatus
 from broadcaster.clock import as_utc
-from broadcaster.db import table_of
+from broadcaster.db import UTCDateTime, table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus
 from broadcaster.delivery.answers import Accepted, DeliveryError
 from broadcaster.delivery.port import OutgoingBatch
@@ -53,12 +54,71 @@ class Outcome:
     now: datetime
 
 
-def claimable(now: datetime) -> sa.ColumnElement[bool]:
+def claimable(now: Any) -> sa.ColumnElement[bool]:
+    """Due and not leased at `now` (a datetime, or a bound parameter standing for one)."""
     t = BATCH.c
     return sa.and_(
         t.status == BatchStatus.pending.value,
         sa.or_(t.next_attempt_at.is_(None), t.next_attempt_at <= now),
         sa.or_(t.lease_until.is_(None), t.lease_until < now),
+    )
+
+
+# The claim's statements are built once, with bound parameters: a claim runs ~40 times a
+# second at LINE's pace, and building the statement and its cache key each time cost
+# more CPU than SQLite spent running it.
+_NOW = sa.bindparam("p_now", type_=UTCDateTime())
+_RETURNED = (
+    BATCH.c.id,
+    BATCH.c.broadcast_id,
+    BATCH.c.endpoint,
+    BATCH.c.messages,
+    BATCH.c.recipients,
+    BATCH.c.retry_key,
+    BATCH.c.priority,
+    BATCH.c.attempts,
+    BATCH.c.first_attempt_at,
+)
+
+
+@functools.cache
+def _candidates(emergency_only: bool) -> sa.Select[tuple[int]]:
+    t = BATCH.c
+    due = claimable(_NOW)
+    if emergency_only:
+        due = sa.and_(due, t.priority > 0)
+    return (
+        sa.select(t.id)
+        .where(due)
+        .order_by(t.priority.desc(), t.id)
+        .limit(sa.bindparam("p_limit", type_=sa.Integer()))
+    )
+
+
+@functools.cache
+def _locking(emergency_only: bool) -> sa.Select[tuple[int]]:
+    return _candidates(emergency_only).with_for_update(skip_locked=True)
+
+
+@functools.cache
+def _claim(emergency_only: bool, locked_first: bool) -> sa.Update:
+    """The claim: of the ids locked beforehand (`p_ids`; PostgreSQL), or of the candidates
+    chosen in the same statement (SQLite)."""
+    t = BATCH.c
+    chosen: Any = (
+        sa.bindparam("p_ids", expanding=True)
+        if locked_first
+        else _candidates(emergency_only).scalar_subquery()
+    )
+    return (
+        sa.update(BATCH)
+        .where(t.id.in_(chosen), claimable(_NOW))
+        .values(
+            lease_owner=sa.bindparam("p_owner"),
+            lease_until=sa.bindparam("p_until", type_=UTCDateTime()),
+            first_attempt_at=sa.func.coalesce(t.first_attempt_at, _NOW),
+        )
+        .returning(*_RETURNED)
     )
 
 
@@ -72,42 +132,20 @@ def claim_batches(
     emergency_only: bool = False,
 ) -> list[Claimed]:
     """Claim up to `limit` due batches (priority, then id) for `owner`; the caller commits."""
-    t = BATCH.c
-    due = claimable(now)
-    if emergency_only:
-        due = sa.and_(due, t.priority > 0)
-    candidates = sa.select(t.id).where(due).order_by(t.priority.desc(), t.id).limit(limit)
-    chosen: Any
-    if connection.dialect.name == "postgresql":
+    params: dict[str, Any] = {
+        "p_now": now, "p_limit": limit, "p_owner": owner, "p_until": now + lease
+    }
+    locked_first = connection.dialect.name == "postgresql"
+    if locked_first:
         # Lock the chosen rows first: PostgreSQL may rescan a LIMIT subquery inside an
         # UPDATE, which can claim more than `limit` rows.
-        chosen = connection.execute(candidates.with_for_update(skip_locked=True)).scalars().all()
-        if not chosen:
+        params["p_ids"] = (
+            connection.execute(_locking(emergency_only), params).scalars().all()
+        )
+        if not params["p_ids"]:
             return []
-    else:
-        # One statement: SQLite's single writer makes select-and-update atomic.
-        chosen = candidates.scalar_subquery()
-    statement = (
-        sa.update(BATCH)
-        .where(t.id.in_(chosen), claimable(now))
-        .values(
-            lease_owner=owner,
-            lease_until=now + lease,
-            first_attempt_at=sa.func.coalesce(t.first_attempt_at, now),
-        )
-        .returning(
-            t.id,
-            t.broadcast_id,
-            t.endpoint,
-            t.messages,
-            t.recipients,
-            t.retry_key,
-            t.priority,
-            t.attempts,
-            t.first_attempt_at,
-        )
-    )
-    rows = connection.execute(statement).all()
+    # Else one statement: SQLite's single writer makes select-and-update atomic.
+    rows = connection.execute(_claim(emergency_only, locked_first), params).all()
     claimed = [
         Claimed(
             OutgoingBatch(
@@ -192,18 +230,92 @@ def record_outcome(connection: Connection, owner: str, item: Outcome) -> bool:
     return True
 
 
+# Accepted batches, the usual result, are recorded by prebuilt statements run once for
+# the whole group (executemany) instead of two built statements per batch.
+_ACCEPT_BATCH = (
+    sa.update(BATCH)
+    .where(
+        BATCH.c.id == sa.bindparam("p_id"),
+        BATCH.c.lease_owner == sa.bindparam("p_owner"),
+        BATCH.c.status == BatchStatus.pending.value,
+    )
+    .values(
+        lease_owner=None,
+        lease_until=None,
+        attempts=BATCH.c.attempts + 1,
+        status=BatchStatus.accepted.value,
+        accepted_at=sa.bindparam("p_at", type_=UTCDateTime()),
+        line_request_id=sa.bindparam("p_request"),
+        next_attempt_at=None,
+    )
+)
+_ACCEPT_DELIVERIES = (
+    sa.update(DELIVERY)
+    .where(
+        DELIVERY.c.batch_id == sa.bindparam("p_id"),
+        DELIVERY.c.status == DeliveryStatus.queued.value,
+    )
+    .values(
+        status=DeliveryStatus.accepted.value,
+        accepted_at=sa.bindparam("p_at", type_=UTCDateTime()),
+        error=None,
+    )
+)
+
+
+def _accepted(item: Outcome) -> bool:
+    return item.decision.action is Action.accept and item.outcome is not None
+
+
+def _record_accepted(connection: Connection, owner: str, items: list[Outcome]) -> list[Outcome]:
+    """Record these accepted results at once; returns those written (the batches still
+    this owner's: a lease taken over meanwhile leaves its batch to the new owner)."""
+    if not items:
+        return []
+    ids = [item.claimed.batch.id for item in items]
+    ours = sa.select(BATCH.c.id).where(
+        BATCH.c.id.in_(ids),
+        BATCH.c.lease_owner == owner,
+        BATCH.c.status == BatchStatus.pending.value,
+    )
+    if connection.dialect.name == "postgresql":
+        ours = ours.with_for_update()
+    still = set(connection.execute(ours).scalars())
+    written = [item for item in items if item.claimed.batch.id in still]
+    if not written:
+        return []
+    rows = [
+        {
+            "p_id": item.claimed.batch.id,
+            "p_owner": owner,
+            "p_at": item.now,
+            "p_request": item.outcome.line_request_id
+            if isinstance(item.outcome, Accepted)
+            else None,
+        }
+        for item in written
+    ]
+    connection.execute(_ACCEPT_BATCH, rows)
+    # Residents' rows exist only where the ledger already wrote them (usually not).
+    connection.execute(_ACCEPT_DELIVERIES, [{"p_id": r["p_id"], "p_at": r["p_at"]} for r in rows])
+    return written
+
+
 def record_outcomes(connection: Connection, owner: str, outcomes: list[Outcome]) -> int:
     """Store several attempts' results in the caller's transaction; returns how many were
     written. Each broadcast that settled a batch is checked for being finished once, at
     the latest of its outcomes' times, instead of once per batch."""
-    written = 0
     settled: dict[int, datetime] = {}
-    for item in outcomes:
+    done = _record_accepted(connection, owner, [item for item in outcomes if _accepted(item)])
+    written = len(done)
+    for item in (item for item in outcomes if not _accepted(item)):
         if record_outcome(connection, owner, item):
             written += 1
-            if item.decision.action is not Action.retry:
-                broadcast_id = item.claimed.batch.broadcast_id
-                settled[broadcast_id] = max(settled.get(broadcast_id, item.now), item.now)
+            done.append(item)
+    for item in done:
+        if item.decision.action is not Action.retry:
+            broadcast_id = item.claimed.batch.broadcast_id
+            settled[broadcast_id] = max(settled.get(broadcast_id, item.now), item.now)
     for broadcast_id, now in settled.items():
         finish_if_done(connection, broadcast_id, now)
     return written

@@ -18,7 +18,7 @@ from typing import Any
 from sqlmodel import Session
 
 from broadcaster import rich_menus
-from broadcaster.broadcasting import BroadcastRefused, BroadcastRequest, create_broadcast
+from broadcaster.broadcast_changes import BroadcastRefused, BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import Broadcast, BroadcastKind, Priority
 from broadcaster.emergency import policy
 from broadcaster.emergency.models import Emergency, EmergencyStatus

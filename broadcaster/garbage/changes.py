@@ -19,7 +19,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from broadcaster import audit
-from broadcaster.broadcasting import BroadcastRequest, create_broadcast
+from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import BroadcastKind
 from broadcaster.clock import local
 from broadcaster.garbage.kinds import kind_table

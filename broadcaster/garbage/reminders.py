@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcaster import quiet_hours
-from broadcaster.broadcasting import (
+from broadcaster.broadcast_changes import (
     BroadcastRefused,
     BroadcastRequest,
     cancel_broadcast,

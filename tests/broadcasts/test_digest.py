@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session, select
 
 from broadcaster.batches import Batch
-from broadcaster.broadcasting import BroadcastRequest, create_broadcast
+from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import Broadcast
 from broadcaster.deliveries import Delivery
 from broadcaster.digest import dispatch_digests

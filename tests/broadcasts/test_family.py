@@ -7,7 +7,7 @@ from dataclasses import fields
 
 from sqlmodel import Session
 
-from broadcaster.broadcasting import BroadcastRequest, create_broadcast, request_from
+from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast, request_from
 from broadcaster.broadcasts import (
     Broadcast,
     BroadcastBase,

@@ -1,5 +1,6 @@
-"""Run dispatch (resuming any interrupted one) and a DeliveryWorker until everything is
-sent; the crash tests SIGKILL this process at various points and run it again.
+"""Run dispatch (resuming any interrupted one, as `serve` does at start: the one dispatch
+path with `resume=True`) and a DeliveryWorker until everything is sent; the crash tests
+SIGKILL this process at various points and run it again.
 
     python tests/delivery/crash_worker.py DB_URL SANDBOX_URL BROADCAST_ID
 """
@@ -16,8 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from broadcaster.db import make_engine
 from broadcaster.delivery.worker import DeliveryWorker
-from broadcaster.outbox import resume_dispatches
-from tests.delivery.scenario import line_settings, text_plan
+from broadcaster.render import Renderer
+from broadcaster.schedule import resume_interrupted
+from tests.delivery.scenario import line_settings
 
 
 async def main(db_url: str, sandbox_url: str) -> None:
@@ -30,8 +32,8 @@ async def main(db_url: str, sandbox_url: str) -> None:
     worker = DeliveryWorker(engine, settings, owner=f"crash-worker:{os.getpid()}",
                             poll_interval=0.02)
     await worker.start()
-    plan = text_plan("断水のお知らせ", fields=("language",))
-    await asyncio.to_thread(resume_dispatches, engine, lambda s, b: plan, datetime.now(UTC))
+    renderer = Renderer.from_settings(settings)
+    await asyncio.to_thread(resume_interrupted, engine, renderer, settings, datetime.now(UTC))
     await worker.wait_idle(60)
     await worker.stop()
 

@@ -44,7 +44,9 @@ def test_killed_and_restarted_sender_serves_everyone_exactly_once(
 ) -> None:
     log = tmp_path / "worker.log"
     residents(6000, language=lambda n: ["ja", "en", "zh"][n % 3])
-    b = broadcast(status=BroadcastStatus.sending)  # as dispatch_due leaves it
+    # As a claim leaves it; one rendering per language.
+    b = broadcast(status=BroadcastStatus.sending,
+                  template_text="断水のお知らせ {{ resident.language }}")
     config = SandboxConfig(rate_limits={"multicast": 20.0},
                            faults=FaultConfig(lost_response=0.3, slow=0.1, slow_ms=800))
     with SandboxProcess(config) as sandbox:

@@ -1,5 +1,8 @@
 """Creating and changing broadcasts: the one path every send goes through.
 
+(`broadcasts` is the model and its states; this module is what staff and features do
+with it.)
+
 The API, garbage reminders, emergencies and benefit notices all call `create_broadcast`,
 so a template, a rule, LINE's limits and quiet hours are checked once, the same way,
 before anything is stored. Refusals are `BroadcastRefused` (the API answers 422); a change
