@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from broadcaster.broadcast_changes import BroadcastRefused
 from fastapi.testclient import TestClient
 
 from broadcaster import errors
 from broadcaster.app import create_app
+from broadcaster.broadcast_changes import BroadcastRefused
 from broadcaster.catalog import LANGUAGES, text
 from broadcaster.emergency.orders import OrderRefused
 from broadcaster.errors import FieldError, NotFound, Refused, field_messages
