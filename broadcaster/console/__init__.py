@@ -13,13 +13,15 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from broadcaster.console import kpis, notices, residents, signin, web
+from broadcaster.console import admin, benefits, kpis, notices, residents, signin, web
 
 ROUTERS: list[APIRouter] = [
     signin.router,
     notices.router,
     residents.router,
     kpis.router,
+    admin.router,
+    benefits.router,
 ]
 STATIC = Path(__file__).parent / "static"
 
