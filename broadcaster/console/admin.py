@@ -81,14 +81,15 @@ def _departments(session: Session) -> list[tuple[Department, list[ApiToken], int
     tokens: dict[int, list[ApiToken]] = {}
     for token in session.exec(select(ApiToken).order_by(col(ApiToken.id))).all():
         tokens.setdefault(token.department_id, []).append(token)
-    people = dict(
-        session.exec(
+    people: dict[int, int] = {
+        department_id: int(n)
+        for department_id, n in session.exec(
             select(StaffAccount.department_id, sa.func.count()).group_by(
-                StaffAccount.department_id
+                col(StaffAccount.department_id)
             )
         ).all()
-    )
-    return [(d, tokens.get(d.id or 0, []), int(people.get(d.id, 0))) for d in departments]
+    }
+    return [(d, tokens.get(d.id or 0, []), people.get(d.id or 0, 0)) for d in departments]
 
 
 def _departments_page(
@@ -170,9 +171,7 @@ def _department(session: Session, department_id: int) -> Department:
 
 
 @router.post(f"{PREFIX}/departments/{{department_id}}/tokens", response_class=HTMLResponse)
-def issue(
-    request: Request, department_id: int, session: SessionDep, staff: AdminStaff
-) -> Response:
+def issue(request: Request, department_id: int, session: SessionDep, staff: AdminStaff) -> Response:
     department = _department(session, department_id)
     now = utcnow()
     token, secret = issue_token(session, department, now)
@@ -353,9 +352,7 @@ def _day(value: str, field: str, settings: Settings, *, end: bool = False) -> da
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise Refused(
-            "console.bad_date", errors=[FieldError(field, "console.bad_date")]
-        ) from None
+        raise Refused("console.bad_date", errors=[FieldError(field, "console.bad_date")]) from None
     if end:
         day += timedelta(days=1)
     return datetime.combine(day, time(0), settings.tz).astimezone(UTC)

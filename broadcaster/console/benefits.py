@@ -104,24 +104,28 @@ def program_page(
     notified: int | None = None,
 ) -> Response:
     program = _program(session, program_id, staff.actor)
-    return _detail(
-        request, session, settings, staff, program, "benefit.html", notified=notified
-    )
+    return _detail(request, session, settings, staff, program, "benefit.html", notified=notified)
 
 
 @router.get("/console/benefits/{program_id}/notify", response_class=HTMLResponse)
 def confirm_page(
-    request: Request, program_id: int, session: SessionDep, settings: SettingsDep, staff: BenefitStaff
+    request: Request,
+    program_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    staff: BenefitStaff,
 ) -> Response:
     program = _program(session, program_id, staff.actor)
-    return _detail(
-        request, session, settings, staff, program, "benefit_notify.html", refusal=None
-    )
+    return _detail(request, session, settings, staff, program, "benefit_notify.html", refusal=None)
 
 
 @router.post("/console/benefits/{program_id}/notify", response_class=HTMLResponse)
 def notify(
-    request: Request, program_id: int, session: SessionDep, settings: SettingsDep, staff: BenefitStaff
+    request: Request,
+    program_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    staff: BenefitStaff,
 ) -> Response:
     program = _program(session, program_id, staff.actor)
     try:

@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse, Response
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.clock import utcnow
 from broadcaster.console.web import ConsoleStaff, render
-from broadcaster.settings import Settings
 from broadcaster.kpis import charts, fiscal, report, tables
 from broadcaster.kpis.deliveries import DeliveryClass
+from broadcaster.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 FiscalYear = Annotated[int | None, Query(ge=2000, le=2100)]

@@ -88,7 +88,11 @@ def residents(
         threshold=t,
         groups=[
             ("地区別", "地区", _rows(_counts(session, Resident.district), r.districts, t)),
-            ("ごみ収集地区別", "収集地区", _rows(_counts(session, Resident.garbage_zone), r.zones, t)),
+            (
+                "ごみ収集地区別",
+                "収集地区",
+                _rows(_counts(session, Resident.garbage_zone), r.zones, t),
+            ),
             (
                 "言語別",
                 "言語",
@@ -96,12 +100,8 @@ def residents(
             ),
             ("関心分野別", "関心分野", _rows(interests, r.interests, t)),
         ],
-        months=[
-            (m, shown(m.friends, t), shown(m.follows, t), shown(m.blocks, t)) for m in months
-        ],
-        friends_chart=charts.bar_chart(
-            labels, [shown(m.friends, t) for m in months], line=True
-        ),
+        months=[(m, shown(m.friends, t), shown(m.follows, t), shown(m.blocks, t)) for m in months],
+        friends_chart=charts.bar_chart(labels, [shown(m.friends, t) for m in months], line=True),
         changes_chart=charts.bar_chart(labels, [shown(m.follows, t) for m in months]),
         blocks_chart=charts.bar_chart(labels, [shown(m.blocks, t) for m in months]),
     )

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from itertools import pairwise
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -222,7 +223,7 @@ def monthly_counts(
             sa.func.coalesce(
                 sa.func.sum(sa.case((sa.and_(column >= lo, column < hi), 1), else_=0)), 0
             )
-            for lo, hi in zip(edges, edges[1:], strict=False)
+            for lo, hi in pairwise(edges)
         ]
 
     follows = [0] * count

@@ -38,7 +38,9 @@ def test_other_roles_get_the_403_page_and_change_nothing(
     posts = {
         "/console/admin/departments": {"name": "福祉課", "role": "admin"},
         "/console/admin/staff": {
-            "name": "侵入 太郎", "department_id": "1", "login": "intruder",
+            "name": "侵入 太郎",
+            "department_id": "1",
+            "login": "intruder",
             "password": "long enough password",
         },
         "/console/admin/departments/1/tokens": {},
@@ -68,7 +70,9 @@ def test_admin_creates_a_department_and_sees_its_token_once(
     with Session(engine) as session:
         found = find_by_token(session, secret.group(1))
         assert found is not None and found[0].name == "福祉課"
-        entry = session.exec(select(AuditEntry).where(AuditEntry.action == "department.create")).one()
+        entry = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "department.create")
+        ).one()
         assert entry.actor == ADMIN_LABEL
     listing = app_client.get("/console/admin").text
     assert "福祉課" in listing and secret.group(1) not in listing
@@ -111,9 +115,9 @@ def test_admin_issues_and_revokes_a_token(
     assert secret
     with Session(engine) as session:
         token = session.exec(
-            select(ApiToken).where(ApiToken.department_id == department.id).order_by(
-                col(ApiToken.id).desc()
-            )
+            select(ApiToken)
+            .where(ApiToken.department_id == department.id)
+            .order_by(col(ApiToken.id).desc())
         ).first()
         assert token is not None
     revoked = app_client.post(
@@ -147,7 +151,10 @@ def test_admin_creates_an_account_that_can_sign_in(
     assert created.status_code == 201 and "田中 三郎さん" in created.text
     with Session(engine) as session:
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "staff.create")).one()
-        assert entry.actor == ADMIN_LABEL and entry.after == {"login": "tanaka", "name": "田中 三郎"}
+        assert entry.actor == ADMIN_LABEL and entry.after == {
+            "login": "tanaka",
+            "name": "田中 三郎",
+        }
     app_client.cookies.clear()
     sign_in(app_client, "tanaka", "a long first password")
     assert "田中 三郎" in app_client.get("/console/broadcasts").text
@@ -207,9 +214,10 @@ def test_reset_shows_a_one_time_password_ends_sessions_and_forces_a_change(
     temporary = re.search(r'id="secret-value">([^<]+)<', answer.text)
     assert temporary
     # The person's open session has ended.
-    assert "/console?next=" in other.get("/console/broadcasts", follow_redirects=False).headers[
-        "location"
-    ]
+    assert (
+        "/console?next="
+        in other.get("/console/broadcasts", follow_redirects=False).headers["location"]
+    )
     with Session(engine) as session:
         live = session.exec(
             select(StaffSession).where(
@@ -288,7 +296,9 @@ def test_the_audit_log_filters_and_pages_fifty_at_a_time(
     day = (T0 + timedelta(hours=30)).astimezone().date().isoformat()
     one_day = app_client.get("/console/admin/audit", params={"from": day, "to": day})
     assert one_day.status_code == 200 and "24件" in one_day.text
-    backwards = app_client.get("/console/admin/audit", params={"from": "2026-05-02", "to": "2026-05-01"})
+    backwards = app_client.get(
+        "/console/admin/audit", params={"from": "2026-05-02", "to": "2026-05-01"}
+    )
     assert backwards.status_code == 422
     assert 'id="err-f-to">終了日は開始日と同じか' in backwards.text
     bad = app_client.get("/console/admin/audit", params={"from": "5月1日"})
@@ -300,7 +310,9 @@ def test_the_api_audit_query_still_answers(
 ) -> None:
     from tests.conftest import auth
 
-    app_client.post("/api/v1/departments", headers=auth(tokens["情報政策課"]), json={"name": "福祉課"})
+    app_client.post(
+        "/api/v1/departments", headers=auth(tokens["情報政策課"]), json={"name": "福祉課"}
+    )
     rows = app_client.get("/api/v1/audit", headers=auth(tokens["情報政策課"])).json()
     assert [r["action"] for r in rows] == ["department.create"]
     assert app_client.get("/api/v1/audit", headers=auth(tokens["環境課"])).json() == []
