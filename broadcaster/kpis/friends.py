@@ -218,19 +218,23 @@ def monthly_counts(
     events = table_of(FriendEvent)
     residents = table_of(Resident)
 
-    def sums(column: sa.ColumnElement[datetime]) -> list[sa.ColumnElement[int]]:
+    def sums(
+        column: sa.ColumnElement[datetime], only: sa.ColumnElement[bool] | None = None
+    ) -> list[sa.ColumnElement[int]]:
+        def within(lo: datetime, hi: datetime) -> sa.ColumnElement[bool]:
+            inside = sa.and_(column >= lo, column < hi)
+            return inside if only is None else sa.and_(only, inside)
+
         return [
-            sa.func.coalesce(
-                sa.func.sum(sa.case((sa.and_(column >= lo, column < hi), 1), else_=0)), 0
-            )
+            sa.func.coalesce(sa.func.sum(sa.case((within(lo, hi), 1), else_=0)), 0)
             for lo, hi in pairwise(edges)
         ]
 
     follows = [0] * count
     blocks = [0] * count
 
-    def add(into: list[int], row: Sequence[int] | None) -> None:
-        for i, n in enumerate(row or ()):
+    def add(into: list[int], values: Sequence[int]) -> None:
+        for i, n in enumerate(values):
             into[i] += int(n)
 
     connection = session.connection()
@@ -240,25 +244,16 @@ def monthly_counts(
         .group_by(events.c.kind)
     ):
         add(follows if kind == FriendEventKind.follow else blocks, per_month)
-    no_events = ~sa.exists().where(events.c.resident_id == residents.c.id)
-    add(
-        follows,
-        connection.execute(
-            sa.select(*sums(residents.c.followed_at)).where(
-                residents.c.followed_at >= edges[0], no_events
-            )
-        ).first(),
-    )
-    add(
-        blocks,
-        connection.execute(
-            sa.select(*sums(residents.c.blocked_at)).where(
-                residents.c.blocked_at >= edges[0],
-                residents.c.follow_state == FollowState.blocked,
-                no_events,
-            )
-        ).first(),
-    )
+    # Residents from before events: one pass for their follows and blocks alike.
+    blocked = residents.c.follow_state == FollowState.blocked
+    legacy = connection.execute(
+        sa.select(*sums(residents.c.followed_at), *sums(residents.c.blocked_at, blocked)).where(
+            sa.or_(residents.c.followed_at >= edges[0], residents.c.blocked_at >= edges[0]),
+            ~sa.exists().where(events.c.resident_id == residents.c.id),
+        )
+    ).one()
+    add(follows, legacy[:count])
+    add(blocks, legacy[count:])
     friends_now = int(
         connection.execute(
             sa.select(sa.func.count())
