@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from itertools import pairwise
 
 import sqlalchemy as sa
@@ -217,8 +218,12 @@ def _hour(session: Session, column: sa.ColumnElement[datetime]) -> sa.ColumnElem
     return sa.func.strftime("%Y-%m-%d %H", column)
 
 
+@lru_cache(maxsize=65_536)
 def _local_day(hour: str, tz: tzinfo) -> date:
-    return datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(tz).date()
+    """The local day of a "YYYY-MM-DD HH" UTC hour (cached: a year has 8,760 hours, and
+    every district's rows share them)."""
+    at = datetime(int(hour[:4]), int(hour[5:7]), int(hour[8:10]), int(hour[11:13]), tzinfo=UTC)
+    return at.astimezone(tz).date()
 
 
 def deltas(session: Session, until: datetime, tz: tzinfo) -> dict[str, _Deltas]:
