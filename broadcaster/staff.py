@@ -15,6 +15,7 @@ guesser a quarter of an hour per handful of tries while the real user is told to
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -25,9 +26,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from broadcaster import audit
 from broadcaster.db import UTCDateTime, table_of
 from broadcaster.departments import Department
 from broadcaster.errors import Conflict, FieldError, Refused
+from broadcaster.staff_sessions import end_all_of
 
 MIN_PASSWORD_LENGTH = 12
 _hasher = PasswordHasher()
@@ -126,6 +129,84 @@ def set_password(
     account.must_change_password = must_change
     session.add(account)
     session.flush()
+
+
+def add_account(
+    session: Session,
+    department: Department,
+    login: str,
+    name: str,
+    password: str,
+    actor: str,
+    now: datetime,
+) -> StaffAccount:
+    """Create an account and audit it under `actor` (the CLI's operator or the admin's
+    label); flushed, not committed. The console's admin page and `broadcaster staff add`
+    both come here, so both refuse the same things and leave the same audit entry."""
+    account = create_account(session, department, login, name, password, now)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="staff.create",
+        entity="staff_account",
+        entity_id=account.id,
+        department_id=department.id,
+        after={"login": account.login, "name": account.name},
+    )
+    return account
+
+
+def reset_password(session: Session, account: StaffAccount, actor: str, now: datetime) -> str:
+    """Give the account a one-time password and end its sessions (audited under `actor`).
+
+    Returns the password: the caller shows it once, and nothing keeps it but its hash. The
+    person must choose their own at the next sign-in, and whoever held a session (perhaps
+    the reason for the reset) is signed out at once.
+    """
+    assert account.id is not None
+    temporary = secrets.token_urlsafe(12)
+    set_password(session, account, temporary, must_change=True)
+    ended = end_all_of(session, account.id, now)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="staff.password_reset",
+        entity="staff_account",
+        entity_id=account.id,
+        department_id=account.department_id,
+        after={"sessions_ended": ended},
+    )
+    return temporary
+
+
+def set_disabled(
+    session: Session, account: StaffAccount, disabled: bool, actor: str, now: datetime
+) -> bool:
+    """Disable (ending its sessions) or enable an account, audited; False when it already
+    was so (nothing written)."""
+    assert account.id is not None
+    if (account.disabled_at is not None) == disabled:
+        return False
+    before = {"disabled_at": account.disabled_at.isoformat() if account.disabled_at else None}
+    account.disabled_at = now if disabled else None
+    session.add(account)
+    if disabled:
+        end_all_of(session, account.id, now)
+    session.flush()
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="staff.disable" if disabled else "staff.enable",
+        entity="staff_account",
+        entity_id=account.id,
+        department_id=account.department_id,
+        before=before,
+        after={"disabled_at": now.isoformat() if disabled else None},
+    )
+    return True
 
 
 def _address_key(address: str) -> str:

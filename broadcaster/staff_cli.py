@@ -46,14 +46,13 @@ def add(
     """Create an account in a department (it acts with that department's role)."""
     from sqlmodel import select
 
-    from broadcaster import audit
     from broadcaster.catalog import detail_text
     from broadcaster.clock import utcnow
     from broadcaster.command import settings_or_exit
     from broadcaster.db import session_scope
     from broadcaster.departments import Department
     from broadcaster.errors import DomainError
-    from broadcaster.staff import create_account
+    from broadcaster.staff import add_account
 
     settings = settings_or_exit(config)
     engine = migrated_engine(settings)
@@ -64,17 +63,7 @@ def add(
             found = session.exec(select(Department).where(Department.name == department)).first()
             if found is None:
                 fail(f"no department named {department!r} (see `broadcaster department add`)")
-            account = create_account(session, found, login, name, password, now)
-            audit.record(
-                session,
-                at=now,
-                actor=operator(actor),
-                action="staff.create",
-                entity="staff_account",
-                entity_id=account.id,
-                department_id=found.id,
-                after={"login": account.login, "name": account.name},
-            )
+            account = add_account(session, found, login, name, password, operator(actor), now)
     except DomainError as exc:
         fail(detail_text(exc, "en"))
     typer.echo(f"account {account.login} ({account.name}, {found.name}) created", err=True)
@@ -88,37 +77,22 @@ def reset_password(
 ) -> None:
     """Give the account a one-time password (printed once) and end its sessions; the
     person chooses their own at the next sign-in."""
-    import secrets
-
     from sqlmodel import select
 
-    from broadcaster import audit
     from broadcaster.clock import utcnow
     from broadcaster.command import settings_or_exit
     from broadcaster.db import session_scope
-    from broadcaster.staff import StaffAccount, set_password
-    from broadcaster.staff_sessions import end_all_of
+    from broadcaster.staff import StaffAccount
+    from broadcaster.staff import reset_password as reset
 
     settings = settings_or_exit(config)
     engine = migrated_engine(settings)
-    temporary = secrets.token_urlsafe(12)
     now = utcnow()
     with session_scope(engine) as session:
         account = session.exec(select(StaffAccount).where(StaffAccount.login == login)).first()
         if account is None:
             fail(f"no account {login!r}")
-        assert account.id is not None
-        set_password(session, account, temporary, must_change=True)
-        end_all_of(session, account.id, now)
-        audit.record(
-            session,
-            at=now,
-            actor=operator(actor),
-            action="staff.password_reset",
-            entity="staff_account",
-            entity_id=account.id,
-            department_id=account.department_id,
-        )
+        temporary = reset(session, account, operator(actor), now)
     typer.echo(f"one-time password for {login}, shown once:", err=True)
     print(temporary)
 

@@ -43,6 +43,8 @@ class Resident(SQLModel, table=True):
             "birth_date",
             "birth_year",
         ),
+        # Followers by garbage zone without reading rows (the console's residents page).
+        sa.Index("ix_resident_follow_zone", "follow_state", "garbage_zone"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

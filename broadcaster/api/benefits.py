@@ -175,31 +175,21 @@ def notify_program(
     actor: CurrentActor,
 ) -> Notified:
     program = _program(session, program_id, actor)
-    renderer = get_renderer(request)
-    now = utcnow()
-    resumed = 0
-    for broadcast in notices.unfinished(session, program_id):
-        notices.dispatch_notice(session, broadcast, settings, renderer, now)
-        resumed += 1
-    try:
-        result = notices.notify(
-            session, program, actor.label, actor.department_id, settings, renderer, now
-        )
-    except IntegrityError:
-        # A concurrent notify on a database without ON CONFLICT semantics for this race:
-        # nothing of ours was written; running again notifies whoever is left.
-        raise Conflict("benefit_program.notify_running") from None
-    batches = 0
-    if result.broadcast is not None:
-        batches = notices.dispatch_notice(
-            session, result.broadcast, settings, renderer, now
-        ).batches
+    run = notices.notify_and_send(
+        session,
+        program,
+        actor.label,
+        actor.department_id,
+        settings,
+        get_renderer(request),
+        utcnow(),
+    )
     return Notified(
         program_id=program_id,
-        notified=result.notified,
-        broadcast_id=result.broadcast.id if result.broadcast else None,
-        batches=batches,
-        resumed=resumed,
+        notified=run.notified,
+        broadcast_id=run.broadcast_id,
+        batches=run.batches,
+        resumed=run.resumed,
     )
 
 

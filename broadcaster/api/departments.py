@@ -16,7 +16,6 @@ from sqlmodel import col, select
 
 from broadcaster import audit
 from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.audit import AuditEntry
 from broadcaster.auth import AdminActor, CurrentActor
 from broadcaster.clock import utcnow
 from broadcaster.departments import (
@@ -231,17 +230,18 @@ def audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AuditPublic]:
     """Newest first. A department sees the entries about its own department; an admin all."""
-    query = select(AuditEntry)
-    if actor.role != Role.admin:
-        query = query.where(AuditEntry.department_id == actor.department_id)
-    if entity is not None:
-        query = query.where(AuditEntry.entity == entity)
-    if entity_id is not None:
-        query = query.where(AuditEntry.entity_id == entity_id)
     if since is not None:
         since = since if since.tzinfo else since.replace(tzinfo=settings.tz)
-        query = query.where(col(AuditEntry.at) >= since)
-    query = query.order_by(col(AuditEntry.id).desc()).limit(limit)
+    found = audit.search(
+        session,
+        audit.Filter(
+            department_id=None if actor.role == Role.admin else actor.department_id,
+            entity=entity,
+            entity_id=entity_id,
+            since=since,
+        ),
+        limit=limit,
+    )
     return [
         AuditPublic(
             **{
@@ -250,5 +250,5 @@ def audit_log(
                 "after": city_json(entry.after),
             }
         )
-        for entry in session.exec(query)
+        for entry in found
     ]

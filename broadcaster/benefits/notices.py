@@ -28,6 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from broadcaster import ledger, outbox, policies
@@ -38,6 +39,7 @@ from broadcaster.clock import utcnow
 from broadcaster.db import UTCDateTime
 from broadcaster.deliveries import Delivery
 from broadcaster.dispatch import dispatch_broadcast
+from broadcaster.errors import Conflict
 from broadcaster.policies import Limit, Policy
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
@@ -132,6 +134,50 @@ def notify(
     session.add(broadcast)
     session.commit()
     return NotifyResult(broadcast, notified)
+
+
+@dataclass(frozen=True)
+class NotifyRun:
+    notified: int
+    broadcast_id: int | None
+    batches: int
+    resumed: int
+
+
+def notify_and_send(
+    session: Session,
+    program: BenefitProgram,
+    actor_label: str,
+    department_id: int,
+    settings: Settings,
+    renderer: Renderer,
+    now: datetime,
+) -> NotifyRun:
+    """What "notify" means to staff (the API and the console both call this): finish any
+    notice of this program a crash left undispatched, record the residents not yet told,
+    and send them the notice. Raises Conflict when a concurrent notify holds the pairs,
+    BroadcastRefused (quiet hours, template) with nothing written."""
+    assert program.id is not None
+    resumed = 0
+    for broadcast in unfinished(session, program.id):
+        dispatch_notice(session, broadcast, settings, renderer, now)
+        resumed += 1
+    try:
+        result = notify(session, program, actor_label, department_id, settings, renderer, now)
+    except IntegrityError:
+        # A concurrent notify on a database without ON CONFLICT semantics for this race:
+        # nothing of ours was written; running again notifies whoever is left.
+        session.rollback()
+        raise Conflict("benefit_program.notify_running") from None
+    batches = 0
+    if result.broadcast is not None:
+        batches = dispatch_notice(session, result.broadcast, settings, renderer, now).batches
+    return NotifyRun(
+        result.notified,
+        result.broadcast.id if result.broadcast else None,
+        batches,
+        resumed,
+    )
 
 
 def unfinished(session: Session, program_id: int) -> list[Broadcast]:

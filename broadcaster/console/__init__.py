@@ -13,7 +13,17 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from broadcaster.console import emergency, garbage, kpis, notices, residents, signin, web
+from broadcaster.console import (
+    admin,
+    benefits,
+    emergency,
+    garbage,
+    kpis,
+    notices,
+    residents,
+    signin,
+    web,
+)
 
 ROUTERS: list[APIRouter] = [
     signin.router,
@@ -22,6 +32,8 @@ ROUTERS: list[APIRouter] = [
     kpis.router,
     emergency.router,
     garbage.router,
+    admin.router,
+    benefits.router,
 ]
 STATIC = Path(__file__).parent / "static"
 

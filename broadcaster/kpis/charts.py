@@ -82,7 +82,8 @@ def bar_chart(
         text = "" if raw is None else str(raw)
         bars.append(Bar(round(x + slot * 0.15, 1), y(number), round(slot * 0.7, 1),
                         0.0 if line else height, label, text))
-        points.append(f"{round(x + slot / 2, 1)},{y(number)}")
+        if raw is not None:  # a month still to come has no point (the line stops)
+            points.append(f"{round(x + slot / 2, 1)},{y(number)}")
     ticks = [(y(top * f), _tick(top * f)) for f in (0, 0.25, 0.5, 0.75, 1)]
     return Chart(
         WIDTH,
