@@ -13,11 +13,13 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from broadcaster.console import kpis, notices, residents, signin, web
+from broadcaster.console import calendar, compose, kpis, notices, residents, signin, web
 
 ROUTERS: list[APIRouter] = [
     signin.router,
     notices.router,
+    compose.router,
+    calendar.router,
     residents.router,
     kpis.router,
 ]
