@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
 
 from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.audit import record
+from broadcaster.audit import AuditEntry, record
 from broadcaster.batches import Batch, BatchStatus
 from broadcaster.broadcasting import (
     BroadcastConflict,
@@ -226,6 +226,7 @@ def _detail(
     segment = session.get(Segment, broadcast.segment_id) if broadcast.segment_id else None
     department = session.get(Department, broadcast.department_id)
     progress = _progress(request, session, broadcast, now)
+    sent_back = _sent_back(session, broadcast)
     session.rollback()
     return render(
         request,
@@ -247,9 +248,27 @@ def _detail(
         may_approve=staff.role == Role.admin
         and broadcast.status == BroadcastStatus.awaiting_approval,
         finished=broadcast.status in FINISHED,
+        sent_back=sent_back,
         settings=settings,
         **progress,
     )
+
+
+def _sent_back(session: Session, broadcast: Broadcast) -> AuditEntry | None:
+    """The admin's sending back of this draft (who, when, why), unless edited since."""
+    if broadcast.status != BroadcastStatus.draft:
+        return None
+    latest = session.exec(
+        select(AuditEntry)
+        .where(
+            AuditEntry.entity == "broadcast",
+            AuditEntry.entity_id == str(broadcast.id),
+            col(AuditEntry.action).in_(["broadcast.send_back", "broadcast.update"]),
+        )
+        .order_by(col(AuditEntry.id).desc())
+        .limit(1)
+    ).first()
+    return latest if latest is not None and latest.action == "broadcast.send_back" else None
 
 
 @router.get("/console/broadcasts/{broadcast_id}/progress", response_class=HTMLResponse)

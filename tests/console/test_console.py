@@ -139,7 +139,8 @@ def test_a_department_cancels_its_own_scheduled_notice_only(
     )
     assert cancelled.status_code == 303
     again = app_client.post(f"/console/broadcasts/{own}/cancel", data={"csrf_token": csrf})
-    assert again.status_code == 409 and "「取消（送信していません）」の配信は取り消せません" in again.text
+    assert again.status_code == 409
+    assert "「取消（送信していません）」の配信は取り消せません" in again.text
     other_cancel = app_client.post(f"/console/broadcasts/{other}/cancel", data={"csrf_token": csrf})
     assert other_cancel.status_code == 404
     assert {b.id: b.status for b in _rows(engine)} == {own: "cancelled", other: "scheduled"}

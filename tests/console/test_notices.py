@@ -336,6 +336,10 @@ def test_with_approval_on_an_admin_approves_or_sends_back(
                 f"/console/broadcasts/{second.id}/send-back",
                 data={"csrf_token": csrf, "reason": "日付を確認してください"},
             )
+        _as(client, "kosodate")
+        returned = client.get(f"/console/broadcasts/{second.id}").text
+        assert "情報政策課 高橋 美咲 が差し戻しました" in returned
+        assert "理由：日付を確認してください" in returned
     rows = {row.id: row for row in _rows(engine)}
     assert rows[first.id].status == BroadcastStatus.scheduled
     assert rows[first.id].approved_by == "情報政策課 高橋 美咲"

@@ -56,7 +56,16 @@ document.addEventListener("DOMContentLoaded", () => {
       const response = await fetch(form.dataset.look, {
         method: "POST", body, headers: { "X-CSRF-Token": token ? token.value : "" },
       });
-      if (response.ok && mine === asked) panel.innerHTML = await response.text();
+      if (response.ok && mine === asked) {
+        panel.innerHTML = await response.text();
+        const figure = panel.querySelector("[data-recipients]");
+        const live = document.getElementById("live-count");
+        if (live) {
+          live.textContent = figure
+            ? `届く人数：${Number(figure.dataset.recipients).toLocaleString("ja-JP")} 人`
+            : "このままでは送れません（右または下の「届く人数と文面」を見てください）";
+        }
+      }
     } catch (error) { /* the next change asks again */ }
   };
   const later = () => { window.clearTimeout(timer); timer = window.setTimeout(refresh, 400); };
