@@ -316,9 +316,12 @@ async def _post(
     send (create or change it)."""
     data = await request.form()
     form = NoticeForm.read(data, settings)
-    action = data.get("action")
+    # The form's buttons; a bare `draft=true` (the first console's checkbox) is a draft too.
+    action = data.get("action") or ("draft" if data.get("draft") == "true" else None)
     now = utcnow()
     draft = action == "draft"
+    if draft and form.when == "at" and not form.send_at and form.repeat == "none":
+        form.when = "now"  # a draft needs no time yet; it is chosen when it is scheduled
 
     def again(fields: dict[str, str]) -> HTMLResponse:
         session.rollback()

@@ -87,9 +87,18 @@ def look(
 
 
 def look_at(
-    session: Session, broadcast: Broadcast, settings: Settings, renderer: Renderer, now: datetime
+    session: Session,
+    broadcast: Broadcast,
+    settings: Settings,
+    renderer: Renderer,
+    now: datetime,
+    *,
+    light: bool = False,
 ) -> Look:
-    """The same for a stored broadcast not yet sent (its confirmation, its page)."""
+    """The same for a stored broadcast not yet sent (its confirmation, its page).
+
+    `light`: only who it reaches (a panel refreshed every few seconds leaves out the
+    messages, the caps and the quota, which cost more and do not change that fast)."""
     resident = table_of(Resident)
     connection = session.connection()
     audience = audience_for(broadcast, settings)
@@ -111,6 +120,8 @@ def look_at(
         (language_name(code), n)
         for code, n in sorted(languages.items(), key=lambda kv: lang_order.get(kv[0], 99))
     ]
+    if light:
+        return Look(recipients, by_district, by_language, 0, 0, 0, [], recipients, 0, 0)
     opted_out, blocked = _not_reached(session, broadcast, settings, recipients)
     over_cap = 0
     if not exempt(broadcast, Limit.cap):

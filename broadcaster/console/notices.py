@@ -157,7 +157,7 @@ def _watched(broadcast: Broadcast, now: datetime) -> bool:
 
 
 def _progress(
-    request: Request, session: Session, broadcast: Broadcast, now: datetime
+    request: Request, session: Session, broadcast: Broadcast, now: datetime, *, light: bool = False
 ) -> dict[str, Any]:
     """What the progress panel shows: counts per status, who was skipped and why, the
     batches needing a person, and whether to keep refreshing."""
@@ -168,7 +168,7 @@ def _progress(
     settled = total - counts.get("queued", 0)
     planned = None
     if broadcast.status in EDITABLE:
-        planned = look_at(session, broadcast, settings, renderer_of(request), now)
+        planned = look_at(session, broadcast, settings, renderer_of(request), now, light=light)
     problems = session.exec(
         select(Batch)
         .where(
@@ -277,7 +277,7 @@ def progress_fragment(
 ) -> Response:
     """The progress panel alone, for the page's data-refresh (data-final when done)."""
     broadcast = _visible(session, staff, broadcast_id)
-    context = _progress(request, session, broadcast, utcnow())
+    context = _progress(request, session, broadcast, utcnow(), light=True)
     session.rollback()
     return render(request, "_notice_progress.html", staff, **context)
 

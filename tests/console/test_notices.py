@@ -175,7 +175,11 @@ def test_a_refusal_is_japanese_next_to_its_field_and_writes_nothing(
     csrf = sign_in(app_client, "kosodate")
     before = _audits(engine)
     with freeze_time(NOON):
-        for action in ("confirm", "draft", "send"):
+        # A draft needs no send time yet: only sending does.
+        actions = (
+            ("confirm", "send") if changes == {"send_at": ""} else ("confirm", "draft", "send")
+        )
+        for action in actions:
             answer = _post(app_client, csrf, action, **changes)
             assert answer.status_code == 422, (action, answer.text[:300])
             assert words in _field_error(answer.text, control)
@@ -183,6 +187,16 @@ def test_a_refusal_is_japanese_next_to_its_field_and_writes_nothing(
     if changes.get("text"):
         assert changes["text"][:20] in answer.text  # what was typed is kept
     assert _rows(engine) == [] and _audits(engine) == before
+
+
+def test_a_draft_may_wait_for_its_send_time(
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
+) -> None:
+    csrf = sign_in(app_client, "kosodate")
+    with freeze_time(NOON):
+        assert _post(app_client, csrf, "draft", send_at="").status_code == 303
+    [row] = _rows(engine)
+    assert row.status == BroadcastStatus.draft
 
 
 # -- job 3: confirm before sending ------------------------------------------------------
