@@ -289,7 +289,7 @@ def edit_notice(
     request: Request, broadcast_id: int, session: SessionDep, settings: SettingsDep, staff: Writer
 ) -> Response:
     broadcast = _visible(session, staff, broadcast_id)
-    if broadcast.status not in EDITABLE:
+    if broadcast.status not in EDITABLE or broadcast.template_text is None:
         raise BroadcastConflict(broadcast, "edited")
     return _form_page(request, session, staff, form_of(broadcast, settings), broadcast=broadcast)
 
@@ -299,7 +299,7 @@ async def post_edit(
     request: Request, broadcast_id: int, session: SessionDep, settings: SettingsDep, staff: Writer
 ) -> Response:
     broadcast = _visible(session, staff, broadcast_id)
-    if broadcast.status not in EDITABLE:
+    if broadcast.status not in EDITABLE or broadcast.template_text is None:
         raise BroadcastConflict(broadcast, "edited")
     return await _post(request, session, settings, staff, broadcast)
 

@@ -205,13 +205,18 @@ def _samples(
 ) -> list[Sample]:
     """One rendering per language variant the template has, as a resident of that
     language in the audience (or, with none, of the first district) would read it."""
-    fields, render = renderer_for(session, broadcast, renderer)
-    prepared = renderer.prepare(
-        template_name=broadcast.template_name,
-        template_text=broadcast.template_text,
-        parameters=broadcast.parameters,
-        trial=False,
-    )
+    try:
+        fields, render = renderer_for(session, broadcast, renderer)
+        prepared = renderer.prepare(
+            template_name=broadcast.template_name,
+            template_text=broadcast.template_text,
+            parameters=broadcast.parameters,
+            trial=False,
+        )
+    except (TemplateError, MessageLimitError) as exc:
+        # A stored notice whose template no longer prepares: say so, the page still shows.
+        failed = Bubble("error", f"文面を作れません：{exc}")
+        return [Sample(FALLBACK_LANGUAGE, language_name(FALLBACK_LANGUAGE), "", [failed])]
     own = [lang for lang in _variant_languages(broadcast) if lang in settings.residents.languages]
     if not own:
         own = list(prepared.languages) or [FALLBACK_LANGUAGE]

@@ -244,7 +244,12 @@ def _detail(
         ),
         repeat=recurrence_words(broadcast.recurrence),
         category_label=category_label,
-        editable=broadcast.status in EDITABLE and staff.role in (Role.department, Role.admin),
+        # The form writes inline text: a notice made from a template file (a garbage
+        # reminder, a benefit notice) is changed where it was made, and only cancelled here.
+        editable=broadcast.status in EDITABLE
+        and broadcast.template_text is not None
+        and staff.role in (Role.department, Role.admin),
+        cancellable=broadcast.status in EDITABLE,
         may_approve=staff.role == Role.admin
         and broadcast.status == BroadcastStatus.awaiting_approval,
         finished=broadcast.status in FINISHED,

@@ -566,3 +566,28 @@ def test_the_list_is_paginated_and_filtered(
     _as(app_client, "admin")
     by_department = app_client.get(f"/console/broadcasts?department={other_id}").text
     assert "30 件" in by_department
+
+
+def test_a_notice_from_a_template_file_is_cancelled_here_but_not_edited(
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
+) -> None:
+    with Session(engine) as session:
+        department = session.exec(select(Department).where(Department.name == "子育て支援課")).one()
+        when = datetime(2026, 5, 2, 1, tzinfo=UTC)
+        row = Broadcast(
+            department_id=department.id,
+            title="イベントのご案内",
+            category="events",
+            template_name="event",
+            send_at=when,
+            created_at=when,
+            updated_at=when,
+        )
+        session.add(row)
+        session.commit()
+        broadcast_id = row.id
+    sign_in(app_client, "kosodate")
+    page = app_client.get(f"/console/broadcasts/{broadcast_id}").text
+    assert "テンプレート「event」" in page and "この配信を取り消す" in page
+    assert "編集する" not in page
+    assert app_client.get(f"/console/broadcasts/{broadcast_id}/edit").status_code == 409
