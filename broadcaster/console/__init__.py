@@ -16,6 +16,8 @@ from fastapi.staticfiles import StaticFiles
 from broadcaster.console import (
     admin,
     benefits,
+    calendar,
+    compose,
     emergency,
     garbage,
     kpis,
@@ -28,6 +30,8 @@ from broadcaster.console import (
 ROUTERS: list[APIRouter] = [
     signin.router,
     notices.router,
+    compose.router,
+    calendar.router,
     residents.router,
     kpis.router,
     emergency.router,

@@ -70,6 +70,7 @@ NOTICE = {
     "text": "{{ resident.district }}地区で5月2日に断水します。",
     "districts": ["北"],
     "send_at": "2026-05-01T15:00",
+    "action": "send",  # the confirmation step's button (tests/console/test_notices.py)
 }
 
 
@@ -98,7 +99,7 @@ def test_a_department_queues_a_notice_from_the_console(
     [row] = _rows(engine)
     assert created.headers["location"] == f"/console/broadcasts/{row.id}"
     assert row.status == "scheduled" and row.created_by.startswith("子育て支援課")
-    assert row.rule == {"field": "district", "op": "in", "value": ["北"]}
+    assert row.rule == {"all": [{"field": "district", "op": "in", "value": ["北"]}]}
     assert row.send_at.astimezone(UTC) == datetime(2026, 5, 1, 6, tzinfo=UTC)  # 15:00 JST
     page = app_client.get(created.headers["location"]).text
     assert "北地区 断水のお知らせ" in page and "予約済み" in page and "市からのお知らせ" in page
@@ -120,9 +121,9 @@ def test_a_refused_notice_is_shown_on_the_form_in_japanese_and_nothing_is_stored
             "/console/new", data={**NOTICE, "csrf_token": csrf, "send_at": "5月1日"}
         )
     assert unknown.status_code == 422
-    assert "登録できませんでした（本文）" in unknown.text and "shelter" in unknown.text
+    assert "本文に使えない書き方があります" in unknown.text and "shelter" in unknown.text
     assert "の{{ shelter }}へ" in unknown.text  # what was typed is kept
-    assert at_night.status_code == 422 and "登録できませんでした（配信日時）" in at_night.text
+    assert at_night.status_code == 422 and "配信しない時間帯です" in at_night.text
     assert garbled.status_code == 422 and "配信日時の形式が正しくありません" in garbled.text
     assert _rows(engine) == []
 
@@ -139,7 +140,8 @@ def test_a_department_cancels_its_own_scheduled_notice_only(
     )
     assert cancelled.status_code == 303
     again = app_client.post(f"/console/broadcasts/{own}/cancel", data={"csrf_token": csrf})
-    assert again.status_code == 409 and "「取消」の配信は取り消せません" in again.text
+    assert again.status_code == 409
+    assert "「取消（送信していません）」の配信は取り消せません" in again.text
     other_cancel = app_client.post(f"/console/broadcasts/{other}/cancel", data={"csrf_token": csrf})
     assert other_cancel.status_code == 404
     assert {b.id: b.status for b in _rows(engine)} == {own: "cancelled", other: "scheduled"}
