@@ -127,8 +127,11 @@ def town(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Town]:
             engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    """Chromium for one test. Not for the session: while Playwright's sync API is started
+    it keeps an asyncio loop running in this thread, and every later test of the same
+    worker that runs a loop of its own (`asyncio.run`) would fail."""
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
