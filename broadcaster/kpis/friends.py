@@ -213,9 +213,12 @@ def _from_deltas(d: _Deltas, start: date, end: date) -> list[FriendDay]:
 def _hour(session: Session, column: sa.ColumnElement[datetime]) -> sa.ColumnElement[str]:
     """The UTC hour an instant falls in, as "YYYY-MM-DD HH" (local days are whole hours
     of UTC in every zone with whole-hour offsets, Asia/Tokyo among them)."""
+    # Literal SQL, not bound parameters: PostgreSQL accepts a GROUP BY of this expression
+    # only when it reads exactly as in the select list, and each bound parameter differs.
     if session.get_bind().dialect.name == "postgresql":
-        return sa.func.to_char(sa.func.timezone("UTC", column), "YYYY-MM-DD HH24")
-    return sa.func.strftime("%Y-%m-%d %H", column)
+        utc = sa.func.timezone(sa.literal_column("'UTC'"), column)
+        return sa.func.to_char(utc, sa.literal_column("'YYYY-MM-DD HH24'"))
+    return sa.func.strftime(sa.literal_column("'%Y-%m-%d %H'"), column)
 
 
 @lru_cache(maxsize=65_536)

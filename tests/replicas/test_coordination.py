@@ -62,15 +62,23 @@ def die(engine: Engine, coordinator: Coordinator) -> None:
     coordinator._stop.set()
     if coordinator._thread is not None:
         coordinator._thread.join()
+    held = sa.text(
+        "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = :space "
+        "AND l.objid = :key AND l.database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    key = {"space": LOCK_SPACE, "key": coordinator._id}
     with engine.connect() as connection:
-        connection.execute(
-            sa.text(
-                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l "
-                "WHERE l.locktype = 'advisory' AND l.classid = :space AND l.objid = :key"
-            ),
-            {"space": LOCK_SPACE, "key": coordinator._id},
-        )
+        for pid in connection.execute(held, key).scalars().all():
+            connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     coordinator._disconnect()  # its connection is gone with its session
+    # pg_terminate_backend only signals: the session ends (and its locks go) a moment later.
+    deadline = time.monotonic() + 10
+    with engine.connect() as connection:
+        while connection.execute(held, key).first() is not None:
+            assert time.monotonic() < deadline, "the killed session kept its lock"
+            connection.rollback()
+            time.sleep(0.01)
 
 
 def test_on_sqlite_the_one_process_leads_and_is_the_only_one_alive(sqlite_engine: Engine) -> None:
