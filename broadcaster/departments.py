@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from broadcaster import audit
 from broadcaster.db import UTCDateTime
 
 TOKEN_PREFIX = "bct_"
@@ -51,8 +52,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, department: Department, now: datetime) -> tuple[ApiToken, str]:
-    """Create a token for `department`; returns the row and the only copy of the secret."""
+def issue_token(
+    session: Session, department: Department, now: datetime, *, actor: str | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token for `department`; returns the row and the only copy of the secret.
+    With `actor` the issue is audited under that label (the API's and the console's)."""
     assert department.id is not None
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
@@ -63,6 +67,17 @@ def issue_token(session: Session, department: Department, now: datetime) -> tupl
     )
     session.add(row)
     session.flush()
+    if actor is not None:
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="token.issue",
+            entity="api_token",
+            entity_id=row.id,
+            department_id=department.id,
+            after={"prefix": row.prefix},
+        )
     return row, secret
 
 
@@ -92,11 +107,23 @@ def find_by_token(session: Session, token: str) -> tuple[Department, ApiToken] |
     return department, api_token
 
 
-def revoke_token(session: Session, token: ApiToken, now: datetime) -> bool:
-    """Revoke a token (from now on it is refused); False if it was already revoked."""
+def revoke_token(session: Session, token: ApiToken, now: datetime, *, actor: str) -> bool:
+    """Revoke a token (from now on it is refused), audited under `actor`; False if it was
+    already revoked (then nothing is written)."""
     if token.revoked_at is not None:
         return False
     token.revoked_at = now
     session.add(token)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="token.revoke",
+        entity="api_token",
+        entity_id=token.id,
+        department_id=token.department_id,
+        before={"revoked_at": None},
+        after={"revoked_at": now.isoformat()},
+    )
     session.flush()
     return True

@@ -173,17 +173,7 @@ def issue(department_id: Id, actor: AdminActor, session: SessionDep) -> IssuedTo
     """For rotation: issue the new token, switch clients over, then revoke the old one."""
     department = _department(session, department_id)
     now = utcnow()
-    token, secret = issue_token(session, department, now)
-    audit.record(
-        session,
-        at=now,
-        actor=actor.label,
-        action="token.issue",
-        entity="api_token",
-        entity_id=token.id,
-        department_id=department_id,
-        after={"prefix": token.prefix},
-    )
+    token, secret = issue_token(session, department, now, actor=actor.label)
     session.commit()
     assert token.id is not None
     return IssuedToken(department_id=department_id, token_id=token.id, token=secret)
@@ -203,18 +193,7 @@ def revoke(
     if token is None or token.department_id != department_id:
         raise not_found("token", token_id)
     now = utcnow()
-    if revoke_token(session, token, now):
-        audit.record(
-            session,
-            at=now,
-            actor=actor.label,
-            action="token.revoke",
-            entity="api_token",
-            entity_id=token.id,
-            department_id=department_id,
-            before={"revoked_at": None},
-            after={"revoked_at": now.isoformat()},
-        )
+    revoke_token(session, token, now, actor=actor.label)
     session.commit()
     return _token_public(token, settings)
 

@@ -174,17 +174,7 @@ def _department(session: Session, department_id: int) -> Department:
 def issue(request: Request, department_id: int, session: SessionDep, staff: AdminStaff) -> Response:
     department = _department(session, department_id)
     now = utcnow()
-    token, secret = issue_token(session, department, now)
-    audit.record(
-        session,
-        at=now,
-        actor=staff.actor.label,
-        action="token.issue",
-        entity="api_token",
-        entity_id=token.id,
-        department_id=department_id,
-        after={"prefix": token.prefix},
-    )
+    _, secret = issue_token(session, department, now, actor=staff.actor.label)
     session.commit()
     return _departments_page(
         request, session, staff, 201, secret=(f"{department.name}の新しいAPIトークン", secret)
@@ -197,18 +187,7 @@ def revoke(department_id: int, token_id: int, session: SessionDep, staff: AdminS
     if token is None or token.department_id != department_id:
         raise HTTPException(404)
     now = utcnow()
-    if revoke_token(session, token, now):
-        audit.record(
-            session,
-            at=now,
-            actor=staff.actor.label,
-            action="token.revoke",
-            entity="api_token",
-            entity_id=token.id,
-            department_id=department_id,
-            before={"revoked_at": None},
-            after={"revoked_at": now.isoformat()},
-        )
+    revoke_token(session, token, now, actor=staff.actor.label)
     session.commit()
     return redirect(PREFIX)
 
