@@ -36,15 +36,17 @@ TABLE_LABELS = {
 }
 
 
+def _counted(row: dict[str, Any]) -> int:
+    """Broadcasts the city counts in a row of deliveries: notices and emergencies."""
+    return sum(row[f"{cls}_broadcasts"] for cls in (DeliveryClass.notice, DeliveryClass.emergency))
+
+
 def _charts(data: dict[str, Any], year: int) -> dict[str, charts.Chart]:
     months = [m[5:] + "月" for m in fiscal.months(year)]
     friends_by_month = {row["month"]: row for row in data["friends"]["by_month"]}
     kpis = {row["key"]: row for row in data["kpis"]}
     deliveries = data["deliveries"]["by_month"]
-    counted = [
-        sum(row[f"{cls}_broadcasts"] for cls in (DeliveryClass.notice, DeliveryClass.emergency))
-        for row in deliveries
-    ]
+    counted = [_counted(row) for row in deliveries]
     return {
         "friends": charts.bar_chart(
             months,
@@ -93,10 +95,7 @@ def _page_charts(data: dict[str, Any], year: int) -> dict[str, charts.Chart]:
     departments = data["deliveries"]["by_department"]
     drawn["by_department"] = charts.bar_chart(
         [row["department"] for row in departments],
-        [
-            sum(row[f"{cls}_broadcasts"] for cls in (DeliveryClass.notice, DeliveryClass.emergency))
-            for row in departments
-        ],
+        [_counted(row) for row in departments],
     )
     kpis = {row["key"]: row for row in data["kpis"]}
     drawn["satisfaction"] = charts.bar_chart(
