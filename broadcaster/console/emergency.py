@@ -38,7 +38,7 @@ from broadcaster.emergency.models import (
     EmergencyStatus,
 )
 from broadcaster.emergency.orders import LEVEL_LABELS, level_label
-from broadcaster.emergency.shelters import DISASTER_KINDS, Shelter
+from broadcaster.emergency.shelters import DISASTER_KINDS, Shelter, open_shelters
 from broadcaster.errors import DomainError
 from broadcaster.progress import delivery_counts_of
 from broadcaster.settings import Settings
@@ -259,27 +259,10 @@ async def dry_run(
 ) -> Response:
     """Who the order would reach, per district and language, and where no shelter is open:
     the API's dry run (nothing written); then the confirm button."""
-    raw = await request.form()
-    form = OrderForm.of(raw, raw.getlist)
-    result = attempt(
-        session,
-        lambda: api.create_emergency(
-            form.body(dry_run=True), request, Response(), session, settings, staff.actor
-        ),
-    )
-    refused = _refused(result)
-    if refused is not None:
-        return _desk(request, session, staff, form, refused, 422)
-    assert isinstance(result, dict)
-    shelters = session.exec(
-        select(Shelter)
-        .where(col(Shelter.is_open).is_(True), col(Shelter.district).in_(form.districts))
-        .order_by(col(Shelter.district), col(Shelter.name))
-    ).all()
-    by_district: dict[str, list[Shelter]] = {d: [] for d in form.districts}
-    for shelter in shelters:
-        if form.kind in shelter.kinds:
-            by_district[shelter.district].append(shelter)
+    form, result = await _order(request, session, settings, staff, dry_run=True)
+    if isinstance(result, Response):
+        return result
+    by_district = open_shelters(session, form.districts, form.kind)
     languages = sorted(
         {lang for entry in result["districts"].values() for lang in entry["languages"]},
         key=lambda code: (
@@ -304,19 +287,30 @@ async def issue(
     request: Request, session: SessionDep, settings: SettingsDep, staff: Desk
 ) -> Response:
     """Send the order: the API's create route, so it is delivered exactly as an API order."""
+    _, result = await _order(request, session, settings, staff, dry_run=False)
+    if isinstance(result, Response):
+        return result
+    return redirect(f"{BASE}/{result['id']}")
+
+
+async def _order(
+    request: Request, session: Session, settings: Settings, staff: Staff, *, dry_run: bool
+) -> tuple[OrderForm, dict[str, Any] | Response]:
+    """The posted order through the API's create route: its answer, or the desk page
+    showing the refusal (422, nothing written)."""
     raw = await request.form()
     form = OrderForm.of(raw, raw.getlist)
     result = attempt(
         session,
         lambda: api.create_emergency(
-            form.body(dry_run=False), request, Response(), session, settings, staff.actor
+            form.body(dry_run=dry_run), request, Response(), session, settings, staff.actor
         ),
     )
     refused = _refused(result)
     if refused is not None:
-        return _desk(request, session, staff, form, refused, 422)
+        return form, _desk(request, session, staff, form, refused, 422)
     assert isinstance(result, dict)
-    return redirect(f"{BASE}/{result['id']}")
+    return form, result
 
 
 def _emergency(session: Session, emergency_id: int) -> Emergency:
