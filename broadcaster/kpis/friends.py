@@ -74,20 +74,7 @@ def daily_series(
     deltas = _Deltas()
     for history in histories:
         _add_history(deltas, sorted(history, key=lambda e: (e[0], e[1] == "follow")), tz)
-    friends = sum(n for day, n in deltas.friends.items() if day < start)
-    series = []
-    for day in days(start, end):
-        friends += deltas.friends.get(day, 0)
-        series.append(
-            FriendDay(
-                day,
-                friends=friends,
-                new_friends=deltas.new.get(day, 0),
-                refollows=deltas.refollows.get(day, 0),
-                blocks=deltas.blocks.get(day, 0),
-            )
-        )
-    return series
+    return _from_deltas(deltas, start, end)
 
 
 def _add_history(deltas: _Deltas, events: Sequence[Event], tz: tzinfo) -> None:
@@ -194,6 +181,7 @@ def replayed_series(
 
 
 def _from_deltas(d: _Deltas, start: date, end: date) -> list[FriendDay]:
+    """The days from `start` to `end` of per-day changes (the replay's and the SQL's)."""
     friends = sum(n for day, n in d.friends.items() if day < start)
     out = []
     for day in days(start, end):
