@@ -216,7 +216,7 @@ def render(
         {
             "staff": staff,
             "actor": staff.actor if staff else None,
-            "nav": navigation(staff, request.url.path),
+            "nav": navigation(staff, request.url.path, settings),
             "role_labels": ROLE_LABELS,
             "jst": jst(settings),
             "settings": settings,
@@ -237,6 +237,18 @@ class NavItem:
     href: str
     label: str
     roles: frozenset[Role]
+    # A department's own page (the garbage calendar is 環境課's): other departments do not
+    # see it in their menu, since it would only answer them with a 403 page.
+    owner: Callable[[Settings], str] | None = None
+
+    def shown_to(self, staff: Staff, settings: Settings) -> bool:
+        if staff.role not in self.roles:
+            return False
+        return (
+            self.owner is None
+            or staff.role == Role.admin
+            or staff.actor.department_name == self.owner(settings)
+        )
 
 
 _ALL = frozenset(Role)
@@ -250,7 +262,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/broadcasts", "配信一覧", _ALL),
     NavItem(f"{PREFIX}/new", "お知らせ作成", _STAFF),
     NavItem(f"{PREFIX}/calendar", "配信予定", _ALL),
-    NavItem(f"{PREFIX}/garbage", "ごみ収集", _STAFF),
+    NavItem(f"{PREFIX}/garbage", "ごみ収集", _STAFF, owner=lambda s: s.garbage.department),
     NavItem(f"{PREFIX}/benefits", "給付・手当", _STAFF),
     NavItem(f"{PREFIX}/residents", "登録者", _ALL),
     NavItem(f"{PREFIX}/kpis", "指標", _ALL),
@@ -258,13 +270,13 @@ NAV: tuple[NavItem, ...] = (
 )
 
 
-def navigation(staff: Staff | None, path: str) -> list[dict[str, Any]]:
+def navigation(staff: Staff | None, path: str, settings: Settings) -> list[dict[str, Any]]:
     if staff is None:
         return []
     return [
         {"href": item.href, "label": item.label, "current": path.startswith(item.href)}
         for item in NAV
-        if staff.role in item.roles
+        if item.shown_to(staff, settings)
     ]
 
 

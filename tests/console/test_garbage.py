@@ -115,11 +115,14 @@ def test_only_the_garbage_department_and_admins_open_the_calendar(
 ) -> None:
     sign_in(app_client, "kosodate")
     assert app_client.get("/console/garbage").status_code == 403
+    # Nor is it in another department's menu, which would only lead to that 403 page.
+    assert 'href="/console/garbage"' not in app_client.get("/console/broadcasts").text
 
 
 def test_an_admin_opens_the_calendar(app_client: TestClient, staff: dict[str, str]) -> None:
     sign_in(app_client, "admin")
     assert app_client.get("/console/garbage").status_code == 200
+    assert 'href="/console/garbage"' in app_client.get("/console/broadcasts").text
 
 
 def test_cancelling_a_reminded_day_corrects_and_a_bad_reason_changes_nothing(
