@@ -22,6 +22,7 @@ from broadcaster.emergency import feeds as alert_feeds
 from broadcaster.garbage.fetch import fetch_due
 from broadcaster.garbage.models import CollectionDay
 from broadcaster.garbage.reminders import schedule_reminders
+from broadcaster.kpis import friend_figures
 from broadcaster.kpis.insight import fetch_recent
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
@@ -78,6 +79,11 @@ def _calendar_fetches(engine: Engine, settings: Settings) -> None:
         log.info("calendar fetch: %s", outcome)
 
 
+def _friend_figures(engine: Engine, settings: Settings) -> None:
+    with session_scope(engine) as session:
+        friend_figures.tally(session, utcnow(), settings.tz)
+
+
 def _line_statistics(engine: Engine, settings: Settings) -> None:
     log.info("LINE statistics: %s", fetch_recent(engine, settings, utcnow()))
 
@@ -132,6 +138,17 @@ def install(
             id="calendar-fetches",
             **common,
         )
+    # The friends figures the residents and KPI pages read (kpis.friend_figures), first a
+    # minute after start: a restart's first seconds belong to sending (a resumed order),
+    # and until the first tally the pages compute the figures themselves.
+    scheduler.add_job(
+        _friend_figures,
+        "interval",
+        minutes=friend_figures.EVERY_MINUTES,
+        args=(engine, settings),
+        id="friend-figures",
+        **{**common, "next_run_time": utcnow() + timedelta(minutes=1)},
+    )
     # KPIs (issue 14): LINE's per-broadcast open/click figures and follower count, first
     # an hour after start (not at once: a restart must not spend the hour's requests).
     scheduler.add_job(

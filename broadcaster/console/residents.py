@@ -20,8 +20,8 @@ from sqlmodel import Session, col, select
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.clock import utcnow
 from broadcaster.console.web import ConsoleStaff, render
-from broadcaster.kpis import charts
-from broadcaster.kpis.friends import monthly_counts
+from broadcaster.kpis import charts, friend_figures
+from broadcaster.kpis.friends import months_from
 from broadcaster.kpis.suppression import Shown, shown
 from segments.catalog import LANGUAGE_NAMES
 from segments.residents import FollowState, Resident, ResidentInterest
@@ -77,7 +77,9 @@ def residents(
         ).all()
     }
     r = settings.residents
-    months = monthly_counts(session, utcnow(), settings.tz)
+    now = utcnow()
+    figures = friend_figures.current(session, now, settings.tz)
+    months = months_from(figures.per_district, now, settings.tz)
     labels = [m.month[5:].lstrip("0") + "月" for m in months]
     return render(
         request,
@@ -86,6 +88,8 @@ def residents(
         following=shown(by_state.get(FollowState.following, 0), t),
         blocked=shown(by_state.get(FollowState.blocked, 0), t),
         threshold=t,
+        figures_as_of=figures.as_of,
+        figures_every=friend_figures.EVERY_MINUTES,
         groups=[
             ("地区別", "地区", _rows(_counts(session, Resident.district), r.districts, t)),
             (

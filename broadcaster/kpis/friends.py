@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
-from itertools import pairwise
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -59,7 +58,9 @@ class FriendDay:
 
 
 @dataclass(slots=True)
-class _Deltas:
+class DayChanges:
+    """Per local day: the change in friends, first follows, re-follows and blocks."""
+
     friends: dict[date, int] = field(default_factory=lambda: defaultdict(int))
     new: dict[date, int] = field(default_factory=lambda: defaultdict(int))
     refollows: dict[date, int] = field(default_factory=lambda: defaultdict(int))
@@ -71,13 +72,13 @@ def daily_series(
 ) -> list[FriendDay]:
     """One FriendDay per day from `start` to `end` (both included), from each resident's
     events (any order). Pure: the events are the only input."""
-    deltas = _Deltas()
+    deltas = DayChanges()
     for history in histories:
         _add_history(deltas, sorted(history, key=lambda e: (e[0], e[1] == "follow")), tz)
     return _from_deltas(deltas, start, end)
 
 
-def _add_history(deltas: _Deltas, events: Sequence[Event], tz: tzinfo) -> None:
+def _add_history(deltas: DayChanges, events: Sequence[Event], tz: tzinfo) -> None:
     following = False
     followed_before = False
     for at, kind in events:
@@ -152,19 +153,33 @@ def series(
     them per district and hour, so 100k residents cost one pass, not a Python loop each.
     `replayed_series` is the same figures by replaying histories, kept as its reference.
     """
-    per_district = deltas(session, end_of(end, tz), tz)
-    overall = _Deltas()
-    by_district = {}
-    for district, d in sorted(per_district.items()):
-        for mine, total in zip(
+    return series_from(deltas(session, end_of(end, tz), tz), start, end)
+
+
+def series_from(
+    per_district: Mapping[str, DayChanges], start: date, end: date
+) -> tuple[list[FriendDay], dict[str, list[FriendDay]]]:
+    """The daily series overall and per district from per-district changes per day (the
+    SQL's, or a stored tally of them: `kpis.friend_figures`)."""
+    overall = total(per_district.values())
+    by_district = {
+        district: _from_deltas(d, start, end) for district, d in sorted(per_district.items())
+    }
+    return _from_deltas(overall, start, end), by_district
+
+
+def total(parts: Iterable[DayChanges]) -> DayChanges:
+    """The districts' changes added up, day by day."""
+    out = DayChanges()
+    for d in parts:
+        for mine, into in zip(
             (d.friends, d.new, d.refollows, d.blocks),
-            (overall.friends, overall.new, overall.refollows, overall.blocks),
+            (out.friends, out.new, out.refollows, out.blocks),
             strict=True,
         ):
             for day, n in mine.items():
-                total[day] += n
-        by_district[district] = _from_deltas(d, start, end)
-    return _from_deltas(overall, start, end), by_district
+                into[day] += n
+    return out
 
 
 def replayed_series(
@@ -180,7 +195,7 @@ def replayed_series(
     return overall, by_district
 
 
-def _from_deltas(d: _Deltas, start: date, end: date) -> list[FriendDay]:
+def _from_deltas(d: DayChanges, start: date, end: date) -> list[FriendDay]:
     """The days from `start` to `end` of per-day changes (the replay's and the SQL's)."""
     friends = sum(n for day, n in d.friends.items() if day < start)
     out = []
@@ -217,7 +232,7 @@ def _local_day(hour: str, tz: tzinfo) -> date:
     return at.astimezone(tz).date()
 
 
-def deltas(session: Session, until: datetime, tz: tzinfo) -> dict[str, _Deltas]:
+def deltas(session: Session, until: datetime, tz: tzinfo) -> dict[str, DayChanges]:
     """Per district (the resident's now), per local day: the change in friends, first
     follows, re-follows and blocks, from events before `until` and, for residents without
     events, from their columns: the same rules as `daily_series` over `_from_columns`."""
@@ -247,7 +262,7 @@ def deltas(session: Session, until: datetime, tz: tzinfo) -> dict[str, _Deltas]:
     def total(condition: sa.ColumnElement[bool], value: int = 1) -> sa.ColumnElement[int]:
         return sa.func.sum(sa.case((condition, value), else_=0))
 
-    out: dict[str, _Deltas] = defaultdict(_Deltas)
+    out: dict[str, DayChanges] = defaultdict(DayChanges)
     connection = session.connection()
     for name, at, friends_up, friends_down, new, refollows, blocks in connection.execute(
         sa.select(
@@ -331,68 +346,28 @@ def recent_months(now: datetime, tz: tzinfo, count: int = 12) -> list[tuple[str,
     return out[::-1]
 
 
-def monthly_counts(
-    session: Session, now: datetime, tz: tzinfo, count: int = 12
+def months_from(
+    per_district: Mapping[str, DayChanges], now: datetime, tz: tzinfo, count: int = 12
 ) -> list[FriendMonth]:
-    """Follows, blocks and friends per month for the last `count` months, in aggregate SQL
-    only (one pass per table, a sum per month), so a page can draw it for 100k residents.
-
-    Unlike `series` (which replays each resident's history to tell first follows from
-    re-follows) this counts events as they are: friends at a month's end are today's
-    followers less the follows and plus the blocks that came after it. Residents from
-    before events were recorded count from their columns, as in `series`.
-    """
-    months = recent_months(now, tz, count)
-    edges = [start for _, start in months] + [as_utc(now) + timedelta(seconds=1)]
-    events = table_of(FriendEvent)
-    residents = table_of(Resident)
-
-    def sums(
-        column: sa.ColumnElement[datetime], only: sa.ColumnElement[bool] | None = None
-    ) -> list[sa.ColumnElement[int]]:
-        def within(lo: datetime, hi: datetime) -> sa.ColumnElement[bool]:
-            inside = sa.and_(column >= lo, column < hi)
-            return inside if only is None else sa.and_(only, inside)
-
-        return [
-            sa.func.coalesce(sa.func.sum(sa.case((within(lo, hi), 1), else_=0)), 0)
-            for lo, hi in pairwise(edges)
-        ]
-
-    follows = [0] * count
-    blocks = [0] * count
-
-    def add(into: list[int], values: Sequence[int]) -> None:
-        for i, n in enumerate(values):
-            into[i] += int(n)
-
-    connection = session.connection()
-    for kind, *per_month in connection.execute(
-        sa.select(events.c.kind, *sums(events.c.occurred_at))
-        .where(events.c.occurred_at >= edges[0])
-        .group_by(events.c.kind)
-    ):
-        add(follows if kind == FriendEventKind.follow else blocks, per_month)
-    # Residents from before events: one pass for their follows and blocks alike.
-    blocked = residents.c.follow_state == FollowState.blocked
-    legacy = connection.execute(
-        sa.select(*sums(residents.c.followed_at), *sums(residents.c.blocked_at, blocked)).where(
-            sa.or_(residents.c.followed_at >= edges[0], residents.c.blocked_at >= edges[0]),
-            ~sa.exists().where(events.c.resident_id == residents.c.id),
-        )
-    ).one()
-    add(follows, legacy[:count])
-    add(blocks, legacy[count:])
-    friends_now = int(
-        connection.execute(
-            sa.select(sa.func.count())
-            .select_from(residents)
-            .where(residents.c.follow_state == FollowState.following)
-        ).scalar_one()
-    )
-    out: list[FriendMonth] = []
-    friends = friends_now
-    for i in range(count - 1, -1, -1):
-        out.append(FriendMonth(months[i][0], max(friends, 0), follows[i], blocks[i]))
-        friends -= follows[i] - blocks[i]
-    return out[::-1]
+    """Friends at each month's end (now, for the running month), the month's follows
+    (first ones and re-follows alike) and blocks, for the last `count` local months, from
+    the same per-day changes as `series`."""
+    d = total(per_district.values())
+    months = [month for month, _ in recent_months(now, tz, count)]
+    follows: dict[str, int] = defaultdict(int)
+    blocks: dict[str, int] = defaultdict(int)
+    for day, n in d.new.items():
+        follows[f"{day:%Y-%m}"] += n
+    for day, n in d.refollows.items():
+        follows[f"{day:%Y-%m}"] += n
+    for day, n in d.blocks.items():
+        blocks[f"{day:%Y-%m}"] += n
+    change: dict[str, int] = defaultdict(int)
+    for day, n in d.friends.items():
+        change[f"{day:%Y-%m}"] += n
+    friends = sum(n for month, n in change.items() if month < months[0])
+    out = []
+    for month in months:
+        friends += change.get(month, 0)
+        out.append(FriendMonth(month, max(friends, 0), follows.get(month, 0), blocks.get(month, 0)))
+    return out

@@ -7,7 +7,7 @@ with the time LINE says it happened.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -126,3 +126,28 @@ class FollowerStatistic(SQLModel, table=True):
     targeted_reaches: int | None = None
     blocks: int | None = None
     fetched_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class FriendFigure(SQLModel, table=True):
+    """One district's change in friends on one local day, as last tallied from the follow
+    history (`kpis.friend_figures`): pages read these few thousand rows instead of
+    replaying every resident's history on each request."""
+
+    __tablename__ = "friend_figure"
+
+    district: str = Field(max_length=100, primary_key=True)
+    day: date = Field(primary_key=True)  # Asia/Tokyo (the city's time zone)
+    friends: int = 0  # the change in friends that day (follows that began one, less blocks)
+    new_friends: int = 0
+    refollows: int = 0
+    blocks: int = 0
+
+
+class FiguresTally(SQLModel, table=True):
+    """When a tally of figures (`friend_figure`) was last made: readers use it only while
+    it is recent, and say how recent."""
+
+    __tablename__ = "figures_tally"
+
+    name: str = Field(max_length=32, primary_key=True)
+    tallied_at: datetime = Field(sa_type=UTCDateTime)

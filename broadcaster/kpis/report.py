@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from broadcaster import ledger
 from broadcaster.clock import local
-from broadcaster.kpis import blocks, deliveries, fiscal, friends, surveys
+from broadcaster.kpis import blocks, deliveries, fiscal, friend_figures, friends, surveys
 from broadcaster.kpis.deliveries import COUNTED, DeliveryClass, SentBroadcast
 from broadcaster.kpis.models import FollowerStatistic, UnitStatistic
 from broadcaster.kpis.suppression import Shown, shown
@@ -77,8 +77,9 @@ def build(session: Session, settings: Settings, year: int, now: datetime) -> dic
     p = period(year, settings, now)
     friend_days: list[friends.FriendDay] = []
     by_district: dict[str, list[friends.FriendDay]] = {}
+    figures = friend_figures.current(session, now, settings.tz)
     if p.last >= p.first:
-        friend_days, by_district = friends.series(session, p.first, p.last, settings.tz)
+        friend_days, by_district = friends.series_from(figures.per_district, p.first, p.last)
     sent = deliveries.sent_broadcasts(session, p.start, p.end)
     window = timedelta(hours=k.block_window_hours)
     earlier = deliveries.sent_broadcasts(session, p.start - window, p.start)
@@ -105,7 +106,10 @@ def build(session: Session, settings: Settings, year: int, now: datetime) -> dic
         "generated_at": local(now, settings.tz).isoformat(timespec="seconds"),
         "suppression_threshold": t,
         "kpis": kpis,
-        "friends": _friends_section(session, friend_days, by_district, settings),
+        "friends": {
+            **_friends_section(session, friend_days, by_district, settings),
+            "figures_as_of": local(figures.as_of, settings.tz).isoformat(timespec="seconds"),
+        },
         "deliveries": _deliveries_section(tallies, quota, year, settings),
         "blocks": _blocks_section(sent, attributed, session, settings),
         "surveys": survey_figures,

@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcaster.kpis.friends import monthly_counts
+from broadcaster.kpis import friend_figures
+from broadcaster.kpis.friends import months_from
 from broadcaster.kpis.models import FriendEvent
 from broadcaster.settings import Settings
 from segments.residents import Resident
@@ -69,7 +70,8 @@ def test_monthly_counts_come_from_events_and_older_residents(
                 )
             )
         session.commit()
-        months = monthly_counts(session, now, settings.tz, count=4)
+        figures = friend_figures.current(session, now, settings.tz)
+        months = months_from(figures.per_district, now, settings.tz, count=4)
     assert recent.id and gone.id
     assert [m.month for m in months][-1] == now.astimezone(settings.tz).strftime("%Y-%m")
     assert sum(m.follows for m in months) == 3  # recent, gone (from columns), old's re-follow

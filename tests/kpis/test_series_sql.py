@@ -17,39 +17,44 @@ from segments.residents import Resident
 from tests.conftest import T0, line_user_id
 
 
-def test_sql_series_equals_the_replay(engine: Engine, settings: Settings) -> None:
-    rng = random.Random(7)
-    with Session(engine) as session:
-        for n in range(300):
-            followed = T0 + timedelta(hours=rng.randrange(-2000, 3000))
-            blocked = followed + timedelta(hours=rng.randrange(-50, 800))
-            state = rng.choice(["following", "blocked"])
-            resident = Resident(
-                line_user_id=line_user_id(n + 1),
-                follow_state=state,
-                followed_at=followed if rng.random() > 0.05 else None,
-                blocked_at=blocked if state == "blocked" and rng.random() > 0.1 else None,
-                district=rng.choice(["中央", "北", "山間", None]),
-                created_at=T0,
-                updated_at=T0,
-            )
-            session.add(resident)
-            session.flush()
-            if rng.random() < 0.6:  # the rest are known only from their columns
-                at = followed
-                for _ in range(rng.randrange(1, 6)):
-                    kind = rng.choice(["follow", "follow", "unfollow"])
-                    session.add(
-                        FriendEvent(
-                            resident_id=resident.id,
-                            kind=kind,
-                            occurred_at=at,
-                            recorded_at=T0,
-                        )
+def random_town(session: Session, seed: int = 7) -> None:
+    """300 residents with random histories (committed)."""
+    rng = random.Random(seed)
+    for n in range(300):
+        followed = T0 + timedelta(hours=rng.randrange(-2000, 3000))
+        blocked = followed + timedelta(hours=rng.randrange(-50, 800))
+        state = rng.choice(["following", "blocked"])
+        resident = Resident(
+            line_user_id=line_user_id(n + 1),
+            follow_state=state,
+            followed_at=followed if rng.random() > 0.05 else None,
+            blocked_at=blocked if state == "blocked" and rng.random() > 0.1 else None,
+            district=rng.choice(["中央", "北", "山間", None]),
+            created_at=T0,
+            updated_at=T0,
+        )
+        session.add(resident)
+        session.flush()
+        if rng.random() < 0.6:  # the rest are known only from their columns
+            at = followed
+            for _ in range(rng.randrange(1, 6)):
+                kind = rng.choice(["follow", "follow", "unfollow"])
+                session.add(
+                    FriendEvent(
+                        resident_id=resident.id,
+                        kind=kind,
+                        occurred_at=at,
+                        recorded_at=T0,
                     )
-                    # Sometimes the same instant (block then follow), sometimes earlier.
-                    at += timedelta(hours=rng.choice([0, 5, 30, 200, -40]))
-        session.commit()
+                )
+                # Sometimes the same instant (block then follow), sometimes earlier.
+                at += timedelta(hours=rng.choice([0, 5, 30, 200, -40]))
+    session.commit()
+
+
+def test_sql_series_equals_the_replay(engine: Engine, settings: Settings) -> None:
+    with Session(engine) as session:
+        random_town(session)
         start = (T0 - timedelta(days=10)).astimezone(settings.tz).date()
         end = start + timedelta(days=120)
         for first, last in ((start, end), (date(2027, 1, 1), date(2027, 1, 31))):
