@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +202,7 @@ def busiest_second(log: list[dict[str, Any]], endpoint: str = "multicast") -> in
 
 def run(server_url: str, residents: int = 200_000, replicas: int = 3, kills: int = 20,
         districts: int = 2, latency_ms: int = 20, seed: int = 1,
-        kill_gap: tuple[float, float] = (0.3, 0.9), max_rounds: int = 8) -> dict[str, Any]:
+        kill_gap: tuple[float, float] = (0.3, 0.9), max_rounds: int = 12) -> dict[str, Any]:
     rng = random.Random(seed)
     started_load = load()
     rounds: list[dict[str, Any]] = []
@@ -233,6 +234,7 @@ def run(server_url: str, residents: int = 200_000, replicas: int = 3, kills: int
                 waiter = threading.Thread(target=finish, daemon=True)
                 waiter.start()
                 round_kills = 0
+                kill_times: list[tuple[float, str]] = []
                 while not done.is_set() or order is None:
                     if order is None and time.time() - began > 0.5:
                         ordered = cluster.call("POST", "/api/v1/emergencies", tokens["desk"], {
@@ -252,6 +254,7 @@ def run(server_url: str, residents: int = 200_000, replicas: int = 3, kills: int
                     killed_at = cluster.kill(victim)
                     made += 1
                     round_kills += 1
+                    kill_times.append((killed_at, "L" if victim == leader else "r"))
                     if victim == leader:
                         leader_kills.append((killed_at, victim))
                 waiter.join()
@@ -263,7 +266,8 @@ def run(server_url: str, residents: int = 200_000, replicas: int = 3, kills: int
                                     tokens["desk"], {})
                 cluster.wait_finished(tokens["desk"], lift["broadcast_id"])
                 rounds.append({"notice": notice, "order": order, "began": began,
-                               "ordered_at": ordered_at, "ended": ended, "kills": round_kills})
+                               "ordered_at": ordered_at, "ended": ended, "kills": round_kills,
+                               "kill_times": kill_times})
             time.sleep(RESTART_AFTER + 0.5)  # let the last restarts come up before leaving
             log = sandbox.requests()
             duplicates = sandbox.duplicates()
@@ -297,6 +301,13 @@ def run(server_url: str, residents: int = 200_000, replicas: int = 3, kills: int
                 "order_last_s": order["last"] - r["ordered_at"],
                 "order_floor_s": floor_seconds(o_expected),
                 "requests": sent, "minimal_requests": minimal,
+                # Where the time went: kills (L: the leader's) and the stretches of more
+                # than 0.5 s in which none of the round's requests reached LINE.
+                "kills_at": " ".join(f"{at - r['began']:.1f}{who}"
+                                     for at, who in r["kill_times"]),
+                "silences": " ".join(f"{a - r['began']:.1f}+{b - a:.1f}" for a, b in pairwise(
+                    sorted(x["at"] for x in log if x["retry_key"] in n_keys | o_keys))
+                    if b - a > 0.5),
             })
         engine.dispose()
     known = [f for f in resolved if f is not None]
