@@ -38,7 +38,9 @@ _child: tuple[Engine, Settings, Renderer, EmergencyGate | None, Doorbell | None]
 
 def _start(settings: Settings, gate: EmergencyGate | None, doorbell: Doorbell | None) -> None:
     global _child
-    die_with_parent()
+    parent = multiprocessing.parent_process()
+    assert parent is not None and parent.pid is not None, "started by DispatchProcess"
+    die_with_parent(parent.pid)
     register_features()  # the child plans broadcasts, so it needs every kind's policy
     _child = (
         make_engine(settings.resolved_database_url),

@@ -22,6 +22,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import uvicorn
 from pydantic import SecretStr
@@ -108,7 +109,7 @@ def sandbox_process(settings: Settings) -> Iterator[str]:
     process = subprocess.Popen(
         [*argv, *config_args(sandbox_config(settings))],
         env=dict(os.environ),
-        preexec_fn=die_with_parent,
+        preexec_fn=partial(die_with_parent, os.getpid()),
     )
     try:
         wait_until_up(url, timeout=20)
