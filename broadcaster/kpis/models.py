@@ -27,8 +27,6 @@ class FriendEvent(SQLModel, table=True):
     __tablename__ = "friend_event"
     __table_args__ = (
         sa.Index("ix_friend_event_resident_time", "resident_id", "occurred_at"),
-        # Follows and blocks per month from the index alone (the console's residents page).
-        sa.Index("ix_friend_event_time_kind", "occurred_at", "kind"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

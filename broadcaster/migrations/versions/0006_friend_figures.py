@@ -1,4 +1,4 @@
-"""The friends figures' stored tally (kpis.friend_figures)
+"""The friends figures' stored tally (kpis.friend_figures); the per-month index it replaces
 
 Revision ID: friend_figures
 Revises: admin
@@ -35,8 +35,12 @@ def upgrade() -> None:
     sa.Column('tallied_at', broadcaster.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
+    # The residents page counted follows and blocks per month through it; it reads the
+    # tally now.
+    op.drop_index('ix_friend_event_time_kind', table_name='friend_event')
 
 
 def downgrade() -> None:
+    op.create_index('ix_friend_event_time_kind', 'friend_event', ['occurred_at', 'kind'])
     op.drop_table('figures_tally')
     op.drop_table('friend_figure')
