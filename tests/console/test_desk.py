@@ -7,7 +7,7 @@ import re
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from broadcaster.batches import Batch
 from broadcaster.broadcasts import Broadcast
@@ -95,18 +95,34 @@ def test_the_desk_counts_warns_confirms_and_sends_like_the_api(
     progress = app_client.get(f"/console/emergency/{emergency.id}/progress").text
     assert "<table" in progress and "<html" not in progress
 
+    # 【更新】 and 解除 take a text per language too, as the order does.
+    assert 'name="texts.en"' in detail and 'id="f-update-texts-en"' in detail
+    assert 'id="f-lift-texts-en"' in detail
     updated = app_client.post(
         f"/console/emergency/{emergency.id}/updates",
-        data={"text": "水位がさらに上がっています。", "csrf_token": csrf},
+        data={
+            "text": "水位がさらに上がっています。",
+            "texts.en": "The river is still rising.",
+            "csrf_token": csrf,
+        },
         follow_redirects=False,
     )
     assert updated.status_code == 303
+    with Session(engine) as session:
+        again = session.get(Emergency, emergency.id)
+        assert again is not None and again.texts == {"en": "The river is still rising."}
     lifted = app_client.post(
         f"/console/emergency/{emergency.id}/lift",
-        data={"text": "", "csrf_token": csrf},
+        data={"text": "解除します。", "texts.en": "The order is lifted.", "csrf_token": csrf},
         follow_redirects=False,
     )
     assert lifted.status_code == 303
+    with Session(engine) as session:
+        lift = session.exec(
+            select(Broadcast).where(Broadcast.parent_id == emergency.broadcast_id)
+            .order_by(col(Broadcast.id).desc())
+        ).first()
+        assert lift is not None and "The order is lifted." in str(lift.parameters)
     page = app_client.get(f"/console/emergency/{emergency.id}").text
     assert "【更新】避難情報" in page and "解除済み" in page
     assert "解除を送信する" not in page  # nothing more to send after 解除
