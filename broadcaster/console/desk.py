@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, select
 
@@ -102,7 +103,9 @@ def languages_of(settings: Settings) -> list[tuple[str, str]]:
     ]
 
 
-def page(request: Request, staff: Staff, name: str, status_code: int = 200, **context: Any):
+def page(
+    request: Request, staff: Staff, name: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     return render(
         request,

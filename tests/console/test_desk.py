@@ -17,6 +17,7 @@ from tests.conftest import auth
 from tests.console.signing import sign_in
 from tests.delivery.scenario import add_residents
 from tests.emergency.documents import cap
+from tests.emergency.test_shelters import GOOD
 
 ORDER = {
     "level": "4",
@@ -233,3 +234,35 @@ def test_shelters_are_opened_and_closed_from_the_screen(
     with Session(engine) as session:
         row = session.get(Shelter, shelter)
         assert row is not None and not row.is_open
+
+
+def test_the_shelter_csv_is_imported_from_the_screen_and_a_bad_line_writes_nothing(
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
+) -> None:
+    csrf = sign_in(app_client, "bosai")
+    page = app_client.get("/console/emergency/shelters").text
+    assert 'enctype="multipart/form-data"' in page and 'name="file"' in page
+    bad = GOOD + "3,海辺集会所,海辺1,○,,,,,,,,北緯33度,130.1,,中央\n"
+    refused = app_client.post(
+        "/console/emergency/shelters/import",
+        data={"csrf_token": csrf},
+        files={"file": ("shelters.csv", bad.encode("cp932"), "text/csv")},
+    )
+    assert refused.status_code == 422
+    assert 'id="err-f-file"' in refused.text and 'aria-invalid="true"' in refused.text
+    assert "4" in refused.text and "緯度" in refused.text  # the bad line, listed
+    assert _count(engine, Shelter) == 0  # every row is checked before any is written
+    empty = app_client.post(
+        "/console/emergency/shelters/import",
+        data={"csrf_token": csrf},
+        files={"file": ("shelters.csv", b"", "text/csv")},
+    )
+    assert empty.status_code == 422 and "CSVファイルを選んでください" in empty.text
+    imported = app_client.post(
+        "/console/emergency/shelters/import",
+        data={"csrf_token": csrf},
+        files={"file": ("shelters.csv", GOOD.encode("cp932"), "text/csv")},
+    )
+    assert imported.status_code == 200, imported.text
+    assert "追加 2か所、更新 0か所" in imported.text and "中央小学校" in imported.text
+    assert _count(engine, Shelter) == 2
