@@ -40,19 +40,6 @@ LANGUAGE_NAMES: Mapping[str, str] = {
     "vi": "Tiếng Việt",
     "pt": "Português",
 }
-# The same languages as staff read them (warnings, the desk's fields), Japanese first.
-STAFF_LANGUAGE_NAMES: Mapping[str, str] = {
-    "ja": "日本語",
-    "easy-ja": "やさしい日本語",
-    "en": "英語",
-    "zh": "中国語",
-    "ko": "韓国語",
-    "vi": "ベトナム語",
-    "pt": "ポルトガル語",
-    "tl": "タガログ語",
-    "ne": "ネパール語",
-    "id": "インドネシア語",
-}
 # The first question is asked before we know the language, so it is asked in all of them.
 CHOOSE_LANGUAGE = (
     "ご希望の言語を選んでください。\n"

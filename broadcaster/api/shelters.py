@@ -166,12 +166,10 @@ async def import_shelters(
             raise TooLarge("body.too_large", limit=settings.limits.shelters_csv_bytes)
     # Parsing and applying the CSV happen off the event loop; ShelterImportError is a 422
     # listing every bad line (broadcaster.api.refusals).
-    return await off_loop(import_csv, request.app.state.engine, settings, actor, bytes(data))
+    return await off_loop(_import, request.app.state.engine, settings, actor, bytes(data))
 
 
-def import_csv(engine: Engine, settings: Settings, actor: Actor, data: bytes) -> ShelterImport:
-    """Check every row of the CSV, then add or update the shelters (the API and the
-    console call this; `ShelterImportError` lists every bad line, nothing written)."""
+def _import(engine: Engine, settings: Settings, actor: Actor, data: bytes) -> ShelterImport:
     rows = parse_shelter_csv(
         decode_csv(data),
         districts=settings.residents.districts,

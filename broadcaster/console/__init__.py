@@ -15,7 +15,6 @@ from fastapi.staticfiles import StaticFiles
 
 from broadcaster.console import (
     admin,
-    alert_inbox,
     benefits,
     calendar,
     compose,
@@ -24,7 +23,6 @@ from broadcaster.console import (
     kpis,
     notices,
     residents,
-    shelters,
     signin,
     web,
 )
@@ -37,8 +35,6 @@ ROUTERS: list[APIRouter] = [
     residents.router,
     kpis.router,
     emergency.router,
-    alert_inbox.router,
-    shelters.router,
     garbage.router,
     admin.router,
     benefits.router,

@@ -187,8 +187,7 @@ def test_a_whole_order_with_the_keyboard_alone_reaches_the_sandbox(
     page.keyboard.press("Enter")
     page.wait_for_selector("text=【更新】避難情報")
     page.locator("#f-lift-text").focus()
-    assert _tab(page).startswith("summary:")  # its translations, folded
-    assert _tab(page).startswith("button:")
+    page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     page.wait_for_selector("text=解除済み")
     page.wait_for_selector("[data-final]", timeout=60_000)
@@ -240,35 +239,3 @@ def test_shelters_are_opened_and_closed_from_the_screen(
     page.locator(f"#shelter-{shelter}").get_by_role("button").focus()
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#shelter-{shelter}:not(.open)")
-
-
-@pytest.mark.parametrize("width", [1280, 768])
-def test_the_desk_imports_the_shelter_csv_and_sees_a_bad_line_refused(
-    town: Town, signed_in: SignIn, width: int
-) -> None:
-    header = "NO,名称,住所,洪水,地震,津波,緯度,経度,収容人数,地区\n"
-    name = f"南体育館{width}"
-    good = header + f"1,{name},南町{width}-1,○,○,,33.88,130.87,300,南\n"
-    bad = good + "2,海辺集会所,海辺1,○,,,北緯33度,130.1,,南\n"
-    page = signed_in("bosai", width=width)
-    page.goto("/console/emergency/shelters")
-    upload = page.locator("#f-file")
-    upload.set_input_files(
-        {"name": "shelters.csv", "mimeType": "text/csv", "buffer": bad.encode("cp932")}
-    )
-    page.get_by_role("button", name="取り込む").click()
-    page.wait_for_selector("#err-f-file")
-    assert page.locator("#f-file").get_attribute("aria-invalid") == "true"
-    assert "緯度" in page.inner_text(".field-error-list")
-    screenshot(page, "desk-shelters-import-refused")
-    with _api(town) as api:
-        names = [s["name"] for s in api.get("/api/v1/shelters").json()["shelters"]]
-    assert name not in names  # nothing written
-    page.locator("#f-file").set_input_files(
-        {"name": "shelters.csv", "mimeType": "text/csv", "buffer": good.encode("cp932")}
-    )
-    page.get_by_role("button", name="取り込む").click()
-    page.wait_for_selector("text=避難所のCSVを取り込みました")
-    assert name in page.inner_text("main")
-    check_accessibility(page, words=WORDS)
-    screenshot(page, "desk-shelters-imported")
