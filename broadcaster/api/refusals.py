@@ -26,6 +26,7 @@ from broadcaster.errors import (
     Unavailable,
 )
 from broadcaster.garbage.changes import ChangeError
+from broadcaster.garbage.days import Skipped
 from broadcaster.garbage.ical import CalendarError
 from broadcaster.render import TemplateError
 from segments.importer import ImportRejected
@@ -96,7 +97,26 @@ def _residents(exc: ImportRejected) -> DomainError:
 
 
 def _calendar(exc: CalendarError) -> DomainError:
-    return Refused("calendar.refused", str(exc), errors=[FieldError("file", text=str(exc))])
+    problem = FieldError("file", code=exc.code, params=exc.params, text=exc.message)
+    return Refused(
+        "calendar.refused",
+        str(exc),
+        errors=[problem, *(_series(s) for s in exc.skipped[:MAX_LISTED])],
+        count=len(exc.skipped),
+    )
+
+
+def _series(skipped: Skipped) -> FieldError:
+    """A series left out, at the line it begins on when the file says (iCal)."""
+    params = {
+        "uid": skipped.uid or "?",
+        # {summary!t}: an event without SUMMARY is named in the reader's language.
+        "summary": skipped.summary or "term.no_summary",
+        "line": skipped.line,
+        **skipped.params,
+    }
+    path = f"file.line[{skipped.line}]" if skipped.line else "file"
+    return FieldError(path, code=skipped.code, params=params, text=str(skipped))
 
 
 def _change(exc: ChangeError) -> DomainError:
