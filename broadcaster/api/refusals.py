@@ -29,6 +29,7 @@ from broadcaster.garbage.changes import ChangeError
 from broadcaster.garbage.days import Skipped
 from broadcaster.garbage.ical import CalendarError
 from broadcaster.render import TemplateError
+from segments.import_rows import RowError
 from segments.importer import ImportRejected
 from segments.rules import RuleError
 from segments.saved import SegmentError
@@ -76,24 +77,25 @@ def _shelters(exc: ShelterImportError) -> DomainError:
     return Refused(
         "shelters.csv_refused",
         str(exc),
-        errors=[
-            FieldError(f"file.line[{i}]", text=p) for i, p in enumerate(exc.problems[:MAX_LISTED])
-        ],
-        count=len(exc.problems),
+        errors=[_row(p) for p in exc.problems[:MAX_LISTED]],
+        count=len({p.line for p in exc.problems}),
     )
 
 
 def _residents(exc: ImportRejected) -> DomainError:
     return Refused(
         "residents.csv_refused",
-        errors=[
-            FieldError(
-                f"file.line[{e.line}]" + (f".{e.column}" if e.column else ""), text=e.message
-            )
-            for e in exc.errors[:MAX_LISTED]
-        ],
-        count=len(exc.errors),
+        errors=[_row(e) for e in exc.errors[:MAX_LISTED]],
+        count=len({e.line for e in exc.errors}),
     )
+
+
+def _row(error: RowError) -> FieldError:
+    """A bad cell of a CSV at `file.line[n].column`, its message from the catalog with
+    the line and column (「4 行目: 列「緯度」の値…」)."""
+    params = {"line": error.line, "column": error.column or "", **error.params}
+    path = f"file.line[{error.line}]" + (f".{error.column}" if error.column else "")
+    return FieldError(path, code=error.code, params=params, text=str(error))
 
 
 def _calendar(exc: CalendarError) -> DomainError:
