@@ -70,7 +70,8 @@ _BY_STATUS: dict[int, type[DomainError]] = {
 
 def _alert(exc: AlertError) -> DomainError:
     kind = _BY_STATUS.get(exc.status, Refused)
-    return kind("alert.refused", str(exc))
+    field = FieldError("document", code=exc.code, params=exc.params, text=str(exc))
+    return kind("alert.refused", str(exc), errors=[field])
 
 
 def _shelters(exc: ShelterImportError) -> DomainError:
@@ -128,7 +129,8 @@ def _change(exc: ChangeError) -> DomainError:
 
 
 def _template(exc: TemplateError) -> DomainError:
-    return Refused("template.invalid", str(exc), errors=[FieldError("template", text=str(exc))])
+    field = FieldError("template", code=exc.code, params=exc.params, text=str(exc))
+    return Refused("template.invalid", str(exc), errors=[field])
 
 
 CONVERTERS: dict[type[Exception], Callable[[Any], DomainError]] = {

@@ -86,12 +86,11 @@ def _refusal(code: str, field: str, reason: str = "") -> dict[str, Any]:
 
 
 def _file_refused(exc: CalendarError) -> dict[str, Any]:
-    """Why the file was refused, in Japanese beside the file field (the catalog's words for
-    its code and each series left out); the English stays under 技術的な理由."""
+    """Why the file was refused, in Japanese beside the file field: what to do, then the
+    catalog's words for its code and each series left out; the English stays under 技術的な理由."""
     refused = _refusal("console.calendar.file", "file", str(exc))
-    problems = field_messages(exc)
-    if problems:
-        refused["fields"]["file"] = " ".join(problems.values())
+    problems = " ".join(field_messages(exc).values())
+    refused["fields"]["file"] = f"{refused['fields']['file']} {problems}".strip()
     return refused
 
 
