@@ -229,9 +229,7 @@ def check_request(
         try:
             parse_recurrence(request.recurrence, settings.tz)
         except RecurrenceError as exc:
-            raise BroadcastRefused(
-                str(exc), "recurrence", "broadcast.recurrence", problem=str(exc)
-            ) from None
+            raise BroadcastRefused(str(exc), "recurrence", exc.code, **exc.params) from None
     send_at = _resolve_send_at(request, settings, now)
     if not exempt(request, Limit.quiet_hours):
         refused = quiet_hours.refusal(send_at, settings.quiet_hours, settings.tz)
