@@ -183,9 +183,13 @@ def _reason_and_term_codes() -> dict[str, str]:
     for root in ("broadcaster", "segments"):
         for file in (REPO / root).rglob("*.py"):
             for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                    if node.value.startswith(("type.", "term.")) and _CODE.match(node.value):
-                        found.setdefault(node.value, str(file.relative_to(REPO)))
+                if (
+                    isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and node.value.startswith(("type.", "term."))
+                    and _CODE.match(node.value)
+                ):
+                    found.setdefault(node.value, str(file.relative_to(REPO)))
                 if (
                     isinstance(node, ast.Return)
                     and isinstance(node.value, ast.Tuple)
