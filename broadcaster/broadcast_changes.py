@@ -216,9 +216,7 @@ def check_request(
             f"LINE limits: {exc}", "messages", "broadcast.line_limits", problem=str(exc)
         ) from None
     except TemplateError as exc:
-        raise BroadcastRefused(
-            f"template: {exc}", "template", "broadcast.template", problem=str(exc)
-        ) from None
+        raise BroadcastRefused(f"template: {exc}", "template", exc.code, **exc.params) from None
     rule, version = _resolve_rule(session, request, settings)
     if request.recipients_of is not None and session.get(Broadcast, request.recipients_of) is None:
         raise BroadcastRefused(
@@ -231,9 +229,7 @@ def check_request(
         try:
             parse_recurrence(request.recurrence, settings.tz)
         except RecurrenceError as exc:
-            raise BroadcastRefused(
-                str(exc), "recurrence", "broadcast.recurrence", problem=str(exc)
-            ) from None
+            raise BroadcastRefused(str(exc), "recurrence", exc.code, **exc.params) from None
     send_at = _resolve_send_at(request, settings, now)
     if not exempt(request, Limit.quiet_hours):
         refused = quiet_hours.refusal(send_at, settings.quiet_hours, settings.tz)

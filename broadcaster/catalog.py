@@ -78,7 +78,7 @@ def text(code: str, language: str, params: dict[str, Any] | None = None) -> str 
     found = translations(language if language in LANGUAGES else DEFAULT_LANGUAGE).gettext(code)
     if found == code:
         return None
-    return _fill(found, params or {})
+    return _fill(found, params or {}, language)
 
 
 def title(error: DomainError, language: str) -> str:
@@ -111,7 +111,19 @@ def field_text(field: FieldError, language: str) -> str:
 
 
 class _Lenient(string.Formatter):
-    """Leaves a placeholder the error did not supply visible instead of failing."""
+    """Leaves a placeholder the error did not supply visible instead of failing, and words
+    `{name!t}` in the reader's language: the parameter is itself a catalog code (a JSON
+    type `type.number`, `term.inline_template`), shown as written when the catalog has no
+    such code (a template's file name)."""
+
+    def __init__(self, language: str) -> None:
+        super().__init__()
+        self.language = language
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if conversion == "t":
+            return text(str(value), self.language) or value
+        return super().convert_field(value, conversion)
 
     def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
         if isinstance(key, str) and key not in kwargs:
@@ -119,8 +131,8 @@ class _Lenient(string.Formatter):
         return super().get_value(key, args, kwargs)
 
 
-def _fill(template: str, params: dict[str, Any]) -> str:
+def _fill(template: str, params: dict[str, Any], language: str) -> str:
     try:
-        return _Lenient().format(template, **params)
+        return _Lenient(language).format(template, **params)
     except (ValueError, IndexError, KeyError):
         return template

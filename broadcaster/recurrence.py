@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -29,17 +30,29 @@ _NTH = re.compile(r"^([a-z]{3}|[0-7])#([1-5l])$")
 
 
 class RecurrenceError(ValueError):
-    """The expression is not accepted; str() names the field and the problem."""
+    """The expression is not accepted; str() names the field and the problem in English,
+    `code` and `params` word it for staff (broadcaster.catalog)."""
+
+    def __init__(self, message: str, code: str = "recurrence.invalid", **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 def _weekday_name(token: str) -> str:
     if token.isdigit():
         number = int(token)
         if not 0 <= number <= 7:
-            raise RecurrenceError(f"day_of_week {token!r} is not 0-7")
+            raise RecurrenceError(
+                f"day_of_week {token!r} is not 0-7", "recurrence.weekday", value=token
+            )
         return _CRON_DAYS[number]
     if token not in _CRON_DAYS:
-        raise RecurrenceError(f"day_of_week {token!r} is not one of mon..sun or 0-7")
+        raise RecurrenceError(
+            f"day_of_week {token!r} is not one of mon..sun or 0-7",
+            "recurrence.weekday",
+            value=token,
+        )
     return token
 
 
@@ -63,23 +76,34 @@ def parse_recurrence(expression: str, tz: tzinfo) -> CronTrigger:
     if len(fields) != 5:
         raise RecurrenceError(
             f"recurrence {expression!r} needs 5 fields (minute hour day month day_of_week), "
-            f"got {len(fields)}"
+            f"got {len(fields)}",
+            "recurrence.fields",
+            recurrence=expression,
+            count=len(fields),
         )
     minute, hour, day, month, dow = fields
     if not (minute.isdigit() and int(minute) < 60):
         # Every resident would get a message each minute: at most hourly, so one minute.
         raise RecurrenceError(
             f"recurrence {expression!r}: the minute must be one number 0-59 "
-            "(a broadcast repeats at most hourly)"
+            "(a broadcast repeats at most hourly)",
+            "recurrence.too_frequent",
+            recurrence=expression,
         )
     nth = _NTH.match(dow)
     if nth:
         if day != "*":
-            raise RecurrenceError("recurrence: day must be * when day_of_week uses '#'")
+            raise RecurrenceError(
+                "recurrence: day must be * when day_of_week uses '#'", "recurrence.nth_with_day"
+            )
         day = f"{_ORDINALS[nth.group(2)]} {_weekday_name(nth.group(1))}"
         dow = "*"
     elif "#" in dow:
-        raise RecurrenceError(f"day_of_week {dow!r}: use e.g. mon#1 (first Monday) or fri#L")
+        raise RecurrenceError(
+            f"day_of_week {dow!r}: use e.g. mon#1 (first Monday) or fri#L",
+            "recurrence.nth",
+            value=dow,
+        )
     else:
         dow = _day_of_week(dow)
     try:
@@ -87,7 +111,12 @@ def parse_recurrence(expression: str, tz: tzinfo) -> CronTrigger:
             minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=tz
         )
     except ValueError as exc:
-        raise RecurrenceError(f"recurrence {expression!r}: {exc}") from None
+        raise RecurrenceError(
+            f"recurrence {expression!r}: {exc}",
+            "recurrence.invalid",
+            recurrence=expression,
+            problem=str(exc),
+        ) from None
 
 
 def next_time(expression: str, after: datetime, tz: tzinfo) -> datetime | None:

@@ -63,7 +63,20 @@ MAX_TRIAL_RENDERS = 600
 
 
 class TemplateError(Exception):
-    """A template cannot be used; `str()` names the template, the line and the problem."""
+    """A template cannot be used; `str()` names the template, the line and the problem in
+    English (logs); `code` and `params` (`template`, `line`...) word it for staff."""
+
+    def __init__(self, message: str, code: str = "template.invalid", **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
+
+
+def _at(label: str, line: int = 0) -> dict[str, Any]:
+    """The `template` and `line` parameters for a label: a file's name, or the catalog's
+    word for inline text ({template!t})."""
+    name = "term.inline_template" if label == INLINE_LABEL else label.removeprefix("template ")
+    return {"template": name.strip("'"), "line": line}
 
 
 def _blank_none(value: Any) -> Any:
@@ -177,11 +190,16 @@ class Renderer:
         for it, 140 trial renders would only delay the first LINE request.
         """
         if (template_name is None) == (template_text is None):
-            raise TemplateError("give exactly one of template_name and template_text")
+            raise TemplateError(
+                "give exactly one of template_name and template_text", "template.one_source"
+            )
         if template_text is not None and len(template_text) > self.budget.template_chars:
             raise TemplateError(
                 f"template text is {len(template_text)} characters; the limit is "
-                f"{self.budget.template_chars} (limits.template_chars)"
+                f"{self.budget.template_chars} (limits.template_chars)",
+                "template.text_too_long",
+                length=len(template_text),
+                limit=self.budget.template_chars,
             )
         params = self._check_parameters(parameters)
         sources: dict[str, tuple[str, str]] = {}  # language -> (label, source)
@@ -262,29 +280,51 @@ class Renderer:
                 where = ""
                 if isinstance(exc, MessageLimitError):
                     where = sources[prepared.variant_language(resident["language"])][0] + ": "
+                # Staff read the problem itself; the combination is for the English log.
+                code, params = (
+                    (exc.code, exc.params)
+                    if isinstance(exc, TemplateError)
+                    else ("template.line_limits", {"problem": str(exc)})
+                )
                 raise TemplateError(
-                    f"{where}{exc} (trial render for a resident with {shown})"
+                    f"{where}{exc} (trial render for a resident with {shown})",
+                    code,
+                    **params,
+                    resident=shown,
                 ) from exc
 
     def _check_parameters(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(parameters, Mapping):
-            raise TemplateError("parameters must be an object of name -> value")
+            raise TemplateError(
+                "parameters must be an object of name -> value", "template.parameters_object"
+            )
         reserved = {"resident", *self.env.globals}
         for name, value in parameters.items():
             if not isinstance(name, str):
-                raise TemplateError(f"parameter name {name!r} must be text")
+                raise TemplateError(
+                    f"parameter name {name!r} must be text", "template.parameter_name", name=name
+                )
             if name in reserved:
                 raise TemplateError(
-                    f"parameter {name!r} is reserved (a template helper or the resident); rename it"
+                    f"parameter {name!r} is reserved (a template helper or the resident); "
+                    "rename it",
+                    "template.parameter_reserved",
+                    name=name,
                 )
             if any("\x00" in text for text in _strings(value)):
-                raise TemplateError(f"parameter {name!r} contains a NUL character")
+                raise TemplateError(
+                    f"parameter {name!r} contains a NUL character", "template.parameter_nul",
+                    name=name,
+                )
         size = len(_parameters_key(parameters).encode())
         if size > self.budget.parameters_bytes:
             # Stored twice (the broadcast and its audit row), and rendered into every message.
             raise TemplateError(
                 f"parameters are {size} bytes of JSON; the limit is "
-                f"{self.budget.parameters_bytes} (limits.parameters_bytes)"
+                f"{self.budget.parameters_bytes} (limits.parameters_bytes)",
+                "template.parameters_too_large",
+                size=size,
+                limit=self.budget.parameters_bytes,
             )
         # Our own copy: a caller changing its dict later must not change what is sent.
         return copy.deepcopy(dict(parameters))
@@ -293,8 +333,12 @@ class Renderer:
         available = self.templates()
         base = _base_of(name)
         if base not in available:
+            shown = ", ".join(sorted(available)) or "none"
             raise TemplateError(
-                f"unknown template {name!r}; available: {', '.join(sorted(available)) or 'none'}"
+                f"unknown template {name!r}; available: {shown}",
+                "template.unknown",
+                name=name,
+                available=shown,
             )
         return base, available[base]
 
@@ -303,7 +347,11 @@ class Renderer:
         try:
             return self.env.loader.get_source(self.env, file_name)[0]
         except jinja2.TemplateNotFound:
-            raise TemplateError(f"template {file_name!r} not found in templates/") from None
+            raise TemplateError(
+                f"template {file_name!r} not found in templates/",
+                "template.file_missing",
+                template=file_name,
+            ) from None
 
     def _analyse(
         self, source: str, label: str, params: Mapping[str, Any], seen: set[str]
@@ -316,12 +364,19 @@ class Renderer:
             name, line = min(((n, _first_line(facts.ast, n)) for n in unknown), key=lambda t: t[1])
             raise TemplateError(
                 f"{label}, line {line}: {name!r} is neither a broadcast parameter "
-                "nor a resident field"
+                "nor a resident field",
+                "template.unknown_name",
+                **_at(label, line),
+                name=name,
             )
         fields = set(facts.fields)
         for ref in facts.references:
             if ref is None:
-                raise TemplateError(f"{label}: include/import of a computed name is not allowed")
+                raise TemplateError(
+                    f"{label}: include/import of a computed name is not allowed",
+                    "template.computed_include",
+                    **_at(label),
+                )
             if ref not in seen:
                 seen.add(ref)
                 fields |= self._analyse(self._source(ref), f"template {ref!r}", params, seen)
@@ -337,14 +392,20 @@ class Renderer:
                 ast = self.env.parse(source)
             except jinja2.TemplateSyntaxError as exc:
                 raise TemplateError(
-                    f"{label}, line {exc.lineno}: syntax error: {exc.message}"
+                    f"{label}, line {exc.lineno}: syntax error: {exc.message}",
+                    "template.syntax",
+                    **_at(label, exc.lineno),
+                    problem=exc.message or "",
                 ) from None
             unsafe = [n for n in ast.find_all(nodes.Getattr) if n.attr.startswith("_")]
             if unsafe:
                 # Innermost first: `''.__class__.__mro__` reports __class__.
                 node = min(reversed(unsafe), key=lambda n: n.lineno)
                 raise TemplateError(
-                    f"{label}, line {node.lineno}: access to {node.attr!r} is not allowed"
+                    f"{label}, line {node.lineno}: access to {node.attr!r} is not allowed",
+                    "template.private_attribute",
+                    **_at(label, node.lineno),
+                    name=node.attr,
                 )
             facts = self._facts_cache[source] = _Facts(
                 ast=ast,
@@ -402,7 +463,12 @@ class PreparedTemplate:
         """
         missing = [f for f in self.resident_fields if f not in resident]
         if missing:
-            raise TemplateError(f"{self.label}: resident field(s) {', '.join(missing)} not given")
+            raise TemplateError(
+                f"{self.label}: resident field(s) {', '.join(missing)} not given",
+                "template.fields_not_given",
+                **_at(self.label),
+                fields=", ".join(missing),
+            )
         context = {f: resident[f] for f in self.resident_fields}
         template = self.variants[self.variant_language(context["language"])]
         try:
@@ -417,21 +483,27 @@ class PreparedTemplate:
         return messages
 
     def _runtime_error(self, exc: Exception) -> TemplateError:
-        where = self.label
+        where, at = self.label, _at(self.label)
         for frame in traceback.extract_tb(exc.__traceback__):
             if frame.filename == "<template>":
                 where = f"{INLINE_LABEL}, line {frame.lineno}"
+                at = _at(INLINE_LABEL, frame.lineno or 0)
             elif frame.filename.startswith(self._templates_dir) and frame.filename.endswith(".j2"):
                 where = f"template {Path(frame.filename).name!r}, line {frame.lineno}"
+                at = _at(Path(frame.filename).name, frame.lineno or 0)
+        code, params = "template.render_failed", {"problem": f"{type(exc).__name__}: {exc}"}
         if isinstance(exc, RenderBudgetExceeded):
             problem = f"over the render budget: {exc}"
+            code, params = exc.code, exc.params
         elif isinstance(exc, jinja2.sandbox.SecurityError):
             problem = f"not allowed: {exc}"
+            code, params = "template.not_allowed", {"problem": str(exc)}
         elif isinstance(exc, jinja2.TemplateError | HelperError):
             problem = str(exc)
+            params = {"problem": problem}
         else:
-            problem = f"{type(exc).__name__}: {exc}"
-        return TemplateError(f"{where}: {problem}")
+            problem = params["problem"]
+        return TemplateError(f"{where}: {problem}", code, **at, **params)
 
 
 def _base_of(name: str) -> str:
@@ -461,9 +533,14 @@ def _resident_fields(ast: nodes.Template, label: str) -> set[str]:
             reads.append((item.arg.value, item.lineno))
     for field, line in sorted(reads, key=lambda read: read[1]):
         if field not in RESIDENT_FIELDS:
+            readable = ", ".join("resident." + f for f in RESIDENT_FIELDS)
             raise TemplateError(
                 f"{label}, line {line}: resident.{field} is not a resident field "
-                f"(templates may read {', '.join('resident.' + f for f in RESIDENT_FIELDS)})"
+                f"(templates may read {readable})",
+                "template.not_resident_field",
+                **_at(label, line),
+                name=field,
+                fields=readable,
             )
         fields.add(field)
         static_uses += 1

@@ -41,7 +41,13 @@ MAX_INT_BITS = 4096
 
 
 class RenderBudgetExceeded(Exception):
-    """A render went over its budget; `str()` says which budget and its value."""
+    """A render went over its budget; `str()` says which budget and its value in English,
+    `code` and `params` (`limit`) word it for staff (broadcaster.catalog)."""
+
+    def __init__(self, message: str, code: str = "template.budget", **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,9 @@ class Meter:
         if self.steps > self.budget.iterations:
             raise RenderBudgetExceeded(
                 f"more than {self.budget.iterations} loop iterations and calls "
-                "(limits.render_iterations)"
+                "(limits.render_iterations)",
+                "template.budget_iterations",
+                limit=self.budget.iterations,
             )
         if self.steps % CLOCK_EVERY == 0:
             self.check_clock()
@@ -88,24 +96,28 @@ class Meter:
     def check_clock(self) -> None:
         if time.monotonic() > self.deadline:
             raise RenderBudgetExceeded(
-                f"rendering took more than {self.budget.seconds:g} s (limits.render_seconds)"
+                f"rendering took more than {self.budget.seconds:g} s (limits.render_seconds)",
+                "template.budget_seconds",
+                limit=f"{self.budget.seconds:g}",
             )
 
     def size(self, length: int) -> None:
         """Refuse a value of `length` characters (or items) before or after it is built."""
         if length > self.budget.output_chars:
-            raise RenderBudgetExceeded(self._too_long())
+            raise self._too_long()
 
     def output(self, length: int) -> None:
         self.chars += length
         if self.chars > self.budget.output_chars:
-            raise RenderBudgetExceeded(self._too_long())
+            raise self._too_long()
         self.check_clock()
 
-    def _too_long(self) -> str:
-        return (
+    def _too_long(self) -> RenderBudgetExceeded:
+        return RenderBudgetExceeded(
             f"the output would be over {self.budget.output_chars} characters "
-            "(limits.render_output_chars)"
+            "(limits.render_output_chars)",
+            "template.budget_output",
+            limit=self.budget.output_chars,
         )
 
 
@@ -215,7 +227,9 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
             elif operator == "+":
                 meter.size(_length(left) + _length(right))
             elif operator == "**" and _huge_power(left, right):
-                raise RenderBudgetExceeded(f"{left} ** {right} is too large a number")
+                raise RenderBudgetExceeded(
+                    f"{left} ** {right} is too large a number", "template.budget_power"
+                )
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:

@@ -32,7 +32,7 @@ import datetime as dt
 import io
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,26 +40,17 @@ from sqlmodel import Session, col
 
 from broadcaster.db import table_of
 from broadcaster.settings import ResidentSettings
+from segments.import_rows import (
+    FieldChange,
+    ResidentUpdate,
+    RowChecker,
+    RowError,
+)
 from segments.residents import Resident, ResidentAttribute, mask_user_id
 
 USER_ID = re.compile(r"^U[0-9a-f]{32}$")
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-TRUE = {"1", "true", "yes"}
-FALSE = {"0", "false", "no"}
-RESIDENT_COLUMNS = ("birth_date", "birth_year", "district")
 LOOKUP_CHUNK = 500
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int  # 1 is the header
-    column: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f", {self.column}" if self.column else "")
-        return f"{where}: {self.message}"
 
 
 class ImportRejected(Exception):
@@ -70,23 +61,6 @@ class ImportRejected(Exception):
         super().__init__(
             f"{len(errors)} bad row(s); nothing applied: " + "; ".join(map(str, self.errors[:5]))
         )
-
-
-@dataclass(frozen=True)
-class FieldChange:
-    field: str
-    old: str | None
-    new: str
-
-
-@dataclass
-class ResidentUpdate:
-    line: int
-    resident_id: int
-    user: str  # masked LINE user id
-    fields: dict[str, Any] = field(default_factory=dict)  # Resident columns -> new value
-    attributes: dict[str, str] = field(default_factory=dict)  # attribute name -> stored text
-    changes: list[FieldChange] = field(default_factory=list)  # what differs from today
 
 
 @dataclass(frozen=True)
@@ -123,109 +97,9 @@ def decode(data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ImportRejected([RowError(1, None, "the file is neither UTF-8 nor Shift_JIS text")])
-
-
-def _flag(raw: str) -> str | None:
-    lowered = raw.strip().lower()
-    return "true" if lowered in TRUE else "false" if lowered in FALSE else None
-
-
-class _Checker:
-    """Reads one row's cells into typed values, collecting errors instead of stopping."""
-
-    def __init__(self, residents: ResidentSettings, today: dt.date) -> None:
-        self.residents = residents
-        self.today = today
-        self.kinds: dict[str, str] = {flag: "boolean" for flag in residents.household_flags}
-        self.kinds.update(residents.extra_attributes)
-        self.known = ("line_user_id", *RESIDENT_COLUMNS, *self.kinds)
-
-    def header(self, columns: list[str]) -> list[RowError]:
-        errors = []
-        if "line_user_id" not in columns:
-            errors.append(RowError(1, None, "the column line_user_id is required"))
-        seen: set[str] = set()
-        for column in columns:
-            if column in seen:
-                errors.append(RowError(1, column, "column appears twice"))
-            seen.add(column)
-            if column not in self.known:
-                errors.append(
-                    RowError(1, column, f"unknown column (known: {', '.join(self.known)})")
-                )
-        return errors
-
-    def row(
-        self, line: int, cells: dict[str, str], update: ResidentUpdate, errors: list[RowError]
-    ) -> None:
-        def bad(column: str, message: str) -> None:
-            errors.append(RowError(line, column, message))
-
-        date_text = cells.get("birth_date", "").strip()
-        year_text = cells.get("birth_year", "").strip()
-        birth_date: dt.date | None = None
-        if date_text:
-            try:
-                if not ISO_DATE.match(date_text):
-                    raise ValueError
-                birth_date = dt.date.fromisoformat(date_text)
-            except ValueError:
-                bad("birth_date", f"not a date YYYY-MM-DD: {date_text!r}")
-            else:
-                if not dt.date(1900, 1, 1) <= birth_date <= self.today:
-                    bad("birth_date", f"{date_text} is not between 1900-01-01 and today")
-                    birth_date = None
-                else:
-                    update.fields["birth_date"] = birth_date
-                    update.fields["birth_year"] = birth_date.year
-        if year_text:
-            if (
-                not re.fullmatch(r"\d{4}", year_text)
-                or not 1900 <= int(year_text) <= self.today.year
-            ):
-                bad("birth_year", f"not a year between 1900 and {self.today.year}: {year_text!r}")
-            elif birth_date is not None and birth_date.year != int(year_text):
-                bad("birth_year", f"{year_text} does not match birth_date {birth_date.isoformat()}")
-            else:
-                update.fields["birth_year"] = int(year_text)
-        district = cells.get("district", "").strip()
-        if district:
-            if district in self.residents.districts:
-                update.fields["district"] = district
-            else:
-                bad(
-                    "district",
-                    f"unknown district {district!r} (known: {', '.join(self.residents.districts)})",
-                )
-        for name, kind in self.kinds.items():
-            raw = cells.get(name, "").strip()
-            if not raw:
-                continue
-            value = self._attribute(kind, raw)
-            if value is None:
-                bad(
-                    name,
-                    f"not a valid {kind}: {raw!r}"
-                    + (" (use 1/0, true/false)" if kind == "boolean" else ""),
-                )
-            else:
-                update.attributes[name] = value
-
-    @staticmethod
-    def _attribute(kind: str, raw: str) -> str | None:
-        """The stored text of an attribute value (None: invalid). Integers and dates are
-        normalised so the rule compiler can compare them."""
-        if kind == "boolean":
-            return _flag(raw)
-        if kind == "integer":
-            return str(int(raw)) if re.fullmatch(r"-?\d{1,9}", raw) else None
-        if kind == "date":
-            try:
-                return dt.date.fromisoformat(raw).isoformat() if ISO_DATE.match(raw) else None
-            except ValueError:
-                return None
-        return raw if len(raw) <= 256 else None
+    raise ImportRejected(
+        [RowError(1, None, "the file is neither UTF-8 nor Shift_JIS text", code="csv.not_text")]
+    )
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
@@ -245,11 +119,13 @@ def plan_import(
 
     Raises ImportRejected listing every bad row (line numbers as a spreadsheet shows them).
     """
-    checker = _Checker(residents, today)
+    checker = RowChecker(residents, today)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = [name.strip() for name in reader.fieldnames or []]
     if not columns:
-        raise ImportRejected([RowError(1, None, "the file is empty (expected a header row)")])
+        raise ImportRejected(
+            [RowError(1, None, "the file is empty (expected a header row)", code="csv.empty")]
+        )
     reader.fieldnames = columns
     errors = checker.header(columns)
     parsed: list[tuple[ResidentUpdate, str]] = []
@@ -257,11 +133,26 @@ def plan_import(
     for cells in reader:
         line = reader.line_num
         if None in cells or any(value is None for value in cells.values()):
-            errors.append(RowError(line, None, f"expected {len(columns)} cells"))
+            errors.append(
+                RowError(
+                    line,
+                    None,
+                    f"expected {len(columns)} cells",
+                    code="csv.cell_count",
+                    params={"expected": len(columns)},
+                )
+            )
             continue
         user_id = (cells.get("line_user_id") or "").strip()
         if not USER_ID.match(user_id):
-            errors.append(RowError(line, "line_user_id", "not a LINE user id (U + 32 hex digits)"))
+            errors.append(
+                RowError(
+                    line,
+                    "line_user_id",
+                    "not a LINE user id (U + 32 hex digits)",
+                    code="residents.not_user_id",
+                )
+            )
             continue
         if user_id in first_line:
             errors.append(
@@ -269,6 +160,8 @@ def plan_import(
                     line,
                     "line_user_id",
                     f"user {mask_user_id(user_id)} is already on line {first_line[user_id]}",
+                    code="residents.user_twice",
+                    params={"user": mask_user_id(user_id), "first": first_line[user_id]},
                 )
             )
             continue
@@ -277,7 +170,7 @@ def plan_import(
         checker.row(line, cells, update, errors)
         parsed.append((update, user_id))
     if not parsed and not errors:
-        errors.append(RowError(1, None, "the file has no rows"))
+        errors.append(RowError(1, None, "the file has no rows", code="csv.no_rows"))
     total = len(parsed)
     residents_by_user: dict[str, Resident] = {}
     done = 0
@@ -296,7 +189,13 @@ def plan_import(
         resident = residents_by_user.get(user_id)
         if resident is None or resident.id is None:
             errors.append(
-                RowError(update.line, "line_user_id", f"no resident with LINE user {update.user}")
+                RowError(
+                    update.line,
+                    "line_user_id",
+                    f"no resident with LINE user {update.user}",
+                    code="residents.no_resident",
+                    params={"user": update.user},
+                )
             )
             continue
         update.resident_id = resident.id

@@ -200,7 +200,7 @@ def _parse(
     if not isinstance(data, dict):
         raise RuleError(
             path, f"expected an object, got {_json_type(data)}", "rule.expected_object",
-            got=_json_type(data),
+            got=_type_code(data),
         )
     groups = [key for key in ("all", "any", "not") if key in data]
     if groups:
@@ -221,7 +221,7 @@ def _parse(
         if not isinstance(items, list):
             raise RuleError(
                 inner, f"expected a list of rules, got {_json_type(items)}", "rule.expected_rules",
-                got=_json_type(items),
+                got=_type_code(items),
             )
         if not items:
             raise RuleError(inner, "must hold at least one rule", "rule.empty_group")
@@ -293,14 +293,14 @@ def _parse_value(spec: FieldSpec, op: Op, raw: object, path: str) -> Value:
         if not isinstance(raw, bool):
             raise RuleError(
                 path, f"expected true or false, got {_json_type(raw)}", "rule.expected_bool",
-                got=_json_type(raw),
+                got=_type_code(raw),
             )
         return raw
     if op in (Op.in_, Op.not_in, Op.contains_any, Op.between):
         if not isinstance(raw, list):
             raise RuleError(
                 path, f"expected a list, got {_json_type(raw)}", "rule.expected_list",
-                got=_json_type(raw),
+                got=_type_code(raw),
             )
         if op is Op.between:
             if len(raw) != 2:
@@ -327,7 +327,7 @@ def _parse_scalar(spec: FieldSpec, raw: object, path: str) -> Scalar:
         if not isinstance(raw, str):
             raise RuleError(
                 path, f"expected a string, got {_json_type(raw)}", "rule.expected_string",
-                got=_json_type(raw),
+                got=_type_code(raw),
             )
         if raw not in spec.choices:
             label = "interest" if kind is Kind.set else spec.name.replace("_", " ")
@@ -344,21 +344,21 @@ def _parse_scalar(spec: FieldSpec, raw: object, path: str) -> Scalar:
         if not isinstance(raw, str):
             raise RuleError(
                 path, f"expected a string, got {_json_type(raw)}", "rule.expected_string",
-                got=_json_type(raw),
+                got=_type_code(raw),
             )
         return raw
     if kind is Kind.boolean:
         if not isinstance(raw, bool):
             raise RuleError(
                 path, f"expected true or false, got {_json_type(raw)}", "rule.expected_bool",
-                got=_json_type(raw),
+                got=_type_code(raw),
             )
         return raw
     if kind is Kind.integer:
         if not isinstance(raw, int) or isinstance(raw, bool):
             raise RuleError(
                 path, f"expected an integer, got {_json_type(raw)}", "rule.expected_integer",
-                got=_json_type(raw),
+                got=_type_code(raw),
             )
         if spec.storage is Storage.age and not 0 <= raw <= MAX_AGE:
             raise RuleError(
@@ -371,7 +371,7 @@ def _parse_scalar(spec: FieldSpec, raw: object, path: str) -> Scalar:
     if not isinstance(raw, str):
         raise RuleError(
                 path, f"expected a date 'YYYY-MM-DD', got {_json_type(raw)}", "rule.expected_date",
-                got=_json_type(raw),
+                got=_type_code(raw),
             )
     try:
         return dt.date.fromisoformat(raw)
@@ -381,20 +381,35 @@ def _parse_scalar(spec: FieldSpec, raw: object, path: str) -> Scalar:
         ) from None
 
 
-def _json_type(value: object) -> str:
+# A JSON value's type, as the catalog code its `got` parameter is worded by ({got!t}: 数値,
+# a number) and in English for the message logs and the CLI show.
+_TYPE_NAMES = {
+    "type.null": "null",
+    "type.boolean": "a boolean",
+    "type.number": "a number",
+    "type.string": "a string",
+    "type.list": "a list",
+    "type.object": "an object",
+}
+# bool before int: True is an int to Python, a boolean to JSON.
+_TYPES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "type.boolean"), ((int, float), "type.number"), (str, "type.string"),
+    (list, "type.list"), (dict, "type.object"),
+)
+
+
+def _type_code(value: object) -> str:
     if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
+        return "type.null"
+    for kind, code in _TYPES:
+        if isinstance(value, kind):
+            return code
     return type(value).__name__
+
+
+def _json_type(value: object) -> str:
+    code = _type_code(value)
+    return _TYPE_NAMES.get(code, code)
 
 
 def rule_to_json(rule: Rule) -> dict[str, Any]:

@@ -26,8 +26,9 @@ from broadcaster.auth import Actor, AdminActor, CurrentActor
 from broadcaster.benefits import notices
 from broadcaster.benefits.models import BenefitProgram
 from broadcaster.clock import utcnow
-from broadcaster.errors import Conflict, not_found, refused_at
+from broadcaster.errors import Conflict, FieldError, Refused, not_found, refused_at
 from broadcaster.inputs import Id
+from broadcaster.render import TemplateError
 from broadcaster.settings import Settings
 from broadcaster.timestamps import CityTimestamp
 from segments.rules import FieldCatalog, parse_rule, rule_to_json
@@ -129,6 +130,9 @@ def create_program(
             template_text=None,
             parameters=notices.template_parameters(program),
         )
+    except TemplateError as exc:
+        problem = FieldError("parameters", code=exc.code, params=exc.params, text=str(exc))
+        raise Refused("template.invalid", f"template: {exc}", errors=[problem]) from None
     except Exception as exc:
         raise refused_at("parameters", f"template: {exc}", "template.invalid") from None
     session.add(program)

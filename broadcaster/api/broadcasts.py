@@ -331,7 +331,7 @@ def preview(
         try:
             messages = render(context)
         except TemplateError as exc:
-            raise BroadcastRefused(f"template: {exc}", "template") from None
+            raise BroadcastRefused(f"template: {exc}", "template", exc.code, **exc.params) from None
         samples.append(
             PreviewSample(
                 language=language, resident=mask_user_id(row.line_user_id), messages=messages

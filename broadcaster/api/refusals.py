@@ -26,8 +26,10 @@ from broadcaster.errors import (
     Unavailable,
 )
 from broadcaster.garbage.changes import ChangeError
+from broadcaster.garbage.days import Skipped
 from broadcaster.garbage.ical import CalendarError
 from broadcaster.render import TemplateError
+from segments.import_rows import RowError
 from segments.importer import ImportRejected
 from segments.rules import RuleError
 from segments.saved import SegmentError
@@ -68,35 +70,56 @@ _BY_STATUS: dict[int, type[DomainError]] = {
 
 def _alert(exc: AlertError) -> DomainError:
     kind = _BY_STATUS.get(exc.status, Refused)
-    return kind("alert.refused", str(exc))
+    field = FieldError("document", code=exc.code, params=exc.params, text=str(exc))
+    return kind("alert.refused", str(exc), errors=[field])
 
 
 def _shelters(exc: ShelterImportError) -> DomainError:
     return Refused(
         "shelters.csv_refused",
         str(exc),
-        errors=[
-            FieldError(f"file.line[{i}]", text=p) for i, p in enumerate(exc.problems[:MAX_LISTED])
-        ],
-        count=len(exc.problems),
+        errors=[_row(p) for p in exc.problems[:MAX_LISTED]],
+        count=len({p.line for p in exc.problems}),
     )
 
 
 def _residents(exc: ImportRejected) -> DomainError:
     return Refused(
         "residents.csv_refused",
-        errors=[
-            FieldError(
-                f"file.line[{e.line}]" + (f".{e.column}" if e.column else ""), text=e.message
-            )
-            for e in exc.errors[:MAX_LISTED]
-        ],
-        count=len(exc.errors),
+        errors=[_row(e) for e in exc.errors[:MAX_LISTED]],
+        count=len({e.line for e in exc.errors}),
     )
 
 
+def _row(error: RowError) -> FieldError:
+    """A bad cell of a CSV at `file.line[n].column`, its message from the catalog with
+    the line and column (「4 行目: 列「緯度」の値…」)."""
+    params = {"line": error.line, "column": error.column or "", **error.params}
+    path = f"file.line[{error.line}]" + (f".{error.column}" if error.column else "")
+    return FieldError(path, code=error.code, params=params, text=str(error))
+
+
 def _calendar(exc: CalendarError) -> DomainError:
-    return Refused("calendar.refused", str(exc), errors=[FieldError("file", text=str(exc))])
+    problem = FieldError("file", code=exc.code, params=exc.params, text=exc.message)
+    return Refused(
+        "calendar.refused",
+        str(exc),
+        errors=[problem, *(_series(s) for s in exc.skipped[:MAX_LISTED])],
+        count=len(exc.skipped),
+    )
+
+
+def _series(skipped: Skipped) -> FieldError:
+    """A series left out, at the line it begins on when the file says (iCal)."""
+    params = {
+        "uid": skipped.uid or "?",
+        # {summary!t}: an event without SUMMARY is named in the reader's language.
+        "summary": skipped.summary or "term.no_summary",
+        "line": skipped.line,
+        **skipped.params,
+    }
+    path = f"file.line[{skipped.line}]" if skipped.line else "file"
+    return FieldError(path, code=skipped.code, params=params, text=str(skipped))
 
 
 def _change(exc: ChangeError) -> DomainError:
@@ -106,7 +129,8 @@ def _change(exc: ChangeError) -> DomainError:
 
 
 def _template(exc: TemplateError) -> DomainError:
-    return Refused("template.invalid", str(exc), errors=[FieldError("template", text=str(exc))])
+    field = FieldError("template", code=exc.code, params=exc.params, text=str(exc))
+    return Refused("template.invalid", str(exc), errors=[field])
 
 
 CONVERTERS: dict[type[Exception], Callable[[Any], DomainError]] = {

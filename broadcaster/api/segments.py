@@ -129,9 +129,8 @@ def _parse(raw: dict[str, Any], settings: Settings, prefix: str = "rule") -> Rul
         return parse_rule(raw, _catalog(settings))
     except RuleError as exc:
         path = f"{prefix}.{exc.path}" if exc.path else prefix
-        raise Refused(
-            "rule.invalid", f"{path}: {exc.message}", errors=[FieldError(path, text=exc.message)]
-        ) from None
+        problem = FieldError(path, code=exc.code, params=exc.params, text=exc.message)
+        raise Refused("rule.invalid", f"{path}: {exc.message}", errors=[problem]) from None
 
 
 def _visible(session: SessionDep, actor: Actor, segment_id: Id) -> Segment:

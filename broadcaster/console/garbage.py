@@ -31,6 +31,7 @@ from broadcaster.broadcasts import Broadcast
 from broadcaster.catalog import text as catalog_text
 from broadcaster.clock import utcnow
 from broadcaster.console.web import ConsoleStaff, Staff, redirect, render, require_csrf
+from broadcaster.errors import field_messages
 from broadcaster.garbage.changes import ChangeError, cancel_day, move_day
 from broadcaster.garbage.days import CalendarError
 from broadcaster.garbage.importer import (
@@ -82,6 +83,15 @@ def _refusal(code: str, field: str, reason: str = "") -> dict[str, Any]:
     message = catalog_text(code, "ja") or code
     detail = catalog_text("console.calendar.unchanged", "ja") or ""
     return {"detail": detail, "fields": {field: message}, "reason": reason}
+
+
+def _file_refused(exc: CalendarError) -> dict[str, Any]:
+    """Why the file was refused, in Japanese beside the file field: what to do, then the
+    catalog's words for its code and each series left out; the English stays under 技術的な理由."""
+    refused = _refusal("console.calendar.file", "file", str(exc))
+    problems = " ".join(field_messages(exc).values())
+    refused["fields"]["file"] = f"{refused['fields']['file']} {problems}".strip()
+    return refused
 
 
 def _names(settings: Settings) -> Any:
@@ -290,7 +300,7 @@ async def preview(
         )
     except CalendarError as exc:
         session.rollback()
-        refused = _refusal("console.calendar.file", "file", str(exc))
+        refused = _file_refused(exc)
         return _overview(request, session, settings, staff, zone, refused, typed, None, 422)
     session.rollback()  # a dry run writes nothing; make sure of it
     return _page(
@@ -338,7 +348,7 @@ async def apply(
             error=exc,
         )
         session.commit()
-        refused = _refusal("console.calendar.file", "file", str(exc))
+        refused = _file_refused(exc)
         return _overview(request, session, settings, staff, zone, refused, None, None, 422)
     session.commit()
     (_staging(settings) / name).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from broadcaster.broadcasts import Broadcast
 from broadcaster.console.notice_form import split_template
 from broadcaster.console.notice_words import language_name
 from broadcaster.db import table_of
+from broadcaster.errors import field_messages
 from broadcaster.kpis.deliveries import quota_by_month
 from broadcaster.kpis.fiscal import month_of
 from broadcaster.limits import MAX_TEXT_UTF16, utf16_units
@@ -215,7 +216,7 @@ def _samples(
         )
     except (TemplateError, MessageLimitError) as exc:
         # A stored notice whose template no longer prepares: say so, the page still shows.
-        failed = Bubble("error", f"文面を作れません：{exc}")
+        failed = Bubble("error", f"文面を作れません：{_why(exc)}")
         return [Sample(FALLBACK_LANGUAGE, language_name(FALLBACK_LANGUAGE), "", [failed])]
     own = [lang for lang in _variant_languages(broadcast) if lang in settings.residents.languages]
     if not own:
@@ -244,10 +245,16 @@ def _samples(
         try:
             bubbles = _bubbles(render(context))
         except (TemplateError, MessageLimitError) as exc:
-            bubbles = [Bubble("error", f"この言語では文面を作れません：{exc}")]
+            bubbles = [Bubble("error", f"この言語では文面を作れません：{_why(exc)}")]
         readers = _readers(language, own, present, settings)
         samples.append(Sample(language, language_name(language), readers, bubbles))
     return samples
+
+
+def _why(exc: Exception) -> str:
+    """The problem in Japanese where the catalog words it (a TemplateError), else as raised
+    (LINE's limits name fields and counts)."""
+    return " ".join(field_messages(exc).values()) or str(exc)
 
 
 def _variant_languages(broadcast: Broadcast) -> list[str]:

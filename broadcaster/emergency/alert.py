@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
@@ -27,11 +27,16 @@ JMA_NS = "http://xml.kishou.go.jp/jmaxml1/"
 
 
 class AlertError(Exception):
-    """The document was refused; `status` is the HTTP status the API answers with."""
+    """The document was refused; `status` is the HTTP status the API answers with, `code`
+    and `params` word the refusal for staff (broadcaster.catalog), `str()` is the English."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
+    def __init__(
+        self, message: str, status: int = 422, *, code: str = "alert.refused", **params: Any
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.code = code
+        self.params = params
 
 
 class AlertStatus(StrEnum):
@@ -99,18 +104,26 @@ DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-
 def check_utf8(data: bytes) -> None:
     """JMA and CAP feeds are UTF-8; anything else is refused rather than guessed at."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise AlertError("alert document is UTF-16; only UTF-8 is accepted")
+        raise AlertError(
+            "alert document is UTF-16; only UTF-8 is accepted",
+            code="alert.encoding",
+            encoding="UTF-16",
+        )
     declared = DECLARED_ENCODING.match(data[:200])
     if declared and declared.group(1).decode().lower().replace("_", "-") not in ("utf-8", "utf8"):
         raise AlertError(
             f"alert document declares encoding {declared.group(1).decode()}; "
-            "only UTF-8 is accepted (JMA and CAP feeds are UTF-8)"
+            "only UTF-8 is accepted (JMA and CAP feeds are UTF-8)",
+            code="alert.encoding",
+            encoding=declared.group(1).decode(),
         )
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise AlertError(
-            f"alert document is not valid UTF-8 (byte {exc.start}); only UTF-8 is accepted"
+            f"alert document is not valid UTF-8 (byte {exc.start}); only UTF-8 is accepted",
+            code="alert.not_utf8",
+            byte=exc.start,
         ) from None
 
 
@@ -121,9 +134,15 @@ def parse_xml(data: bytes, max_bytes: int) -> Element:
     """The root element; AlertError 413 when too large, 422 when not UTF-8, unsafe or
     malformed."""
     if len(data) > max_bytes:
-        raise AlertError(f"alert document is {len(data)} bytes; the limit is {max_bytes}", 413)
+        raise AlertError(
+            f"alert document is {len(data)} bytes; the limit is {max_bytes}",
+            413,
+            code="alert.too_large",
+            size=len(data),
+            limit=max_bytes,
+        )
     if not data.strip():
-        raise AlertError("alert document is empty")
+        raise AlertError("alert document is empty", code="alert.empty")
     check_utf8(data)
     try:
         root: Element = fromstring(
@@ -131,12 +150,20 @@ def parse_xml(data: bytes, max_bytes: int) -> Element:
         )
     except DefusedXmlException as exc:
         raise AlertError(
-            f"unsafe XML refused ({type(exc).__name__}): DTDs and entities are not allowed"
+            f"unsafe XML refused ({type(exc).__name__}): DTDs and entities are not allowed",
+            code="alert.unsafe_xml",
+            problem=type(exc).__name__,
         ) from None
     except ParseError as exc:
-        raise AlertError(f"malformed XML: {exc}") from None
+        raise AlertError(
+            f"malformed XML: {exc}", code="alert.malformed_xml", problem=str(exc)
+        ) from None
     except ValueError as exc:  # an encoding expat cannot read
-        raise AlertError(f"unreadable XML: {exc}; send it as UTF-8") from None
+        raise AlertError(
+            f"unreadable XML: {exc}; send it as UTF-8",
+            code="alert.unreadable_xml",
+            problem=str(exc),
+        ) from None
     return root
 
 
@@ -154,7 +181,9 @@ def parse_alert(
     if root.tag == f"{{{JMA_NS}}}Report":
         return jma.parse(root)
     raise AlertError(
-        f"unsupported document {root.tag!r}: expected a CAP 1.2 <alert> or a JMA <Report>"
+        f"unsupported document {root.tag!r}: expected a CAP 1.2 <alert> or a JMA <Report>",
+        code="alert.unsupported",
+        tag=root.tag,
     )
 
 
@@ -169,9 +198,19 @@ def parse_datetime(raw: str, what: str) -> datetime:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise AlertError(f"{what} {raw!r} is not an ISO 8601 date-time") from None
+        raise AlertError(
+            f"{what} {raw!r} is not an ISO 8601 date-time",
+            code="alert.bad_datetime",
+            element=what,
+            value=raw,
+        ) from None
     if value.tzinfo is None:
-        raise AlertError(f"{what} {raw!r} has no time zone offset")
+        raise AlertError(
+            f"{what} {raw!r} has no time zone offset",
+            code="alert.no_timezone",
+            element=what,
+            value=raw,
+        )
     return value
 
 

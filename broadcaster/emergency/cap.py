@@ -98,18 +98,30 @@ def parse(root: Element, rules: Sequence[CapRule] = DEFAULT_RULES) -> ParsedAler
     }
     for required in ("identifier", "sender", "sent", "status", "msgType"):
         if not values[required]:
-            raise AlertError(f"CAP alert: <{required}> is missing")
+            raise AlertError(
+                f"CAP alert: <{required}> is missing", code="alert.cap_missing", element=required
+            )
     if values["status"] not in STATUSES:
-        raise AlertError(f"CAP alert: unknown <status> {values['status']!r}")
+        raise AlertError(
+            f"CAP alert: unknown <status> {values['status']!r}",
+            code="alert.cap_status",
+            value=values["status"],
+        )
     msg_type = MSG_TYPES.get(values["msgType"])
     if msg_type is None:
         raise AlertError(
-            f"CAP alert: <msgType> {values['msgType']} is not handled (Alert, Update, Cancel)"
+            f"CAP alert: <msgType> {values['msgType']} is not handled (Alert, Update, Cancel)",
+            code="alert.cap_msg_type",
+            value=values["msgType"],
         )
     sent = parse_datetime(values["sent"], "CAP <sent>")
     references = _references(values["references"])
     if msg_type is not MessageType.alert and not references:
-        raise AlertError(f"CAP alert: an {values['msgType']} needs <references>")
+        raise AlertError(
+            f"CAP alert: an {values['msgType']} needs <references>",
+            code="alert.cap_references_needed",
+            value=values["msgType"],
+        )
     keys = references or (thread_key(values["sender"], values["identifier"]),)
     info = _preferred_info(root)
     event = text_of(info, "cap:event", NS)
@@ -155,7 +167,9 @@ def _references(raw: str) -> tuple[str, ...]:
         parts = triple.split(",")
         if len(parts) != 3:
             raise AlertError(
-                f"CAP alert: <references> entry {triple!r} is not sender,identifier,sent"
+                f"CAP alert: <references> entry {triple!r} is not sender,identifier,sent",
+                code="alert.cap_reference",
+                value=triple,
             )
         keys.append(thread_key(parts[0], parts[1]))
     return tuple(keys)

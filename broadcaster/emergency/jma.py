@@ -211,19 +211,37 @@ def parse(root: Element) -> ParsedAlert:
     control = root.find("jmx:Control", NS)
     head = root.find("ib:Head", NS)
     if control is None or head is None:
-        raise AlertError("JMA report: <Control> or <Head> is missing")
+        raise AlertError(
+            "JMA report: <Control> or <Head> is missing",
+            code="alert.jma_missing",
+            element="Control / Head",
+        )
     title = text_of(control, "jmx:Title", NS)
     if not title:
-        raise AlertError("JMA report: Control/Title is missing")
+        raise AlertError(
+            "JMA report: Control/Title is missing",
+            code="alert.jma_missing",
+            element="Control/Title",
+        )
     status = text_of(control, "jmx:Status", NS)
     if status not in ("通常", "訓練", "試験"):
-        raise AlertError(f"JMA report: unknown Control/Status {status!r}")
+        raise AlertError(
+            f"JMA report: unknown Control/Status {status!r}", code="alert.jma_status", value=status
+        )
     info_type = text_of(head, "ib:InfoType", NS)
     if info_type not in ("発表", "訂正", "取消", "遅延"):
-        raise AlertError(f"JMA report: unknown Head/InfoType {info_type!r}")
+        raise AlertError(
+            f"JMA report: unknown Head/InfoType {info_type!r}",
+            code="alert.jma_info_type",
+            value=info_type,
+        )
     report_time = text_of(head, "ib:ReportDateTime", NS)
     if not report_time:
-        raise AlertError("JMA report: Head/ReportDateTime is missing")
+        raise AlertError(
+            "JMA report: Head/ReportDateTime is missing",
+            code="alert.jma_missing",
+            element="Head/ReportDateTime",
+        )
     # Empty in 気象警報 reports: those are threaded by area and kind instead.
     event_id = text_of(head, "ib:EventID", NS)
     serial_raw = text_of(head, "ib:Serial", NS)

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from broadcaster import rich_menus
+from broadcaster import limits, rich_menus
 from broadcaster.broadcast_changes import BroadcastRefused, BroadcastRequest, create_broadcast
 from broadcaster.broadcasts import Broadcast, BroadcastKind, Priority
 from broadcaster.emergency import policy
@@ -389,4 +389,14 @@ def check_free_text(
     need. Raises OrderRefused saying by how much to shorten it."""
     problem = policy.free_text_problem(renderer, request, districts, settings)
     if problem:
-        raise OrderRefused(problem, "text")
+        units, room = problem
+        raise OrderRefused(
+            f"text is {units:,} UTF-16 units (an emoji counts as two); beside the order's own "
+            f"wording {room:,} fit in LINE's {limits.MAX_TEXT_UTF16:,} per message: "
+            f"shorten it by {units - room:,}",
+            "text",
+            "emergency.text_too_long",
+            units=units,
+            room=room,
+            over=units - room,
+        )

@@ -100,8 +100,9 @@ def free_text_room(
 
 def free_text_problem(
     renderer: Renderer, request: BroadcastRequest, districts: Sequence[str], settings: Settings
-) -> str | None:
-    """Why the request's free text (`parameters["text"]`) cannot go, or None."""
+) -> tuple[int, int] | None:
+    """(its length, the room there is) when the request's free text (`parameters["text"]`)
+    is too long to go, both in UTF-16 units; None when it fits."""
     text = str(request.parameters.get("text") or "")
     units = limits.utf16_units(text)
     if units <= QUICK_ROOM:
@@ -109,11 +110,7 @@ def free_text_problem(
     room = free_text_room(renderer, request, districts, settings)
     if units <= room:
         return None
-    return (
-        f"text is {units:,} UTF-16 units (an emoji counts as two); beside the order's own "
-        f"wording {room:,} fit in LINE's {limits.MAX_TEXT_UTF16:,} per message: "
-        f"shorten it by {units - room:,}"
-    )
+    return units, room
 
 
 def fallback_messages(broadcast: Broadcast) -> list[dict[str, Any]]:

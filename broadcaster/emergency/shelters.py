@@ -15,12 +15,13 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
 from broadcaster.db import JSONType, UTCDateTime
+from segments.import_rows import RowError
 
 # The 8 kinds of 指定緊急避難場所 (災害対策基本法施行令), in the national dataset's order.
 DISASTER_KINDS: tuple[str, ...] = (
@@ -72,9 +73,10 @@ class Shelter(SQLModel, table=True):
 
 
 class ShelterImportError(Exception):
-    """The CSV was refused; `problems` lists every bad line ("line 7: 緯度 ...")."""
+    """The CSV was refused; `problems` lists every bad cell of every line, each with its
+    catalog code (the API words them in Japanese, "4 行目: 列「緯度」の値…")."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(self, problems: Sequence[RowError]) -> None:
         self.problems = list(problems)
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(f"{problems[0]}{more}")
@@ -105,7 +107,13 @@ def decode_csv(data: bytes) -> str:
         try:
             return data.decode("cp932")
         except UnicodeDecodeError:
-            raise ShelterImportError(["the file is neither UTF-8 nor Shift_JIS text"]) from None
+            raise ShelterImportError(
+                [
+                    RowError(
+                        1, None, "the file is neither UTF-8 nor Shift_JIS text", code="csv.not_text"
+                    )
+                ]
+            ) from None
 
 
 def parse_shelter_csv(
@@ -125,72 +133,130 @@ def parse_shelter_csv(
         missing.insert(0, "名称")
     kind_columns = {c: KIND_COLUMNS[c] for c in header if c in KIND_COLUMNS}
     if missing:
-        raise ShelterImportError([f"line 1: missing column(s) {', '.join(missing)}"])
+        raise ShelterImportError(
+            [
+                RowError(
+                    1,
+                    None,
+                    f"missing column(s) {', '.join(missing)}",
+                    code="shelters.missing_columns",
+                    params={"columns": "、".join(missing)},
+                )
+            ]
+        )
     if not kind_columns:
-        raise ShelterImportError(["line 1: no disaster-kind column (洪水, 地震, 津波, ...)"])
+        raise ShelterImportError(
+            [
+                RowError(
+                    1,
+                    None,
+                    "no disaster-kind column (洪水, 地震, 津波, ...)",
+                    code="shelters.no_kind_column",
+                    params={"known": "、".join(KIND_COLUMNS)},
+                )
+            ]
+        )
     capacity_column = next((c for c in CAPACITY_COLUMNS if c in header), None)
     known = set(districts)
     rows: list[ShelterRow] = []
-    problems: list[str] = []
+    problems: list[RowError] = []
     seen: dict[tuple[str, str], int] = {}
     for record in reader:
         line = reader.line_num
         if not any((v or "").strip() for v in record.values() if isinstance(v, str)):
             continue
-        errors: list[str] = []
+        errors: list[RowError] = []
+
+        def bad(column: str, message: str, *, code: str, **params: Any) -> None:
+            errors.append(RowError(line, column, message, code, params))  # noqa: B023
+
         cell = {k: (v or "").strip() if isinstance(v, str) else "" for k, v in record.items() if k}
         assert name_column is not None
         name, address = cell.get(name_column, ""), cell.get("住所", "")
         if not name:
-            errors.append(f"{name_column} is empty")
+            bad(name_column, "is empty", code="csv.empty_cell", value="")
         if not address:
-            errors.append("住所 is empty")
+            bad("住所", "is empty", code="csv.empty_cell", value="")
         raw_district = cell.get(district_column, "")
         district = district_values.get(raw_district, raw_district)
         if district not in known:
-            errors.append(f"{district_column} {raw_district!r} is not a known district")
-        lat = _number(cell.get("緯度", ""), "緯度", -90, 90, errors)
-        lon = _number(cell.get("経度", ""), "経度", -180, 180, errors)
+            bad(
+                district_column,
+                f"{raw_district!r} is not a known district",
+                code="shelters.unknown_district",
+                value=raw_district,
+                known="、".join(districts),
+            )
+        lat = _number(cell.get("緯度", ""), "緯度", -90, 90, bad)
+        lon = _number(cell.get("経度", ""), "経度", -180, 180, bad)
         capacity: int | None = None
         if capacity_column and cell.get(capacity_column):
             raw = cell[capacity_column].replace(",", "")
             if raw.isdigit():
                 capacity = int(raw)
             else:
-                errors.append(f"{capacity_column} {cell[capacity_column]!r} is not a whole number")
+                bad(
+                    capacity_column,
+                    f"{cell[capacity_column]!r} is not a whole number",
+                    code="csv.not_whole_number",
+                    value=cell[capacity_column],
+                )
         kinds: list[str] = []
         for column, kind in kind_columns.items():
             value = cell.get(column, "")
             if value in YES:
                 kinds.append(kind)
             elif value not in NO:
-                errors.append(f"{column} {value!r}: expected ○ or empty")
+                bad(
+                    column, f"{value!r}: expected ○ or empty", code="shelters.not_mark", value=value
+                )
         key = (name, address)
         if name and key in seen:
-            errors.append(f"same 名称 and 住所 as line {seen[key]}")
+            bad(
+                name_column,
+                f"same 名称 and 住所 as line {seen[key]}",
+                code="shelters.duplicate",
+                value=name,
+                first=seen[key],
+            )
         seen.setdefault(key, line)
         if errors:
-            problems.append(f"line {line}: " + "; ".join(errors))
+            problems.extend(errors)
         elif lat is not None and lon is not None:
             kinds_in_order = tuple(k for k in DISASTER_KINDS if k in kinds)
             rows.append(ShelterRow(name, address, district, lat, lon, capacity, kinds_in_order))
     if problems:
         raise ShelterImportError(problems)
     if not rows:
-        raise ShelterImportError(["the file has no shelter rows"])
+        raise ShelterImportError(
+            [RowError(1, None, "the file has no shelter rows", code="csv.no_rows")]
+        )
     return rows
 
 
-def _number(raw: str, column: str, low: float, high: float, errors: list[str]) -> float | None:
+def _number(raw: str, column: str, low: float, high: float, bad: _Bad) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        errors.append(f"{column} {raw!r} is not a number")
+        bad(column, f"{raw!r} is not a number", code="csv.not_number", value=raw)
         return None
     if not low <= value <= high:
-        errors.append(f"{column} {raw} is out of range")
+        bad(
+            column,
+            f"{raw} is out of range {low:g}..{high:g}",
+            code="csv.out_of_range",
+            value=raw,
+            low=f"{low:g}",
+            high=f"{high:g}",
+        )
         return None
     return value
+
+
+class _Bad(Protocol):
+    """Notes one bad cell of the line being read."""
+
+    def __call__(self, column: str, message: str, *, code: str, **params: Any) -> None: ...
 
 
 def apply_rows(session: Session, rows: Sequence[ShelterRow], now: datetime) -> ImportResult:

@@ -56,11 +56,15 @@ def read_csv(data: bytes, name: str, *, nfkc: bool = True) -> list[list[str]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise CalendarError(f"{name}: not UTF-8 or Shift_JIS text")
+        raise CalendarError(
+            f"{name}: not UTF-8 or Shift_JIS text", code="calendar.csv_encoding", file=name
+        )
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
-        raise CalendarError(f"{name}: not a CSV file ({exc})") from None
+        raise CalendarError(
+            f"{name}: not a CSV file ({exc})", code="calendar.not_csv", file=name, problem=str(exc)
+        ) from None
     cleaned = [
         [(unicodedata.normalize("NFKC", cell) if nfkc else cell).strip() for cell in row]
         for row in rows
@@ -71,8 +75,8 @@ def read_csv(data: bytes, name: str, *, nfkc: bool = True) -> list[list[str]]:
 def cell_dates(
     cell: str, start: date, end: date, remarks: Mapping[str, str]
 ) -> tuple[list[date], list[str]]:
-    """Pure: the dates in [start, end) a cell names, and its notes. Raises ValueError
-    naming the token it cannot read."""
+    """Pure: the dates in [start, end) a cell names, and its notes. Raises CalendarError
+    (a ValueError) naming the token it cannot read."""
     cell = " ".join(cell.split())
     if not cell or cell in ("-", "なし"):
         return [], []
@@ -82,9 +86,17 @@ def cell_dates(
         try:
             months = {int(month) for month in month_text.split()}
         except ValueError:
-            raise ValueError(f"months after ':' must be numbers: {month_text!r}") from None
+            raise CalendarError(
+                f"months after ':' must be numbers: {month_text!r}",
+                code="calendar.cell.months",
+                value=month_text,
+            ) from None
         if not months <= set(range(1, 13)):
-            raise ValueError(f"months after ':' must be 1-12: {month_text!r}")
+            raise CalendarError(
+                f"months after ':' must be 1-12: {month_text!r}",
+                code="calendar.cell.months",
+                value=month_text,
+            )
     weekly: set[int] = set()
     nth: set[tuple[int, int]] = set()
     explicit: set[date] = set()
@@ -92,17 +104,30 @@ def cell_dates(
     for token in exprs.split():
         match = _TOKEN.match(token)
         if match is None:
-            raise ValueError(f"cannot read {token!r} (expected 月, 水2, 20250331 or *1)")
+            raise CalendarError(
+                f"cannot read {token!r} (expected 月, 水2, 20250331 or *1)",
+                code="calendar.cell.token",
+                value=token,
+            )
         if match["remark"]:
             note = remarks.get(match["remark"])
             if note is None:
-                raise ValueError(f"remark *{match['remark']} is not in {REMARKS}")
+                raise CalendarError(
+                    f"remark *{match['remark']} is not in {REMARKS}",
+                    code="calendar.cell.remark",
+                    remark=match["remark"],
+                    file=REMARKS,
+                )
             notes.append(note)
         elif match["date"]:
             try:
                 explicit.add(datetime.strptime(match["date"], "%Y%m%d").date())
             except ValueError:
-                raise ValueError(f"{match['date']} is not a date") from None
+                raise CalendarError(
+                    f"{match['date']} is not a date",
+                    code="calendar.cell.date",
+                    value=match["date"],
+                ) from None
         else:
             weekday = WEEKDAYS.index(match["weekday"])
             if match["nth"]:
@@ -137,13 +162,20 @@ def read_5374(
     zone, a bad center.csv date, no collection day at all, or (`strict`) any bad cell."""
     if AREA_DAYS not in files:
         got = ", ".join(files) or "none"
-        raise CalendarError(f"a 5374 data set needs {AREA_DAYS} (got: {got})")
+        raise CalendarError(
+            f"a 5374 data set needs {AREA_DAYS} (got: {got})",
+            code="calendar.no_area_days",
+            file=AREA_DAYS,
+            got=got,
+        )
     # Headers stay as written (they are reported, and shown when unmapped); cells, names and
     # centres are NFKC'd where they are read.
     rows = read_csv(files[AREA_DAYS], AREA_DAYS, nfkc=False)
     if len(rows) < 2 or len(rows[0]) < 3:
         raise CalendarError(
-            f"{AREA_DAYS}: expected a header 地名,センター,<kind>… and one row per area"
+            f"{AREA_DAYS}: expected a header 地名,センター,<kind>… and one row per area",
+            code="calendar.area_days_header",
+            file=AREA_DAYS,
         )
     header = rows[0]
     zone_index = _zone_index(header, zone_column)
@@ -167,7 +199,12 @@ def read_5374(
         if zone in owners:
             raise CalendarError(
                 f"{AREA_DAYS}: areas {owners[zone]!r} and {area!r} are both zone {zone}; "
-                "one zone has one schedule"
+                "one zone has one schedule",
+                code="calendar.zone_twice",
+                file=AREA_DAYS,
+                first=owners[zone],
+                second=area,
+                zone=zone,
             )
         owners[zone] = area
         breaks = suspensions.get(center, [])
@@ -179,7 +216,11 @@ def read_5374(
                 cell = unicodedata.normalize("NFKC", row[index])
                 days, notes = cell_dates(cell, start, end, remarks)
             except ValueError as exc:
-                skipped.append(Skipped(f"{area}/{kind}", kind, str(exc)))
+                coded = exc if isinstance(exc, CalendarError) else None
+                code = coded.code if coded else "calendar.series.unreadable"
+                params = {"area": area, "column": kind, "problem": str(exc)}
+                params.update(coded.params if coded else {})
+                skipped.append(Skipped(f"{area}/{kind}", kind, str(exc), code, params))
                 continue
             for day in days:
                 if any(first <= day <= last for first, last in breaks):
@@ -188,17 +229,32 @@ def read_5374(
     if unknown:
         raise CalendarError(
             f"{AREA_DAYS}: {len(unknown)} area(s) name no known zone, e.g. {unknown[0]!r}; "
-            f"map them in garbage.zone_aliases or give a zone column (known: {', '.join(zones)})"
+            f"map them in garbage.zone_aliases or give a zone column (known: {', '.join(zones)})",
+            code="calendar.area_no_zone",
+            file=AREA_DAYS,
+            count=len(unknown),
+            area=unknown[0],
+            known="、".join(zones),
         )
     problems = [*map(str, skipped), *warnings]
     if strict and skipped:
         raise CalendarError(
-            f"{len(skipped)} cell(s) cannot be imported (--strict refuses the data set)", problems
+            f"{len(skipped)} cell(s) cannot be imported (--strict refuses the data set)",
+            problems,
+            code="calendar.strict_cells",
+            skipped=skipped,
+            count=len(skipped),
         )
     parsed = collector.result(warnings, skipped)
     if not parsed.days:
+        last = end - timedelta(days=1)
         raise CalendarError(
-            f"no collection days between {start} and {end - timedelta(days=1)}", problems
+            f"no collection days between {start} and {last}",
+            problems,
+            code="calendar.no_days",
+            skipped=skipped,
+            start=start.isoformat(),
+            end=last.isoformat(),
         )
     return parsed
 
@@ -208,7 +264,11 @@ def _zone_index(header: Sequence[str], zone_column: str | None) -> int | None:
         return None
     if zone_column not in header:
         raise CalendarError(
-            f"{AREA_DAYS}: no column {zone_column!r} (columns: {', '.join(header)})"
+            f"{AREA_DAYS}: no column {zone_column!r} (columns: {', '.join(header)})",
+            code="calendar.no_zone_column",
+            file=AREA_DAYS,
+            column=zone_column,
+            columns="、".join(header),
         )
     return list(header).index(zone_column)
 
@@ -238,10 +298,20 @@ def _suspensions(data: bytes | None) -> dict[str, list[tuple[date, date]]]:
                 continue  # the header 名称,休止開始日,休止終了日
             raise CalendarError(
                 f"{CENTER} line {number}: {row[1]!r} to {row[2]!r} is not a date range "
-                "(expected 2026/12/29,2027/01/03)"
+                "(expected 2026/12/29,2027/01/03)",
+                code="calendar.break_not_dates",
+                file=CENTER,
+                line=number,
+                first=row[1],
+                last=row[2],
             )
         if last < first:
-            raise CalendarError(f"{CENTER} line {number}: the break ends before it starts")
+            raise CalendarError(
+                f"{CENTER} line {number}: the break ends before it starts",
+                code="calendar.break_reversed",
+                file=CENTER,
+                line=number,
+            )
         found.setdefault(row[0], []).append((first, last))
     return found
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from broadcaster.garbage.kinds import KindTable, normalize
 
@@ -20,11 +21,26 @@ MAX_WARNINGS_IN_MESSAGE = 3
 
 class CalendarError(ValueError):
     """The file cannot be imported; `str()` is one line a person can act on, ending with
-    the parser's first warnings (they often say why, e.g. an impossible DTSTART)."""
+    the parser's first warnings (they often say why, e.g. an impossible DTSTART).
 
-    def __init__(self, message: str, warnings: Sequence[str] = ()) -> None:
+    `code` and `params` word the refusal for staff in their language (broadcaster.catalog);
+    `skipped` are the series left out, each with its own code: the API lists them beside
+    the file. `message` and `warnings` are the English of logs, the CLI and the record."""
+
+    def __init__(
+        self,
+        message: str,
+        warnings: Sequence[str] = (),
+        *,
+        code: str = "calendar.refused",
+        skipped: Sequence[Skipped] = (),
+        **params: Any,
+    ) -> None:
         self.message = message
         self.warnings = list(warnings)
+        self.code = code
+        self.params = params
+        self.skipped = list(skipped)
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -38,11 +54,16 @@ class CalendarError(ValueError):
 
 @dataclass(frozen=True)
 class Skipped:
-    """A series (all events of one UID, or one 5374 cell) that was not imported, and why."""
+    """A series (all events of one UID, or one 5374 cell) that was not imported, and why:
+    `reason` in English, `code` and `params` for the catalog (`line`: the file's line
+    where the series begins, 0 when unknown)."""
 
     uid: str
     summary: str
     reason: str
+    code: str = "calendar.series.unreadable"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    line: int = 0
 
     def __str__(self) -> str:
         summary = self.summary or "(no SUMMARY)"

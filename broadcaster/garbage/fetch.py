@@ -130,7 +130,11 @@ def fetch_one(
                 actor=ACTOR,
                 source=url,
                 zone=None if zone == ALL_ZONES else zone,
-                error=exc if isinstance(exc, CalendarError) else CalendarError(message),
+                error=(
+                    exc
+                    if isinstance(exc, CalendarError)
+                    else CalendarError(message, code="calendar.fetch_failed", problem=message)
+                ),
             )
         return FetchOutcome(zone, url, False, message, row.id)
 

@@ -36,15 +36,13 @@ from broadcaster.garbage.days import (
     Skipped,
     zone_resolver,
 )
+from broadcaster.garbage.ical_screen import one_line, screen, source_lines, text_of, unreadable
 from broadcaster.garbage.kinds import KindTable
 
 __all__ = ["CalendarError", "Occurrence", "ParsedCalendar", "expand", "parse_calendar", "read_days"]
 
 # Properties that may name a zone in a multi-zone file, in the order they are trusted.
 ZONE_PROPERTIES = ("X-ZONE", "CATEGORIES", "LOCATION")
-# Without these an event has no dates we can trust: the series is left out.
-DATE_PROPERTIES = ("DTSTART", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
-SUB_DAILY = ("SECONDLY", "MINUTELY", "HOURLY")
 # A weekly calendar has ~60 days a year; a daily series over the default 400-day window 402.
 DEFAULT_MAX_OCCURRENCES = 1000
 
@@ -67,25 +65,44 @@ def parse_calendar(data: bytes) -> icalendar.Calendar:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise CalendarError("not an iCal file: it is not UTF-8 text") from None
+        raise CalendarError(
+            "not an iCal file: it is not UTF-8 text", code="calendar.not_utf8"
+        ) from None
     begin = text.find("BEGIN:VCALENDAR")
     if begin < 0:
-        raise CalendarError("not an iCal file: no BEGIN:VCALENDAR")
+        raise CalendarError("not an iCal file: no BEGIN:VCALENDAR", code="calendar.not_ical")
     end = text.rfind("END:VCALENDAR")
     if end < begin:
         raise CalendarError(
             "the file is cut short: BEGIN:VCALENDAR has no END:VCALENDAR "
-            "(an interrupted download or copy?); nothing was imported"
+            "(an interrupted download or copy?); nothing was imported",
+            code="calendar.cut_short",
         )
+    event_lines = [
+        number
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip().upper() == "BEGIN:VEVENT"
+    ]
     text = text[begin : end + len("END:VCALENDAR")] + "\r\n"
     # Hand-edited files have blank lines between components; they are not content lines.
     text = "\r\n".join(line for line in text.splitlines() if line.strip())
     try:
         calendar = icalendar.Calendar.from_ical(text)
     except Exception as exc:
-        raise CalendarError(f"not a valid iCal file: {_one_line(exc)}") from None
+        raise CalendarError(
+            f"not a valid iCal file: {one_line(exc)}",
+            code="calendar.invalid_ical",
+            problem=one_line(exc),
+        ) from None
     if not isinstance(calendar, icalendar.Calendar):
-        raise CalendarError("not an iCal file: the top component is not VCALENDAR")
+        raise CalendarError(
+            "not an iCal file: the top component is not VCALENDAR", code="calendar.not_ical"
+        )
+    events = list(calendar.walk("VEVENT"))
+    if len(events) == len(event_lines):
+        # Staff find a series by the line its BEGIN:VEVENT is on; the parser keeps none.
+        for event, number in zip(events, event_lines, strict=True):
+            setattr(event, "source_line", number)  # noqa: B010 (no such attribute to type)
     return calendar
 
 
@@ -100,7 +117,8 @@ def expand(
     """Occurrences on local dates in [start, end), warnings about what was ignored, and the
     series left out (each with the parser's reason). Never raises for an event's content."""
     warnings: list[str] = []
-    skipped = _screen(calendar, warnings)
+    skipped = screen(calendar, warnings)
+    lines = source_lines(calendar)
     # One day of margin each side: a timed event's local date may differ from its UTC one.
     span = (start - timedelta(days=1), end + timedelta(days=1))
     occurrences: list[Occurrence] = []
@@ -116,7 +134,7 @@ def expand(
                     found.append(
                         Occurrence(
                             local_date,
-                            _text(component.get("SUMMARY")),
+                            text_of(component.get("SUMMARY")),
                             _zone_names(component),
                             series_uid,
                         )
@@ -128,11 +146,14 @@ def expand(
                     summary,
                     f"more than {max_occurrences} occurrences in the window "
                     "(garbage.max_occurrences_per_event); not a collection schedule",
+                    "calendar.series.too_many",
+                    {"max": max_occurrences},
+                    lines.get(series_uid, 0),
                 )
             )
             continue
         except Exception as exc:
-            skipped.append(Skipped(series_uid, summary, _one_line(exc)))
+            skipped.append(unreadable(series_uid, summary, exc, lines.get(series_uid, 0)))
             continue
         occurrences.extend(found)
     occurrences.sort(key=lambda occurrence: (occurrence.date, occurrence.summary))
@@ -141,66 +162,6 @@ def expand(
 
 class _TooMany(Exception):
     pass
-
-
-def _screen(calendar: icalendar.Calendar, warnings: list[str]) -> list[Skipped]:
-    """Take out every series with an event whose dates cannot be trusted; drop broken
-    properties that do not decide dates (DTEND, DTSTAMP…) with a warning saying so."""
-    bad: dict[str, Skipped] = {}
-    # Hand-written files may have no UIDs: such an event is its own series, not one with
-    # every other event lacking a UID.
-    bad_events: list[icalendar.cal.Component] = []
-    for event in calendar.walk("VEVENT"):
-        uid = _text(event.get("UID"))
-        summary = _text(event.get("SUMMARY"))
-        reason = None
-        for name, message in getattr(event, "errors", []):
-            if name in DATE_PROPERTIES:
-                reason = reason or f"{name}: {_one_line(message)}"
-            else:
-                event.pop(name, None)
-                warnings.append(f"{summary or '(no SUMMARY)'} (UID {uid or '?'}): {name}: "
-                                f"{_one_line(message)}; {name} ignored, the event imported")
-        reason = reason or _date_problem(event)
-        if not reason:
-            continue
-        if not uid:
-            bad_events.append(event)
-            bad[f"#{len(bad_events)}"] = Skipped(uid, summary, reason)
-        elif uid not in bad:
-            bad[uid] = Skipped(uid, summary, reason)
-    if bad:
-        calendar.subcomponents = [
-            component
-            for component in calendar.subcomponents
-            if not (
-                component.name == "VEVENT"
-                and (
-                    any(component is event for event in bad_events)
-                    or (_text(component.get("UID")) or "#") in bad
-                )
-            )
-        ]
-    return list(bad.values())
-
-
-def _date_problem(event: icalendar.cal.Component) -> str | None:
-    start = event.get("DTSTART")
-    if start is None:
-        return "no DTSTART: the event has no date"
-    if not isinstance(getattr(start, "dt", None), date):
-        return f"DTSTART is not a date: {_text(start)[:40]}"
-    rules = event.get("RRULE")
-    for rule in rules if isinstance(rules, list) else [rules] if rules is not None else []:
-        freq = [str(value).upper() for value in rule.get("FREQ", [])]
-        if not freq:
-            return "RRULE has no FREQ"
-        if freq[0] in SUB_DAILY:
-            return (
-                f"RRULE FREQ={freq[0]} repeats within a day; a collection calendar repeats "
-                "daily at most"
-            )
-    return None
 
 
 def _series(
@@ -215,7 +176,7 @@ def _series(
         return
     summaries = _summaries(calendar)
     for series in query.series:
-        uid = _text(series.uid)
+        uid = text_of(series.uid)
         yield uid, summaries.get(uid, ""), series
 
 
@@ -226,7 +187,7 @@ def _series_one_by_one(
     others: list[icalendar.cal.Component] = []
     for component in calendar.subcomponents:
         if component.name == "VEVENT":
-            groups[_text(component.get("UID"))].append(component)
+            groups[text_of(component.get("UID"))].append(component)
         else:
             others.append(component)
     for uid, events in groups.items():
@@ -236,16 +197,17 @@ def _series_one_by_one(
         try:
             series = recurring_ical_events.of(single).series
         except Exception as exc:
-            skipped.append(Skipped(uid, _text(events[0].get("SUMMARY")), _one_line(exc)))
+            line = getattr(events[0], "source_line", 0)
+            skipped.append(unreadable(uid, text_of(events[0].get("SUMMARY")), exc, line))
             continue
         for one in series:
-            yield uid, _text(events[0].get("SUMMARY")), one
+            yield uid, text_of(events[0].get("SUMMARY")), one
 
 
 def _summaries(calendar: icalendar.Calendar) -> Mapping[str, str]:
     found: dict[str, str] = {}
     for event in calendar.walk("VEVENT"):
-        found.setdefault(_text(event.get("UID")), _text(event.get("SUMMARY")))
+        found.setdefault(text_of(event.get("UID")), text_of(event.get("SUMMARY")))
     return found
 
 
@@ -270,7 +232,12 @@ def read_days(
     when `strict`, any series left out.
     """
     if zone is not None and zone not in zones:
-        raise CalendarError(f"unknown zone {zone!r} (known: {', '.join(zones)})")
+        raise CalendarError(
+            f"unknown zone {zone!r} (known: {', '.join(zones)})",
+            code="calendar.unknown_zone",
+            zone=zone,
+            known="、".join(zones),
+        )
     calendar = parse_calendar(data)
     occurrences, warnings, skipped = expand(
         calendar, start, end, tz, max_occurrences=max_occurrences
@@ -278,7 +245,11 @@ def read_days(
     problems = [*map(str, skipped), *warnings]
     if strict and skipped:
         raise CalendarError(
-            f"{len(skipped)} series cannot be imported (--strict refuses the file)", problems
+            f"{len(skipped)} series cannot be imported (--strict refuses the file)",
+            problems,
+            code="calendar.strict",
+            skipped=skipped,
+            count=len(skipped),
         )
     resolve = zone_resolver(zones, zone_aliases)
     collector = DayCollector(table, resolve)
@@ -311,12 +282,25 @@ def read_days(
             f"put it in X-ZONE/CATEGORIES/LOCATION (known: {', '.join(zones)}; "
             "others via garbage.zone_aliases)",
             problems,
+            code="calendar.no_zone",
+            skipped=skipped,
+            count=len(homeless),
+            summary=first.summary,
+            date=first.date.isoformat(),
+            known="、".join(zones),
         )
     parsed = collector.result(warnings, skipped)
     if not parsed.days:
         where = f" for zone {zone}" if zone else ""
+        last = end - timedelta(days=1)
         raise CalendarError(
-            f"no collection days{where} between {start} and {end - timedelta(days=1)}", problems
+            f"no collection days{where} between {start} and {last}",
+            problems,
+            code="calendar.no_days_in_zone" if zone else "calendar.no_days",
+            skipped=skipped,
+            zone=zone or "",
+            start=start.isoformat(),
+            end=last.isoformat(),
         )
     return parsed
 
@@ -331,9 +315,9 @@ def _zone_names(component: icalendar.cal.Component) -> tuple[str, ...]:
         for item in values:
             cats = getattr(item, "cats", None)
             if cats is None:
-                names.append(_text(item))
+                names.append(text_of(item))
             else:
-                names.extend(_text(cat) for cat in cats)
+                names.extend(text_of(cat) for cat in cats)
     return tuple(name for name in names if name)
 
 
@@ -341,15 +325,3 @@ def _local_date(value: date | datetime, tz: tzinfo) -> date:
     if isinstance(value, datetime):
         return value.astimezone(tz).date() if value.tzinfo else value.date()
     return value
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace").strip()
-    return str(value).strip()
-
-
-def _one_line(exc: BaseException | str) -> str:
-    return " ".join(str(exc).split())[:300]

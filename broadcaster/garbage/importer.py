@@ -325,7 +325,13 @@ def record_refusal(
         zones=[zone] if zone else [],
         ok=False,
         error=str(error),
-        report={"reason": error.message, "warnings": error.warnings},
+        # The code and params word the reason in Japanese wherever the record is shown.
+        report={
+            "reason": error.message,
+            "code": error.code,
+            "params": error.params,
+            "warnings": error.warnings,
+        },
     )
     session.add(row)
     session.flush()

@@ -153,7 +153,7 @@ def parse_dictionary(data: bytes) -> tuple[list[Entry], list[str]]:
     the header names no item and category column."""
     rows = read_csv(data, "dictionary", nfkc=False)
     if not rows:
-        raise CalendarError("the dictionary is empty")
+        raise CalendarError("the dictionary is empty", code="calendar.dictionary_empty")
     header = [unicodedata.normalize("NFKC", cell).strip().lower() for cell in rows[0]]
     columns: dict[tuple[str, str], int] = {}  # (field, language or "") -> index
     for index, title in enumerate(header):
@@ -165,7 +165,9 @@ def parse_dictionary(data: bytes) -> tuple[list[Entry], list[str]]:
         raise CalendarError(
             "the dictionary needs a header naming the item and its category: "
             "label,name,notice,furigana (5374 target.csv) or 品目,区分,注意 "
-            f"(got: {','.join(rows[0])})"
+            f"(got: {','.join(rows[0])})",
+            code="calendar.dictionary_header",
+            got=",".join(rows[0]),
         )
     languages = sorted({language for _, language in columns if language})
     entries: list[Entry] = []
@@ -203,7 +205,11 @@ def parse_dictionary(data: bytes) -> tuple[list[Entry], list[str]]:
             )
         )
     if not entries:
-        raise CalendarError("the dictionary has no item with a name and a category", warnings)
+        raise CalendarError(
+            "the dictionary has no item with a name and a category",
+            warnings,
+            code="calendar.dictionary_no_items",
+        )
     return entries, warnings
 
 

@@ -196,7 +196,7 @@ def test_bad_rules_and_parameters_are_refused_at_creation(
     )
     assert bad_rule.status_code == 422 and bad_rule.json()["errors"][0]["path"].startswith("rule")
     missing = client.post("/api/v1/benefits", headers=dept, json={**PROGRAM, "parameters": {}})
-    assert missing.status_code == 422 and "template" in missing.json()["errors"][0]["message"]
+    assert missing.status_code == 422 and "'details'" in missing.json()["errors"][0]["message"]
 
 
 def test_notified_csv_is_admin_only_and_has_the_ids_to_reconcile(

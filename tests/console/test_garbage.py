@@ -102,6 +102,9 @@ def test_a_malformed_file_is_refused_in_japanese_next_to_the_file_field(
     assert message in page
     # The message is next to the file field, which points at it.
     assert re.search(r'id="err-f-file">' + message, page)
+    # Then why, in Japanese from the catalog (the English stays under 技術的な理由).
+    why = "iCal ファイルではありません（BEGIN:VCALENDAR で始まるカレンダーが見つかりません）。"
+    assert why in page
     assert re.search(r'id="f-file"[^>]*aria-invalid="true"[^>]*aria-describedby="err-f-file"', page)
     assert _days(engine) == [] and _imports(engine) == 0  # nothing changed, nothing recorded
     empty = app_client.post(

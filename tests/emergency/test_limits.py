@@ -16,6 +16,7 @@ from broadcaster.departments import Department
 from broadcaster.emergency.models import Emergency
 from broadcaster.emergency.orders import Actor, OrderRefused, OrderRequest, issue_order
 from broadcaster.emergency.policy import DRILL_MARK, mark_drill, with_free_text
+from broadcaster.errors import field_messages
 from broadcaster.limits import CUT_MARK, MAX_TEXT_UTF16, check_messages, fit_utf16, utf16_units
 from broadcaster.render import Renderer
 from broadcaster.sandbox.testing import SandboxThread
@@ -100,6 +101,14 @@ def test_a_desk_text_too_long_for_line_is_refused_at_creation_and_nothing_is_wri
     assert refused.value.field == "text"
     assert "4,800 UTF-16 units" in refused.value.message
     assert "shorten it by" in refused.value.message
+    # Staff read it in Japanese, from the catalog (the API and the desk's form alike).
+    assert refused.value.code == "emergency.text_too_long"
+    room = refused.value.params["room"]
+    assert field_messages(refused.value) == {
+        "text": "自由記入の文が長すぎます。避難情報の定型文と合わせて 1 通に収まるのは "
+        f"{room:,} 文字分までのため、あと {4800 - room:,} 文字分短くしてください"
+        "（絵文字は 2 文字分と数えます）。"
+    }
     with Session(engine) as session:
         assert session.exec(select(Emergency)).all() == []
         assert session.exec(select(Broadcast)).all() == []

@@ -51,13 +51,26 @@ def test_a_bad_row_names_its_line_and_nothing_is_imported(
         GOOD
         + "3,海辺集会所,海辺1,○,,,,,,,,北緯33度,130.1,,中央\n4,,南町1,,,,,,,,,33.1,130.1,,火星\n"
     )
-    response = client.post(
-        "/api/v1/shelters/import", headers=auth(tokens["危機管理課"]), content=bad.encode()
-    )
+    headers = {**auth(tokens["危機管理課"]), "Accept-Language": "ja"}
+    response = client.post("/api/v1/shelters/import", headers=headers, content=bad.encode())
     assert response.status_code == 422
-    problems = [item["message"] for item in response.json()["errors"]]
-    assert problems[0].startswith("line 4: 緯度 '北緯33度' is not a number")
-    assert problems[1].startswith("line 5: 名称 is empty") and "'火星'" in problems[1]
+    body = response.json()
+    assert (body["code"], body["detail"]) == (
+        "shelters.csv_refused",
+        "CSV に誤りのある行が 2 行あります。何も反映していません。",
+    )
+    assert {item["path"]: item["message"] for item in body["errors"]} == {
+        "file.line[4].緯度": "4 行目: 列「緯度」の値「北緯33度」は数値ではありません。",
+        "file.line[5].名称": "5 行目: 列「名称」が空です。",
+        "file.line[5].地区": "5 行目: 列「地区」の値「火星」は登録された地区ではありません"
+        "（中央、北、南、東、西、山間）。",
+    }
+    english = client.post(
+        "/api/v1/shelters/import",
+        headers={**headers, "Accept-Language": "en"},
+        content=bad.encode(),
+    ).json()
+    assert english["errors"][0]["message"] == "line 4, 緯度: '北緯33度' is not a number"
     with Session(engine) as session:
         assert session.exec(select(Shelter)).all() == []
 
@@ -68,7 +81,7 @@ def test_missing_columns_are_named(client: TestClient, tokens: dict[str, str]) -
         headers=auth(tokens["危機管理課"]),
         content="名称,住所\n小学校,町1\n".encode(),
     )
-    assert "missing column(s) 緯度, 経度, 地区" in response.json()["errors"][0]["message"]
+    assert response.json()["errors"][0]["message"] == "line 1: missing column(s) 緯度、経度、地区"
 
 
 def test_cli_imports_a_file_and_refuses_a_bad_one(tmp_path: Path, engine: Engine) -> None:
@@ -85,7 +98,7 @@ def test_cli_imports_a_file_and_refuses_a_bad_one(tmp_path: Path, engine: Engine
     runner = CliRunner()
     refused = runner.invoke(cli_app, ["shelters", "import", str(bad), "--config", str(config)])
     assert refused.exit_code == 1
-    assert "line 2: 緯度 999 is out of range" in refused.output
+    assert "line 2, 緯度: 999 is out of range -90..90" in refused.output
     result = runner.invoke(cli_app, ["shelters", "import", str(good), "--config", str(config)])
     assert result.exit_code == 0, result.output
     with Session(engine) as session:

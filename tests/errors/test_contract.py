@@ -99,6 +99,24 @@ _CODE_AT = {
     "SurveyRefused": 2,
     "refused_at": 2,
     "SegmentError": 1,
+    "TemplateError": 1,
+    "RenderBudgetExceeded": 1,
+    "RecurrenceError": 1,
+    "RowError": 3,
+    "Skipped": 3,
+}
+# Feature refusals whose every raise must name a code: without one, staff would read the
+# English sentence (CalendarError, AlertError and RowError take it as `code=`).
+_MUST_CODE = {
+    "CalendarError",
+    "AlertError",
+    "TemplateError",
+    "RenderBudgetExceeded",
+    "RecurrenceError",
+    "RowError",
+    "Skipped",
+    "OrderRefused",
+    "RuleError",
 }
 _CODE = re.compile(r"^[a-z_0-9]+(\.[a-z_0-9]+)+$")
 
@@ -135,8 +153,82 @@ def _raised_codes() -> dict[str, str]:
     return found
 
 
+def _uncoded_raises() -> list[str]:
+    """Each construction of a feature refusal that gives no code (`file:line Name`)."""
+    found: list[str] = []
+    for root in ("broadcaster", "segments"):
+        for file in (REPO / root).rglob("*.py"):
+            for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", "")
+                if name not in _MUST_CODE:
+                    continue
+                coded = any(k.arg in ("code", None) for k in node.keywords) or (
+                    name in _CODE_AT and len(node.args) > _CODE_AT[name]
+                )
+                if not coded:
+                    found.append(f"{file.relative_to(REPO)}:{node.lineno} {name}")
+    return found
+
+
+def _reason_and_term_codes() -> dict[str, str]:
+    """Codes a refusal is built from without a call naming them: why a series is skipped
+    (`return "English", "calendar.series.x", {...}`) and the words `{name!t}` fills in
+    (`type.number`, `term.inline_template`, `attribute_kind.<configured kind>`)."""
+    found: dict[str, str] = {
+        f"attribute_kind.{kind}": "settings.extra_attributes"
+        for kind in ("string", "integer", "boolean", "date")
+    }
+    for root in ("broadcaster", "segments"):
+        for file in (REPO / root).rglob("*.py"):
+            for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and node.value.startswith(("type.", "term."))
+                    and _CODE.match(node.value)
+                ):
+                    found.setdefault(node.value, str(file.relative_to(REPO)))
+                if (
+                    isinstance(node, ast.Return)
+                    and isinstance(node.value, ast.Tuple)
+                    and len(node.value.elts) == 3
+                    and isinstance(code := node.value.elts[1], ast.Constant)
+                    and isinstance(code.value, str)
+                    and _CODE.match(code.value)
+                ):
+                    found.setdefault(code.value, str(file.relative_to(REPO)))
+    return found
+
+
+def test_every_feature_refusal_is_raised_with_a_code() -> None:
+    uncoded = _uncoded_raises()
+    assert not uncoded, "\n".join(uncoded)
+
+
+def test_feature_refusals_are_worded_in_japanese_with_their_parameters() -> None:
+    from broadcaster.catalog import text as worded
+
+    assert worded("rule.expected_integer", "ja", {"got": "type.string"}) == (
+        "整数を指定してください（指定: 文字列）。"
+    )
+    assert worded("csv.not_number", "ja", {"line": 3, "column": "緯度", "value": "abc"}) == (
+        "3 行目: 列「緯度」の値「abc」は数値ではありません。"
+    )
+    syntax = {"template": "term.inline_template", "line": 2, "problem": "unexpected '}'"}
+    assert worded("template.syntax", "ja", syntax) == (
+        "テンプレート（本文）の 2 行目: 書き方に誤りがあります（unexpected '}'）。"
+    )
+    assert worded("template.syntax", "en", syntax) == (
+        "template text, line 2: syntax error: unexpected '}'"
+    )
+
+
 def test_every_refusal_code_has_japanese_and_english_text() -> None:
     codes = _raised_codes()
+    codes.update(_reason_and_term_codes())
+    assert "calendar.series.no_dtstart" in codes and "type.number" in codes
     # Kinds, titles and the two generated families are worded too.
     codes.update({f"title.{kind.name}": "errors.Kind" for kind in errors.Kind})
     codes.update({"http.404": "problems", "http.405": "problems", "validation.other": "catalog"})

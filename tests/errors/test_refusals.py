@@ -234,3 +234,93 @@ def test_an_alert_in_shift_jis_is_refused_clearly(
     after = counts()
     assert after.pop("alert_record") == before.pop("alert_record") + 1
     assert after == before
+
+
+JA = {"Accept-Language": "ja"}
+
+
+def _fields(body: dict) -> dict[str, str]:
+    return {item["path"]: item["message"] for item in body["errors"]}
+
+
+@freeze_time(NOW)
+def test_a_template_error_names_its_line_in_japanese_and_writes_nothing(
+    client: TestClient, tokens: dict[str, str], counts: Counts
+) -> None:
+    before = counts()
+    broken = notice(template_text="お知らせです。\n{{ day }", parameters={"day": "5月10日"})
+    response = client.post(
+        "/api/v1/broadcasts", json=broken, headers={**auth(tokens["子育て支援課"]), **JA}
+    )
+    body = problem(response, 422, "broadcast.refused")
+    assert body["detail"].startswith("配信の内容に修正が必要です。")
+    assert _fields(body)["template"].startswith(
+        "テンプレート（本文）の 2 行目: 書き方に誤りがあります（"
+    )
+    unknown = notice(template_text="{{ resident.income }}", parameters={})
+    response = client.post(
+        "/api/v1/broadcasts", json=unknown, headers={**auth(tokens["子育て支援課"]), **JA}
+    )
+    assert _fields(problem(response, 422))["template"].startswith(
+        "テンプレート（本文）の 1 行目: resident.income という住民の項目はありません"
+    )
+    assert counts() == before
+
+
+@freeze_time(NOW)
+def test_a_recurrence_and_a_rules_types_are_refused_in_japanese(
+    client: TestClient, tokens: dict[str, str], counts: Counts
+) -> None:
+    before = counts()
+    headers = {**auth(tokens["子育て支援課"]), **JA}
+    often = client.post(
+        "/api/v1/broadcasts", json=notice(recurrence="*/5 9 * * *"), headers=headers
+    )
+    assert _fields(problem(often, 422, "broadcast.refused"))["recurrence"] == (
+        "繰り返しは1時間に1回までです。分は1つだけ指定してください（例: '0 9 * * *'）。"
+    )
+    five = client.post("/api/v1/broadcasts", json=notice(recurrence="0 9 * *"), headers=headers)
+    assert _fields(problem(five, 422))["recurrence"] == (
+        "繰り返し「0 9 * *」は「分 時 日 月 曜日」の 5 項目で指定してください（指定は 4 項目）。"
+    )
+    rule = {"field": "age", "op": "gte", "value": "18"}
+    typed = client.post("/api/v1/segments/preview", json={"rule": rule}, headers=headers)
+    assert _fields(problem(typed, 422, "rule.invalid")) == {
+        "rule.value": "整数を指定してください（指定: 文字列）。"
+    }
+    assert counts() == before
+
+
+def test_an_alert_refusal_says_why_in_japanese(
+    app_client: TestClient, tokens: dict[str, str], counts: Counts
+) -> None:
+    before = counts()
+    document = '<?xml version="1.0" encoding="Shift_JIS"?><alert>避難</alert>'.encode("shift_jis")
+    response = app_client.post(
+        "/api/v1/alerts",
+        content=document,
+        headers={**auth(tokens["危機管理課"]), "Content-Type": "application/xml", **JA},
+    )
+    body = problem(response, 422, "alert.refused")
+    assert body["detail"] == "警報文書を受け付けられません。"
+    assert _fields(body) == {
+        "document": "警報文書が UTF-8 ではありません（Shift_JIS）。UTF-8 で送ってください。"
+    }
+    report = (
+        '<Report xmlns="http://xml.kishou.go.jp/jmaxml1/"><Control><Title>気象警報</Title>'
+        "<Status>本番</Status></Control><Head xmlns=\"http://xml.kishou.go.jp/jmaxml1/"
+        'informationBasis1/"/></Report>'
+    )
+    response = app_client.post(
+        "/api/v1/alerts",
+        content=report.encode(),
+        headers={**auth(tokens["危機管理課"]), "Content-Type": "application/xml", **JA},
+    )
+    assert _fields(problem(response, 422, "alert.refused")) == {
+        "document": "気象庁の電文の Control/Status「本番」は使えません"
+        "（通常・訓練・試験のいずれか）。"
+    }
+    after = counts()  # the desk's record of each refused document, nothing else
+    assert after.pop("alert_record") == before.pop("alert_record") + 2
+    assert after == before
+

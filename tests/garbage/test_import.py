@@ -148,3 +148,63 @@ def test_api_refuses_other_departments_and_bad_files(
         assert session.exec(select(CollectionDay)).first() is None
         refusal = session.exec(select(CalendarImport)).one()
     assert not refusal.ok and "not an iCal file" in (refusal.error or "")
+
+
+def test_api_refusal_names_each_bad_series_in_japanese_and_changes_no_day(
+    app_client: TestClient, tokens: dict[str, str], engine: Engine
+) -> None:
+    # A VEVENT without DTSTART and one repeating hourly: with ?strict the file is refused,
+    # each series named by its line, UID and a Japanese reason from the catalog.
+    data = vcal(
+        allday("ok", soon(7), "燃やすごみ"),
+        "UID:nodate\nSUMMARY:資源ごみ",
+        allday("hourly", soon(8), "古紙", "RRULE:FREQ=HOURLY;COUNT=3"),
+    )
+    files = {"file": ("a.ics", data, "text/calendar")}
+    headers = {**auth(tokens["環境課"]), "Accept-Language": "ja"}
+    response = app_client.post("/api/v1/calendars/A?strict=true", files=files, headers=headers)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["code"] == "calendar.refused"
+    assert body["detail"] == "カレンダーを取り込めません。"
+    messages = {item["path"]: item["message"] for item in body["errors"]}
+    assert messages["file"] == (
+        "取り込めない予定が 2 件あるため、ファイル全体を取り込みませんでした（厳密モード）。"
+    )
+    assert messages["file.line[9]"] == (
+        "9 行目の予定「資源ごみ」（UID nodate）には日付（DTSTART）がありません。"
+        "この予定は取り込んでいません。"
+    )
+    hourly = messages["file.line[13]"]
+    assert hourly.startswith("13 行目の予定「古紙」（UID hourly）は 1 日に何度も")
+    english = app_client.post(
+        "/api/v1/calendars/A?strict=true",
+        files=files,
+        headers={**headers, "Accept-Language": "en"},
+    ).json()
+    assert english["errors"][1]["message"] == (
+        "line 9: 資源ごみ (UID nodate): no DTSTART: the event has no date; not imported"
+    )
+    with Session(engine) as session:
+        assert session.exec(select(CollectionDay)).first() is None
+        refusals = session.exec(select(CalendarImport)).all()
+    assert [row.ok for row in refusals] == [False, False]  # on record, nothing imported
+
+
+def test_a_file_that_is_not_text_is_refused_in_japanese(
+    app_client: TestClient, tokens: dict[str, str], engine: Engine
+) -> None:
+    files = {"file": ("a.ics", b"\xff\xfe\x00garbage", "text/calendar")}
+    headers = {**auth(tokens["環境課"]), "Accept-Language": "ja"}
+    response = app_client.post("/api/v1/calendars/A?dry_run=true", files=files, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {
+            "path": "file",
+            "message": "ファイルが UTF-8 の文字データではないため、"
+            "iCal ファイルとして読み取れません。",
+        }
+    ]
+    with Session(engine) as session:
+        assert session.exec(select(CollectionDay)).first() is None
+        assert session.exec(select(CalendarImport)).first() is None

@@ -164,6 +164,38 @@ def test_api_import_lists_bad_rows_in_a_422(
     assert response.json()["errors"][0]["path"].startswith("file.line[2]")
 
 
+def test_api_import_words_each_bad_cell_in_japanese_and_changes_nothing(
+    app_client: TestClient, tokens: dict[str, str], engine: Engine, cast: dict[str, Resident]
+) -> None:
+    rows = f"{line_user_id(1)},1988-02-30,,中火,maybe,,high,\n" + "not-a-user,,,,,,,\n"
+    files = {"file": ("verified.csv", (HEADER + rows).encode("cp932"), "text/csv")}
+    before = _snapshot(engine)
+    response = app_client.post(
+        "/api/v1/residents/import",
+        files=files,
+        headers={**auth(tokens["情報政策課"]), "Accept-Language": "ja"},
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert (body["code"], body["detail"]) == (
+        "residents.csv_refused",
+        "ファイルに誤りのある行が 2 行あります。何も反映していません。",
+    )
+    messages = {item["path"]: item["message"] for item in body["errors"]}
+    assert messages == {
+        "file.line[2].birth_date": "2 行目: 列「birth_date」の値「1988-02-30」は日付"
+        "（YYYY-MM-DD）ではありません。",
+        "file.line[2].district": "2 行目: 地区「中火」は登録されていません"
+        "（中央、北、南、東、西、山間）。",
+        "file.line[2].子育て世帯": "2 行目: 列「子育て世帯」の値「maybe」は真偽値"
+        "（1/0、true/false）として読み取れません。",
+        "file.line[2].要介護度": "2 行目: 列「要介護度」の値「high」は整数として読み取れません。",
+        "file.line[3].line_user_id": "3 行目: line_user_id が LINE のユーザー ID"
+        "（U と 16 進数 32 桁）ではありません。",
+    }
+    assert _snapshot(engine) == before
+
+
 def test_cli_import_dry_run_then_apply(
     tmp_path: Path,
     settings: Settings,
