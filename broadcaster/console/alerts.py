@@ -16,7 +16,8 @@ from sqlmodel import Session, col, select
 
 from broadcaster.api import emergencies as api
 from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.console.desk import BASE, Desk, attempt, open_counts, page, refusal_of
+from broadcaster.console.api_calls import refusal_of
+from broadcaster.console.desk import BASE, Desk, attempt, open_counts, page
 from broadcaster.console.web import Staff, redirect, require_csrf
 from broadcaster.emergency.feeds import feed_status
 from broadcaster.emergency.models import AlertRecord, DraftStatus, EmergencyDraft

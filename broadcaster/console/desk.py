@@ -15,18 +15,14 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, select
 
-from broadcaster.api.problems import validation_error
-from broadcaster.api.refusals import as_domain_error
-from broadcaster.catalog import text as catalog_text
+from broadcaster.console import api_calls
 from broadcaster.console.notice_words import language_name
-from broadcaster.console.web import Staff, refusal, render, requires
+from broadcaster.console.web import Staff, render, requires
 from broadcaster.departments import Role
 from broadcaster.emergency.orders import LEVEL_LABELS, level_label
 from broadcaster.emergency.shelters import DISASTER_KINDS, Shelter
-from broadcaster.errors import DomainError
 from broadcaster.settings import Settings
 from segments.catalog import STAFF_LANGUAGE_NAMES
 
@@ -75,33 +71,8 @@ def texts_of(form: Mapping[str, Any]) -> dict[str, str]:
 
 
 def attempt(session: Session, call: Callable[[], T]) -> T | dict[str, Any]:
-    """Run one API call; a refusal rolls back and comes back as the console's refusal
-    (with the desk's Japanese message per field)."""
-    try:
-        answer = call()
-        # The API's routes answer response models; pages read them as plain data.
-        return answer.model_dump() if isinstance(answer, BaseModel) else answer  # type: ignore[return-value]
-    except ValidationError as exc:
-        error: DomainError | None = validation_error(exc.errors())
-    except Exception as exc:  # refusals are answered; anything else is re-raised
-        error = as_domain_error(exc)
-        if error is None:
-            session.rollback()
-            raise
-    session.rollback()
-    assert error is not None
-    shown = refusal(error)
-    fields: dict[str, str] = {}
-    for path, message in shown["fields"].items():
-        top = path.split(".")[0]
-        code = FIELD_CODES.get(top)
-        fields[top if code else path] = (code and catalog_text(code, "ja")) or message
-    return {"detail": shown["detail"], "fields": fields}
-
-
-def refusal_of(result: object) -> dict[str, Any] | None:
-    """`attempt`'s answer if it is a refusal, else None."""
-    return result if isinstance(result, dict) and "fields" in result else None
+    """`api_calls.attempt` with the desk's own message per order field."""
+    return api_calls.attempt(session, call, FIELD_CODES)
 
 
 def languages(settings: Settings) -> list[tuple[str, str]]:

@@ -20,7 +20,8 @@ from sqlmodel import Session, col, func, select
 from broadcaster.api import emergencies as api
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.broadcasts import Broadcast
-from broadcaster.console.desk import BASE, Desk, attempt, open_counts, page, refusal_of, texts_of
+from broadcaster.console.api_calls import refusal_of
+from broadcaster.console.desk import BASE, Desk, attempt, open_counts, page, texts_of
 from broadcaster.console.web import Staff, redirect, require_csrf
 from broadcaster.emergency.models import DraftStatus, Emergency, EmergencyDraft, EmergencyStatus
 from broadcaster.emergency.shelters import Shelter, open_shelters

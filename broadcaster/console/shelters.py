@@ -20,7 +20,8 @@ from starlette.datastructures import FormData, UploadFile
 from broadcaster.api import shelters as api
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.catalog import text as catalog_text
-from broadcaster.console.desk import BASE, Desk, attempt, page, refusal_of
+from broadcaster.console.api_calls import refusal_of
+from broadcaster.console.desk import BASE, Desk, attempt, page
 from broadcaster.console.web import Staff, redirect, refusal, require_csrf
 from broadcaster.emergency.shelters import Shelter, ShelterImportError
 from broadcaster.offload import off_loop
