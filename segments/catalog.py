@@ -40,6 +40,9 @@ LANGUAGE_NAMES: Mapping[str, str] = {
     "vi": "Tiếng Việt",
     "pt": "Português",
 }
+# Staff read each language by the same name (console pages, the desk's dry-run warnings):
+# the residents' own names, except やさしい日本語, which staff read in plain Japanese.
+STAFF_LANGUAGE_NAMES: Mapping[str, str] = {**LANGUAGE_NAMES, "easy-ja": "やさしい日本語"}
 # The first question is asked before we know the language, so it is asked in all of them.
 CHOOSE_LANGUAGE = (
     "ご希望の言語を選んでください。\n"

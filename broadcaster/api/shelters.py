@@ -166,10 +166,13 @@ async def import_shelters(
             raise TooLarge("body.too_large", limit=settings.limits.shelters_csv_bytes)
     # Parsing and applying the CSV happen off the event loop; ShelterImportError is a 422
     # listing every bad line (broadcaster.api.refusals).
-    return await off_loop(_import, request.app.state.engine, settings, actor, bytes(data))
+    return await off_loop(import_csv, request.app.state.engine, settings, actor, bytes(data))
 
 
-def _import(engine: Engine, settings: Settings, actor: Actor, data: bytes) -> ShelterImport:
+def import_csv(engine: Engine, settings: Settings, actor: Actor, data: bytes) -> ShelterImport:
+    """The whole import (decode, check every line, upsert, audit) in its own transaction;
+    raises ShelterImportError, writing nothing, when any line is bad. The console's upload
+    calls this too (off the event loop), so both import the same way."""
     rows = parse_shelter_csv(
         decode_csv(data),
         districts=settings.residents.districts,

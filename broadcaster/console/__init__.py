@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from broadcaster.console import (
     admin,
+    alerts,
     benefits,
     calendar,
     compose,
@@ -23,6 +24,7 @@ from broadcaster.console import (
     kpis,
     notices,
     residents,
+    shelters,
     signin,
     web,
 )
@@ -35,6 +37,8 @@ ROUTERS: list[APIRouter] = [
     residents.router,
     kpis.router,
     emergency.router,
+    alerts.router,
+    shelters.router,
     garbage.router,
     admin.router,
     benefits.router,

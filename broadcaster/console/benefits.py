@@ -1,7 +1,9 @@
 """`/console/benefits`: benefit programs (給付・手当), who is eligible, who has been told,
 and notifying the rest, after a confirmation page that says how many will be told.
 
-Counts are `notices.counts` and notifying is `notices.notify_and_send`, what
+A program is created by the API's create route (POST /api/v1/benefits) with the signed-in
+person's `Actor`, so its rule and notice are checked the same way. Counts are
+`notices.counts` and notifying is `notices.notify_and_send`, what
 GET/POST /api/v1/benefits/... call: quiet hours, opt-outs and the once-per-resident
 promise hold the same here. A department sees its own programs (an admin all; another
 department's program is the 404 page).
@@ -10,18 +12,22 @@ department's program is the 404 page).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
+from starlette.datastructures import FormData
 
+from broadcaster.api import benefits as api
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.api.emergencies import get_renderer
 from broadcaster.auth import Actor
 from broadcaster.benefits import notices
 from broadcaster.benefits.models import BenefitProgram
 from broadcaster.clock import utcnow
+from broadcaster.console.api_calls import attempt, refusal_of
 from broadcaster.console.web import Staff, redirect, refusal, render, require_csrf, requires
 from broadcaster.departments import Department, Role
 from broadcaster.errors import DomainError
@@ -30,6 +36,65 @@ from broadcaster.settings import Settings
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 BenefitStaff = Annotated[Staff, Depends(requires(Role.department, Role.admin))]
 PAGE = 50
+# Where a refusal of the create route is shown: the conditions, whatever rule path.
+FIELD_CODES = {"rule": "console.benefits.rule"}
+
+
+@dataclass
+class ProgramForm:
+    """The new-program form as typed (shown again after a refusal). The target is every
+    chosen household flag (verified by staff) and, if any are chosen, the districts."""
+
+    name: str = ""
+    flags: list[str] = field(default_factory=list)
+    districts: list[str] = field(default_factory=list)
+    details: str = ""
+    how_to_apply: str = ""
+    contact: str = ""
+    amount: str = ""
+    deadline: str = ""
+
+    @classmethod
+    def read(cls, form: FormData) -> ProgramForm:
+        def one(name: str) -> str:
+            return str(form.get(name, "")).strip()
+
+        return cls(
+            name=one("name"),
+            flags=[str(f) for f in form.getlist("flags")],
+            districts=[str(d) for d in form.getlist("districts")],
+            details=one("details"),
+            how_to_apply=one("how_to_apply"),
+            contact=one("contact"),
+            amount=one("amount").replace(",", ""),
+            deadline=one("deadline"),
+        )
+
+    def body(self) -> dict[str, Any]:
+        """The API's request body, for its model to validate."""
+        conditions: list[dict[str, Any]] = [
+            {"field": flag, "op": "eq", "value": True} for flag in self.flags
+        ]
+        if self.districts:
+            conditions.append({"field": "district", "op": "in", "value": self.districts})
+        parameters: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("details", self.details),
+                ("how_to_apply", self.how_to_apply),
+                ("contact", self.contact),
+            )
+            if v
+        }
+        if self.amount:
+            parameters["amount"] = int(self.amount) if self.amount.isdigit() else self.amount
+        return {
+            "name": self.name,
+            # No condition is no rule the form can make: the rule check refuses it.
+            "rule": {"all": conditions} if conditions else {},
+            "parameters": parameters,
+            "deadline": self.deadline or None,
+        }
 
 
 def _program(session: Session, program_id: int, actor: Actor) -> BenefitProgram:
@@ -70,6 +135,51 @@ def programs(
     )
 
 
+def _new_page(
+    request: Request,
+    staff: Staff,
+    settings: Settings,
+    form: ProgramForm,
+    refused: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "benefit_new.html",
+        staff,
+        status_code=status_code,
+        form=form,
+        refusal=refused,
+        flags=settings.residents.household_flags,
+        districts=settings.residents.districts,
+    )
+
+
+@router.get("/console/benefits/new", response_class=HTMLResponse)
+def new_page(request: Request, settings: SettingsDep, staff: BenefitStaff) -> Response:
+    return _new_page(request, staff, settings, ProgramForm())
+
+
+@router.post("/console/benefits/new", response_class=HTMLResponse)
+async def create(
+    request: Request, session: SessionDep, settings: SettingsDep, staff: BenefitStaff
+) -> Response:
+    """The API's create route: a refusal is shown beside its field, nothing written."""
+    form = ProgramForm.read(await request.form())
+    result = attempt(
+        session,
+        lambda: api.create_program(
+            api.ProgramIn.model_validate(form.body()), request, session, settings, staff.actor
+        ),
+        FIELD_CODES,
+    )
+    refused = refusal_of(result)
+    if refused is not None:
+        return _new_page(request, staff, settings, form, refused, 422)
+    assert isinstance(result, dict)
+    return redirect(f"/console/benefits/{result['id']}?created=1")
+
+
 def _detail(
     request: Request,
     session: Session,
@@ -102,9 +212,19 @@ def program_page(
     settings: SettingsDep,
     staff: BenefitStaff,
     notified: int | None = None,
+    created: int | None = None,
 ) -> Response:
     program = _program(session, program_id, staff.actor)
-    return _detail(request, session, settings, staff, program, "benefit.html", notified=notified)
+    return _detail(
+        request,
+        session,
+        settings,
+        staff,
+        program,
+        "benefit.html",
+        notified=notified,
+        created=created,
+    )
 
 
 @router.get("/console/benefits/{program_id}/notify", response_class=HTMLResponse)

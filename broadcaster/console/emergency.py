@@ -1,94 +1,36 @@
-"""The disaster desk (/console/emergency): orders, their updates and 解除, the alert inbox,
-and shelters, in large type for a clerk under pressure and usable with the keyboard alone.
+"""The disaster desk's orders (/console/emergency): the order form, its dry run, sending,
+the order's page with live progress, its 【更新】 and its 解除, in large type for a clerk
+under pressure and usable with the keyboard alone.
 
-Every change goes through the API's own route functions (`broadcaster.api.emergencies`,
-`broadcaster.api.shelters`), called with the signed-in person's `Actor`: the request body is
-validated by the same pydantic model, the order is issued by the same domain code, and the
-committed order is handed to the emergency lane (`app.state.emergency_lane.submit`) exactly
-as an API order is. So the console can send nothing the API would refuse, and what it sends
-is delivered the same way.
+Each step is the API's own route (`broadcaster.api.emergencies`) called with the signed-in
+person's `Actor` (`console.desk`), and the committed order is handed to the emergency lane
+exactly as an API order is: what the desk sends is delivered the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, func, select
 
 from broadcaster.api import emergencies as api
-from broadcaster.api import shelters as api_shelters
 from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.api.problems import validation_error
-from broadcaster.api.refusals import as_domain_error
 from broadcaster.broadcasts import Broadcast
-from broadcaster.catalog import text as catalog_text
-from broadcaster.console.web import Staff, redirect, refusal, render, require_csrf, requires
-from broadcaster.departments import Role
-from broadcaster.emergency.feeds import feed_status
-from broadcaster.emergency.models import (
-    AlertRecord,
-    DraftStatus,
-    Emergency,
-    EmergencyDraft,
-    EmergencyStatus,
-)
-from broadcaster.emergency.orders import LEVEL_LABELS, level_label
-from broadcaster.emergency.shelters import DISASTER_KINDS, Shelter, open_shelters
-from broadcaster.errors import DomainError
+from broadcaster.console.api_calls import refusal_of
+from broadcaster.console.desk import BASE, Desk, attempt, open_counts, page, texts_of
+from broadcaster.console.web import Staff, redirect, require_csrf
+from broadcaster.emergency.models import DraftStatus, Emergency, EmergencyDraft, EmergencyStatus
+from broadcaster.emergency.shelters import Shelter, open_shelters
 from broadcaster.progress import delivery_counts_of
 from broadcaster.settings import Settings
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
-Desk = Annotated[Staff, Depends(requires(Role.disaster_desk, Role.admin))]
-BASE = "/console/emergency"
-JAPANESE = ("ja", "easy-ja")
-LANGUAGE_LABELS = {
-    "ja": "日本語",
-    "easy-ja": "やさしい日本語",
-    "en": "英語",
-    "zh": "中国語",
-    "ko": "韓国語",
-    "vi": "ベトナム語",
-    "pt": "ポルトガル語",
-    "tl": "タガログ語",
-    "ne": "ネパール語",
-    "id": "インドネシア語",
-}
-DELIVERY_LABELS = {
-    "queued": "送信待ち",
-    "accepted": "LINE受付済",
-    "failed": "失敗",
-    "unknown": "結果不明(要確認)",
-    "skipped_cap": "上限超過で省略",
-    "digested": "まとめ配信へ",
-}
-STATUS_LABELS = {
-    "scheduled": "送信準備中",
-    "sending": "配信中",
-    "sent": "配信完了",
-    "partially_failed": "一部失敗",
-    "failed": "失敗(配信できず)",
-    "cancelled": "取消",
-    "expired": "期限切れ",
-    "held": "保留",
-}
 # A broadcast in one of these has nothing more to send: the progress stops refreshing.
 FINAL = frozenset({"sent", "partially_failed", "failed", "cancelled", "expired"})
-# The parts of an order a refusal can name, with the desk's own Japanese message (the
-# domain's messages are for the API's developers).
-FIELD_CODES = {
-    "level": "console.emergency.level",
-    "districts": "console.emergency.districts",
-    "kind": "console.emergency.kind",
-    "text": "console.emergency.text",
-    "texts": "console.emergency.texts",
-}
-T = TypeVar("T")
 
 
 @dataclass
@@ -105,17 +47,12 @@ class OrderForm:
 
     @classmethod
     def of(cls, form: Mapping[str, Any], getlist: Callable[[str], list[Any]]) -> OrderForm:
-        texts = {
-            str(name)[len("texts.") :]: str(value)
-            for name, value in form.items()
-            if str(name).startswith("texts.")
-        }
         return cls(
             level=str(form.get("level", "")).strip(),
             kind=str(form.get("kind", "")).strip(),
             districts=[str(d) for d in getlist("districts")],
             text=str(form.get("text", "")).strip(),
-            texts={k: v.strip() for k, v in texts.items()},
+            texts=texts_of(form),
             drill=form.get("drill") == "on",
             hold_routine=form.get("hold_routine") == "on",
         )
@@ -127,79 +64,11 @@ class OrderForm:
             districts=self.districts,
             kind=self.kind,
             text=self.text,
-            texts={k: v for k, v in self.texts.items() if v},
+            texts=dict(self.texts),
             drill=self.drill,
             hold_routine=self.hold_routine,
             dry_run=dry_run,
         )
-
-
-def attempt(session: Session, call: Callable[[], T]) -> T | dict[str, Any]:
-    """Run one API call; a refusal rolls back and comes back as the console's refusal
-    (with the desk's Japanese message per field)."""
-    try:
-        answer = call()
-        # The API's routes answer response models; pages read them as plain data.
-        return answer.model_dump() if isinstance(answer, BaseModel) else answer  # type: ignore[return-value]
-    except ValidationError as exc:
-        error: DomainError | None = validation_error(exc.errors())
-    except Exception as exc:  # refusals are answered; anything else is re-raised
-        error = as_domain_error(exc)
-        if error is None:
-            session.rollback()
-            raise
-    session.rollback()
-    assert error is not None
-    shown = refusal(error)
-    fields: dict[str, str] = {}
-    for path, message in shown["fields"].items():
-        top = path.split(".")[0]
-        code = FIELD_CODES.get(top)
-        fields[top if code else path] = (code and catalog_text(code, "ja")) or message
-    return {"detail": shown["detail"], "fields": fields}
-
-
-def _refused(result: object) -> dict[str, Any] | None:
-    return result if isinstance(result, dict) and "fields" in result else None
-
-
-def _languages(settings: Settings) -> list[tuple[str, str]]:
-    return [
-        (code, LANGUAGE_LABELS.get(code, code))
-        for code in settings.residents.languages
-        if code not in JAPANESE
-    ]
-
-
-def _page(request: Request, staff: Staff, name: str, status_code: int = 200, **context: Any):
-    settings: Settings = request.app.state.settings
-    return render(
-        request,
-        name,
-        staff,
-        status_code=status_code,
-        level_labels=LEVEL_LABELS,
-        level_label=level_label,
-        kinds=DISASTER_KINDS,
-        districts=settings.residents.districts,
-        languages=_languages(settings),
-        language_labels=LANGUAGE_LABELS,
-        delivery_labels=DELIVERY_LABELS,
-        status_labels=STATUS_LABELS,
-        tab=name,
-        **context,
-    )
-
-
-def _open_counts(session: Session, kind: str | None = None) -> dict[str, int]:
-    """Open shelters per district (for `kind` when given); a few hundred rows at most."""
-    counts: dict[str, int] = {}
-    for district, kinds in session.exec(
-        select(Shelter.district, Shelter.kinds).where(col(Shelter.is_open).is_(True))
-    ).all():
-        if kind is None or kind in kinds:
-            counts[district] = counts.get(district, 0) + 1
-    return counts
 
 
 def _desk(
@@ -227,7 +96,7 @@ def _desk(
         .select_from(EmergencyDraft)
         .where(EmergencyDraft.status == DraftStatus.open)
     ).one()
-    return _page(
+    return page(
         request,
         staff,
         "emergency.html",
@@ -237,7 +106,7 @@ def _desk(
         active=active,
         recent=recent,
         open_drafts=drafts,
-        open_counts=_open_counts(session),
+        open_counts=open_counts(session),
     )
 
 
@@ -271,7 +140,7 @@ async def dry_run(
             else 99
         ),
     )
-    return _page(
+    return page(
         request,
         staff,
         "emergency_dry_run.html",
@@ -306,7 +175,7 @@ async def _order(
             form.body(dry_run=dry_run), request, Response(), session, settings, staff.actor
         ),
     )
-    refused = _refused(result)
+    refused = refusal_of(result)
     if refused is not None:
         return form, _desk(request, session, staff, form, refused, 422)
     assert isinstance(result, dict)
@@ -352,7 +221,7 @@ def _detail(
     status_code: int = 200,
     typed: Mapping[str, Any] | None = None,
 ) -> HTMLResponse:
-    return _page(
+    return page(
         request,
         staff,
         "emergency_detail.html",
@@ -362,6 +231,7 @@ def _detail(
         refusal=refused,
         which=which,
         typed=typed or {},
+        texts=texts_of(typed or {}),
         closed_shelters=session.exec(
             select(Shelter)
             .where(
@@ -382,21 +252,13 @@ def detail(request: Request, emergency_id: int, session: SessionDep, staff: Desk
 def progress(request: Request, emergency_id: int, session: SessionDep, staff: Desk) -> Response:
     """The live progress fragment (`data-refresh`); `data-final` once nothing is left."""
     emergency = _emergency(session, emergency_id)
-    return _page(
+    return page(
         request,
         staff,
         "_emergency_progress.html",
         emergency=emergency,
         progress=_progress(session, emergency),
     )
-
-
-def _texts(form: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        str(k)[len("texts.") :]: str(v).strip()
-        for k, v in form.items()
-        if str(k).startswith("texts.") and str(v).strip()
-    }
 
 
 @router.post(BASE + "/{emergency_id:int}/updates", response_class=HTMLResponse)
@@ -415,7 +277,7 @@ async def update(
             api.UpdateIn(
                 level=int(level) if level.isdigit() else None,
                 text=str(form.get("text", "")).strip(),
-                texts=_texts(form),
+                texts=texts_of(form),
                 open_shelters=opened,
             ),
             request,
@@ -424,7 +286,7 @@ async def update(
             staff.actor,
         ),
     )
-    refused = _refused(result)
+    refused = refusal_of(result)
     if refused is not None:
         session.refresh(emergency)
         return _detail(request, session, staff, emergency, refused, "update", 422, form)
@@ -446,120 +308,11 @@ async def lift(
             session,
             settings,
             staff.actor,
-            api.LiftIn(text=str(form.get("text", "")).strip(), texts=_texts(form)),
+            api.LiftIn(text=str(form.get("text", "")).strip(), texts=texts_of(form)),
         ),
     )
-    refused = _refused(result)
+    refused = refusal_of(result)
     if refused is not None:
         session.refresh(emergency)
         return _detail(request, session, staff, emergency, refused, "lift", 422, form)
     return redirect(f"{BASE}/{emergency_id}")
-
-
-# --- the alert inbox -------------------------------------------------------------------
-
-
-@router.get(f"{BASE}/alerts", response_class=HTMLResponse)
-def alerts(request: Request, session: SessionDep, settings: SettingsDep, staff: Desk) -> Response:
-    return _alerts(request, session, settings, staff)
-
-
-def _alerts(
-    request: Request,
-    session: Session,
-    settings: Settings,
-    staff: Staff,
-    refused: dict[str, Any] | None = None,
-    refused_draft: int | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    drafts = session.exec(
-        select(EmergencyDraft)
-        .where(EmergencyDraft.status == DraftStatus.open)
-        .order_by(col(EmergencyDraft.updated_at).desc())
-        .limit(50)
-    ).all()
-    refused_alerts = session.exec(
-        select(AlertRecord)
-        .where(AlertRecord.outcome == "refused")
-        .order_by(col(AlertRecord.id).desc())
-        .limit(10)
-    ).all()
-    return _page(
-        request,
-        staff,
-        "emergency_alerts.html",
-        status_code,
-        drafts=drafts,
-        refused_alerts=refused_alerts,
-        feeds=feed_status(session, settings),
-        refusal=refused,
-        refused_draft=refused_draft,
-        open_counts={
-            d.id: _open_counts(session, d.kind) for d in drafts if d.kind and d.id is not None
-        },
-    )
-
-
-@router.post(BASE + "/alerts/{draft_id:int}/confirm", response_class=HTMLResponse)
-def confirm(
-    request: Request, draft_id: int, session: SessionDep, settings: SettingsDep, staff: Desk
-) -> Response:
-    """One step: the draft as it stands is sent (the API's confirm route)."""
-    result = attempt(
-        session,
-        lambda: api.confirm_draft(draft_id, request, session, settings, staff.actor, None),
-    )
-    refused = _refused(result)
-    if refused is not None:
-        return _alerts(request, session, settings, staff, refused, draft_id, 422)
-    assert isinstance(result, dict)
-    return redirect(f"{BASE}/{result['id']}")
-
-
-# --- shelters --------------------------------------------------------------------------
-
-
-@router.get(f"{BASE}/shelters", response_class=HTMLResponse)
-def shelters(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    staff: Desk,
-    district: str | None = None,
-) -> Response:
-    query = select(Shelter).order_by(col(Shelter.district), col(Shelter.name))
-    if district:
-        query = query.where(Shelter.district == district)
-    rows = session.exec(query).all()
-    grouped: dict[str, list[Shelter]] = {d: [] for d in settings.residents.districts}
-    for shelter in rows:
-        grouped.setdefault(shelter.district, []).append(shelter)
-    if district:
-        grouped = {district: grouped.get(district, [])}
-    return _page(
-        request,
-        staff,
-        "emergency_shelters.html",
-        grouped=grouped,
-        district=district or "",
-        total=len(rows),
-    )
-
-
-@router.post(BASE + "/shelters/{shelter_id:int}/{action}", response_class=HTMLResponse)
-async def open_close(
-    request: Request, shelter_id: int, action: str, session: SessionDep, staff: Desk
-) -> Response:
-    """開設 / 閉鎖 (the API's open and close routes), back to where the desk was."""
-    if action == "open":
-        api_shelters.open_shelter(shelter_id, session, staff.actor)
-    elif action == "close":
-        api_shelters.close_shelter(shelter_id, session, staff.actor)
-    else:
-        raise HTTPException(404)
-    form = await request.form()
-    back = str(form.get("back", ""))
-    if not back.startswith(BASE):
-        back = f"{BASE}/shelters"
-    return redirect(f"{back}#shelter-{shelter_id}")

@@ -10,15 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-LANGUAGE_NAMES = {
-    "ja": "日本語",
-    "easy-ja": "やさしい日本語",
-    "en": "English",
-    "zh": "中文",
-    "ko": "한국어",
-    "vi": "Tiếng Việt",
-    "pt": "Português",
-}
+from segments.catalog import STAFF_LANGUAGE_NAMES
+
 FIELD_NAMES = {
     "district": "地区",
     "garbage_zone": "収集地区",
@@ -57,7 +50,7 @@ _ORDINAL = {"1": "第1", "2": "第2", "3": "第3", "4": "第4", "5": "第5", "L"
 
 
 def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
+    return STAFF_LANGUAGE_NAMES.get(code, code)
 
 
 def _values(value: Any) -> list[Any]:

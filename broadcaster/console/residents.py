@@ -23,13 +23,11 @@ from broadcaster.console.web import ConsoleStaff, render
 from broadcaster.kpis import charts, friend_figures
 from broadcaster.kpis.friends import months_from
 from broadcaster.kpis.suppression import Shown, shown
-from segments.catalog import LANGUAGE_NAMES
+from segments.catalog import STAFF_LANGUAGE_NAMES
 from segments.residents import FollowState, Resident, ResidentInterest
 
 router = APIRouter(include_in_schema=False)
 
-# Staff read the languages by their Japanese names; the residents' own names elsewhere.
-LANGUAGE_LABELS: Mapping[str, str] = {**LANGUAGE_NAMES, "easy-ja": "やさしい日本語"}
 UNSET = "未設定"
 
 
@@ -100,7 +98,12 @@ def residents(
             (
                 "言語別",
                 "言語",
-                _rows(_counts(session, Resident.language), LANGUAGE_LABELS, t, LANGUAGE_LABELS),
+                _rows(
+                    _counts(session, Resident.language),
+                    STAFF_LANGUAGE_NAMES,
+                    t,
+                    STAFF_LANGUAGE_NAMES,
+                ),
             ),
             ("関心分野別", "関心分野", _rows(interests, r.interests, t)),
         ],

@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 from broadcaster.emergency.orders import OrderRequest, check_order
 from broadcaster.emergency.shelters import open_shelters
 from broadcaster.settings import Settings
+from segments.catalog import STAFF_LANGUAGE_NAMES
 from segments.residents import FollowState, Resident
 
 JAPANESE = ("ja", "easy-ja")
@@ -58,19 +59,20 @@ def dry_run(session: Session, order: OrderRequest, settings: Settings) -> dict[s
         for language in entry["languages"]:
             if language in JAPANESE or language not in settings.residents.languages:
                 continue
+            name = STAFF_LANGUAGE_NAMES.get(language, language)
             if district not in names.district_names.get(language, {}):
                 warnings.append(
-                    f"{language}: 地区名「{district}」の訳がないため日本語で表示されます"
+                    f"{name}: 地区名「{district}」の訳がないため日本語で表示されます"
                 )
             missing = [
                 s.name for s in open_here if s.name not in names.shelter_names.get(language, {})
             ]
             if missing:
                 warnings.append(
-                    f"{language}: 避難所名 {'、'.join(missing)} の訳がないため日本語で表示されます"
+                    f"{name}: 避難所名 {'、'.join(missing)} の訳がないため日本語で表示されます"
                 )
             if order.text and not order.texts.get(language):
-                warnings.append(f"{language}: 自由記述の訳がないため日本語の文を添えて送ります")
+                warnings.append(f"{name}: 自由記述の訳がないため日本語の文を添えて送ります")
     return {
         "dry_run": True,
         "total": sum(e["total"] for e in per_district.values()),

@@ -27,8 +27,13 @@ def program(town: Town) -> int:
         connection.execute(
             sa.insert(table_of(ResidentAttribute)),
             [
-                {"resident_id": rid, "name": "子育て世帯", "value": "true",
-                 "verified_at": T0, "verified_by": "test"}
+                {
+                    "resident_id": rid,
+                    "name": "子育て世帯",
+                    "value": "true",
+                    "verified_at": T0,
+                    "verified_by": "test",
+                }
                 for rid in ids
             ],
         )
@@ -78,3 +83,38 @@ def test_a_department_confirms_and_notifies(signed_in: SignIn, program: int) -> 
     assert page.inner_text("#notified").startswith(str(FAMILIES))
     assert page.inner_text("#pending").startswith("0")
     screenshot(page, "benefit-notified")
+
+
+@pytest.mark.parametrize("width", [1280, 768])
+def test_a_department_creates_a_program_on_the_screen(
+    town: Town, signed_in: SignIn, program: int, width: int
+) -> None:
+    """The form first refuses a program with no one eligible (beside the conditions), then
+    creates it: its page counts the eligible families, nothing is sent yet."""
+    name = f"入学準備給付金{width}"
+    page = signed_in("kosodate", width=width)
+    page.goto("/console/benefits")
+    page.get_by_role("link", name="新しい制度を登録する").click()
+    page.wait_for_url("**/console/benefits/new")
+    page.get_by_label("制度の名前").fill(name)
+    page.get_by_label("制度の内容").fill("新1年生1人あたり3万円を支給します。")
+    page.get_by_label("申請の方法").fill("市役所窓口で申請")
+    page.get_by_label("問い合わせ先").fill("子育て支援課 093-000-0000")
+    page.get_by_label("金額（円・任意）").fill("30000")
+    page.get_by_role("button", name="制度を登録する（まだ通知しません）").click()
+    page.wait_for_selector("#err-f-rule")
+    assert "対象者の条件を1つ以上選んでください" in page.inner_text("#err-f-rule")
+    assert page.get_by_label("制度の名前").input_value() == name  # kept as typed
+    check_accessibility(page, words=("対象になる方", "申請期限"))
+    screenshot(page, "benefit-new-refused")
+
+    page.get_by_label("子育て世帯").check()
+    page.get_by_label("申請期限（任意）").fill("2027-03-31")
+    page.get_by_role("button", name="制度を登録する（まだ通知しません）").click()
+    page.wait_for_selector("p.info")
+    assert "制度を登録しました" in page.inner_text("p.info")
+    assert page.inner_text("h1") == name
+    assert page.inner_text("#eligible").startswith(str(FAMILIES))
+    assert page.inner_text("#notified").startswith("0")
+    check_accessibility(page, words=("対象者", "通知済み"))
+    screenshot(page, "benefit-created")

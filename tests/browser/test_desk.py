@@ -187,7 +187,8 @@ def test_a_whole_order_with_the_keyboard_alone_reaches_the_sandbox(
     page.keyboard.press("Enter")
     page.wait_for_selector("text=【更新】避難情報")
     page.locator("#f-lift-text").focus()
-    page.keyboard.press("Tab")
+    while not _focused(page).startswith("button:") or "解除" not in _focused(page):
+        page.keyboard.press("Tab")  # past the folded per-language texts
     page.keyboard.press("Enter")
     page.wait_for_selector("text=解除済み")
     page.wait_for_selector("[data-final]", timeout=60_000)
@@ -239,3 +240,49 @@ def test_shelters_are_opened_and_closed_from_the_screen(
     page.locator(f"#shelter-{shelter}").get_by_role("button").focus()
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#shelter-{shelter}:not(.open)")
+
+
+@pytest.mark.parametrize("width", [1280, 768])
+def test_an_update_carries_a_text_per_language(town: Town, signed_in: SignIn, width: int) -> None:
+    """【更新】 with an English text: an English reader gets it, not the Japanese one."""
+    with _api(town) as api:
+        answer = api.post(
+            "/api/v1/emergencies",
+            json={"level": 3, "districts": ["南"], "kind": "土砂災害", "drill": True},
+        )
+        assert answer.status_code in (200, 201, 202), answer.text
+        emergency_id = int(answer.json()["id"])
+    page = signed_in("bosai", width=width)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"/console/emergency/{emergency_id}")
+    page.get_by_label("更新の文（日本語）").fill("裏山で小石が落ちてきています。")
+    page.locator("#h-update ~ form summary").click()
+    english = page.get_by_label("English（en）").first
+    english.fill("Small stones are falling from the hill behind the houses.")
+    check_accessibility(page, words=WORDS)
+    screenshot(page, "desk-update-languages")
+    page.get_by_role("button", name="【更新】を送信する").click()
+    page.wait_for_selector("text=【更新】避難情報")
+    with Session(town.engine) as session:
+        row = session.get(Emergency, emergency_id)
+        assert row is not None
+        assert row.texts["en"] == "Small stones are falling from the hill behind the houses."
+    reader = _a_reader_of(town, "南", "en")  # the town has no English reader in 山間
+    page.wait_for_selector("[data-final]", timeout=60_000)
+    [*_, last] = town.sandbox.deliveries(reader)
+    text = last["messages"][0]["text"]
+    assert "Small stones are falling" in text and "裏山で小石" not in text
+
+
+def _a_reader_of(town: Town, district: str, language: str) -> str:
+    with Session(town.engine) as session:
+        return (
+            session.exec(
+                select(Resident.line_user_id).where(
+                    Resident.district == district,
+                    Resident.language == language,
+                    Resident.follow_state == FollowState.following,
+                )
+            ).first()
+            or ""
+        )

@@ -3,6 +3,7 @@ notifying after a confirmation page, through the API's own functions."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcaster.benefits.models import BenefitNotification
+from broadcaster.benefits.models import BenefitNotification, BenefitProgram
 from broadcaster.broadcasts import Broadcast
 from segments.residents import Resident
 from tests.clock import freeze_time
@@ -122,3 +123,66 @@ def test_other_departments_programs_are_404_and_the_desk_is_403(
     sign_in(app_client, "admin")
     assert "子育て世帯臨時給付金" in app_client.get("/console/benefits").text
     assert _notified(engine) == 0
+
+
+def test_a_department_creates_a_program_from_the_console_through_the_api(
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
+) -> None:
+    csrf = sign_in(app_client, "kosodate")
+    assert "新しい制度を登録する" in app_client.get("/console/benefits").text
+    form = app_client.get("/console/benefits/new").text
+    assert 'value="子育て世帯"' in form
+    answer = app_client.post(
+        "/console/benefits/new",
+        data={
+            "name": "子育て世帯臨時給付金",
+            "flags": ["子育て世帯"],
+            "districts": ["中央"],
+            "details": "児童1人あたり5万円を支給します。",
+            "how_to_apply": "市役所窓口で申請",
+            "contact": "子育て支援課 093-000-0000",
+            "amount": "50,000",
+            "deadline": "2026-09-30",
+            "csrf_token": csrf,
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    assert "制度を登録しました" in app_client.get(answer.headers["location"]).text
+    with Session(engine) as session:
+        program = session.exec(select(BenefitProgram)).one()
+    assert program.rule == {
+        "all": [
+            {"field": "子育て世帯", "op": "eq", "value": True},
+            {"field": "district", "op": "in", "value": ["中央"]},
+        ]
+    }
+    assert program.parameters["amount"] == 50000 and str(program.deadline) == "2026-09-30"
+    assert program.created_by == "子育て支援課 山田 花子"  # the person, as the audit names them
+
+
+def test_a_program_without_a_condition_or_name_is_refused_beside_its_fields(
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
+) -> None:
+    csrf = sign_in(app_client, "kosodate")
+    answer = app_client.post(
+        "/console/benefits/new",
+        data={"name": "", "details": "内容", "csrf_token": csrf},
+    )
+    assert answer.status_code == 422
+    assert re.search(r'id="f-name"[^>]*aria-invalid="true"', answer.text)
+    answer = app_client.post(
+        "/console/benefits/new",
+        data={"name": "高齢者給付金", "details": "内容", "csrf_token": csrf},
+    )
+    assert answer.status_code == 422
+    error = re.search(r'<p class="field-error" id="err-f-rule">([^<]+)</p>', answer.text)
+    assert error and "対象者の条件を1つ以上選んでください" in error.group(1)
+    assert "内容" in answer.text and 'value="高齢者給付金"' in answer.text  # kept as typed
+    with Session(engine) as session:
+        assert session.exec(select(BenefitProgram)).all() == []
+
+
+def test_the_desk_has_no_benefit_form(app_client: TestClient, staff: dict[str, str]) -> None:
+    sign_in(app_client, "bosai")
+    assert app_client.get("/console/benefits/new").status_code == 403

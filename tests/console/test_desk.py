@@ -7,7 +7,7 @@ import re
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from broadcaster.batches import Batch
 from broadcaster.broadcasts import Broadcast
@@ -217,3 +217,48 @@ def test_shelters_are_opened_and_closed_from_the_screen(
     with Session(engine) as session:
         row = session.get(Shelter, shelter)
         assert row is not None and not row.is_open
+
+
+def test_an_update_and_a_lift_carry_per_language_texts_and_a_refusal_keeps_them(
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
+) -> None:
+    _town(engine)
+    csrf = sign_in(app_client, "bosai")
+    sent = app_client.post(
+        "/console/emergency", data={**ORDER, "csrf_token": csrf}, follow_redirects=False
+    )
+    path = sent.headers["location"]
+    page = app_client.get(path).text
+    assert 'name="texts.en"' in page and 'id="f-update-texts-en"' in page
+    assert 'id="f-lift-texts-en"' in page
+    before = _count(engine, Broadcast)
+    long = {"text": "水位が上がっています。", "texts.en": "x" * 2001, "csrf_token": csrf}
+    refused = app_client.post(f"{path}/updates", data=long)
+    assert refused.status_code == 422
+    assert "他の言語の文を確認してください" in refused.text
+    assert "水位が上がっています。" in refused.text  # what was typed is kept
+    assert _count(engine, Broadcast) == before  # nothing sent
+    update = {"text": "水位がさらに上がっています。", "texts.en": "The river is still rising."}
+    answer = app_client.post(
+        f"{path}/updates", data={**update, "csrf_token": csrf}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    with Session(engine) as session:
+        emergency = session.exec(select(Emergency)).one()
+        assert emergency.texts["en"] == "The river is still rising."
+    lift = {"texts.en": "The order is lifted.", "csrf_token": csrf}
+    assert app_client.post(f"{path}/lift", data=lift, follow_redirects=False).status_code == 303
+    with Session(engine) as session:
+        lifted = session.exec(select(Broadcast).order_by(col(Broadcast.id).desc())).first()
+        assert lifted is not None and "The order is lifted." in str(lifted.parameters)
+
+
+def test_the_dry_run_names_languages_in_words_not_codes(
+    app_client: TestClient, engine: Engine, staff: dict[str, str]
+) -> None:
+    _town(engine)
+    csrf = sign_in(app_client, "bosai")
+    page = app_client.post("/console/emergency/dry-run", data={**ORDER, "csrf_token": csrf}).text
+    warnings = page[page.index('<ul class="warnings">') :]
+    assert "English: 地区名「北」の訳がないため日本語で表示されます" in warnings
+    assert "zh:" not in warnings and "en:" not in warnings

@@ -143,8 +143,9 @@ def test_dry_run_answers_200_and_warns_per_district(
     north, south = body["districts"]["北"], body["districts"]["南"]
     assert not any("避難所がありません" in w for w in north["warnings"])
     assert any("南地区に洪水に対応する開設中の避難所がありません" in w for w in south["warnings"])
-    assert any(w.startswith("pt: 地区名「南」") for w in south["warnings"])
-    assert any("en: 自由記述の訳がない" in w for w in north["warnings"])
+    # Languages by the names staff read (segments.catalog.STAFF_LANGUAGE_NAMES), not codes.
+    assert any(w.startswith("Português: 地区名「南」") for w in south["warnings"])
+    assert any("English: 自由記述の訳がない" in w for w in north["warnings"])
     assert sandbox.requests() == []
 
 
