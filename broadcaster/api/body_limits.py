@@ -50,6 +50,7 @@ def route_limits(settings: Settings, api_prefix: str = "/api/v1") -> list[RouteL
         route(f"{api_prefix}/calendars(/[^/]+)?", limits.calendar_bytes + upload),
         route(f"{api_prefix}/shelters/import", limits.shelters_csv_bytes),
         route("/console/emergency/shelters/import", limits.shelters_csv_bytes + upload),
+        route("/console/garbage/preview", limits.calendar_bytes + upload),
         route(f"{api_prefix}/alerts", settings.emergency.max_alert_bytes),
     ]
 

@@ -107,6 +107,9 @@ def test_a_malformed_file_is_refused_in_japanese_next_to_the_file_field(
     assert why in page
     assert re.search(r'id="f-file"[^>]*aria-invalid="true"[^>]*aria-describedby="err-f-file"', page)
     assert _days(engine) == [] and _imports(engine) == 0  # nothing changed, nothing recorded
+    # A file over the JSON bodies' 1 MB but within the calendar limit reaches the page.
+    large = _upload(app_client, csrf, b"x" * 1_500_000, name="large.ics")
+    assert large.status_code == 422 and message in large.text  # type: ignore[attr-defined]
     empty = app_client.post(
         "/console/garbage/preview", data={"csrf_token": csrf, "zone": "A", "format": "ical"}
     )
