@@ -66,7 +66,7 @@ def test_a_bad_line_refuses_the_file_in_japanese_beside_the_field_and_writes_not
     error = re.search(r'<p class="field-error" id="err-f-file">([^<]+)</p>', page)
     assert error and "下に挙げた行を直して" in error.group(1)
     assert re.search(r'id="f-file"[^>]*aria-invalid="true"', page)
-    assert "line 4: 緯度 &#39;北緯33度&#39; is not a number" in page  # the line, listed
+    assert "4 行目: 列「緯度」の値「北緯33度」は数値ではありません。" in page  # the line, listed
     assert _shelters(engine) == []
 
 
