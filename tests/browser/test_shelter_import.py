@@ -41,7 +41,7 @@ def test_the_desk_imports_the_shelter_csv_from_the_screen(
     page.wait_for_selector("#error-summary")
     assert "何も反映していません" in page.inner_text("#error-summary")
     assert "下に挙げた行を直して" in page.inner_text("#err-f-file")
-    assert "line 4" in page.inner_text("#problems-file")
+    assert "4 行目" in page.inner_text("#problems-file")
     assert page.get_by_label("CSV ファイル").get_attribute("aria-invalid") == "true"
     assert _names(town, names) == []
     check_accessibility(page, words=WORDS)
