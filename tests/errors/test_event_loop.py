@@ -53,19 +53,22 @@ def test_healthz_stays_fast_during_a_20_mb_import(
     latencies: list[float] = []
     with httpx.Client(base_url=served.url, timeout=10) as health:
         health.get("/healthz")  # a warm connection: measure the loop, not the handshake
-        idle = sorted(_probe(health) for _ in range(20))  # what this machine takes anyway
+        began = time.monotonic()
         importing.start()
         while importing.is_alive():
             latencies.append(_probe(health))
             time.sleep(0.02)  # pacing the probe, not waiting for a result
+        took = time.monotonic() - began
     importing.join()
     assert result["status"] in (200, 422)
     assert len(latencies) >= 10, "the import finished before it could be observed"
     latencies.sort()
-    # Before: the loop stalled for the whole parse (3 s for 6 MB). Now the import adds less
-    # than 100 ms to the 95th percentile of what the machine takes when idle (on a quiet
-    # 2-core machine: ~5 ms idle, ~20 ms during the import); one or two probes of ~100 may
-    # take ~0.2 s more (freeing the import's objects holds the GIL).
-    allowed = idle[int(len(idle) * 0.95)] + 0.1
-    assert latencies[int(len(latencies) * 0.95)] < allowed, (idle[-3:], latencies[-5:])
-    assert latencies[-1] < allowed + 0.4, (idle[-3:], latencies[-5:])
+    # Before: the loop stalled for the whole parse (3 s for 6 MB), so a probe waited about
+    # as long as the import. Now the loop answers throughout: each probe takes a small
+    # part of the import's time. Measured as a share of it, not in milliseconds, so a
+    # loaded machine (which slows both alike) cannot fail the test. On a quiet 2-core
+    # machine the probes take ~5 ms idle and ~20 ms during the import.
+    p95 = latencies[int(len(latencies) * 0.95)]
+    assert p95 < took / 10, (took, latencies[-5:])
+    # One or two probes may wait longer (freeing the import's objects holds the GIL).
+    assert latencies[-1] < took / 3, (took, latencies[-5:])
