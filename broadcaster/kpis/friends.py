@@ -354,20 +354,21 @@ def months_from(
     the same per-day changes as `series`."""
     d = total(per_district.values())
     months = [month for month, _ in recent_months(now, tz, count)]
-    follows: dict[str, int] = defaultdict(int)
-    blocks: dict[str, int] = defaultdict(int)
-    for day, n in d.new.items():
-        follows[f"{day:%Y-%m}"] += n
-    for day, n in d.refollows.items():
-        follows[f"{day:%Y-%m}"] += n
-    for day, n in d.blocks.items():
-        blocks[f"{day:%Y-%m}"] += n
-    change: dict[str, int] = defaultdict(int)
-    for day, n in d.friends.items():
-        change[f"{day:%Y-%m}"] += n
+    follows = _by_month(d.new, d.refollows)
+    blocks = _by_month(d.blocks)
+    change = _by_month(d.friends)
     friends = sum(n for month, n in change.items() if month < months[0])
     out = []
     for month in months:
         friends += change.get(month, 0)
         out.append(FriendMonth(month, max(friends, 0), follows.get(month, 0), blocks.get(month, 0)))
+    return out
+
+
+def _by_month(*parts: Mapping[date, int]) -> dict[str, int]:
+    """Per-day figures summed per local month ("YYYY-MM")."""
+    out: dict[str, int] = defaultdict(int)
+    for part in parts:
+        for day, n in part.items():
+            out[f"{day:%Y-%m}"] += n
     return out

@@ -30,14 +30,14 @@ child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVN
 print(child.pid, flush=True)
 """
 CHILD = """
-import sys, time
+import signal, sys
 from broadcaster.children import die_with_parent
 fifo, parent = sys.argv[1], int(sys.argv[2])
 with open(fifo) as go:
     go.read()
 die_with_parent(parent)
 while True:
-    time.sleep(60)
+    signal.pause()
 """
 
 
