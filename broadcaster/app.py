@@ -139,10 +139,13 @@ def _in(process: DispatchProcess, here: Write) -> Write:
     return run
 
 
-def follow_leadership(scheduler: AsyncIOScheduler, coordinator: Coordinator | None) -> None:
+def follow_leadership(
+    scheduler: AsyncIOScheduler, coordinator: Coordinator | None, app: FastAPI
+) -> None:
     """Run the scheduler while this replica leads, pause it while it does not. Jobs that
-    came due while paused run at once (coalesced) rather than count as missed."""
-    if coordinator is None or not scheduler.running:
+    came due while paused run at once (coalesced) rather than count as missed. A stopping
+    service stays paused: a change queued before the stop must not start a job."""
+    if coordinator is None or not scheduler.running or app.state.stopping:
         return
     paused = scheduler.state == STATE_PAUSED
     if coordinator.leading and paused:
@@ -176,7 +179,8 @@ def create_app(
         ensure_schema(engine, settings)
         renderer.warm()
         await warm_routes(app)
-        scheduler = AsyncIOScheduler(timezone=settings.tz)
+        job_threads = jobs.JobThreads()
+        scheduler = AsyncIOScheduler(timezone=settings.tz, executors={"default": job_threads})
         app.state.scheduler = scheduler
         app.state.stopping = False
         running: Sending | None = None
@@ -190,7 +194,7 @@ def create_app(
             loop = asyncio.get_running_loop()
 
             def leadership_changed(_: bool) -> None:  # on the coordinator's thread
-                loop.call_soon_threadsafe(follow_leadership, scheduler, coordinator)
+                loop.call_soon_threadsafe(follow_leadership, scheduler, coordinator, app)
 
             coordinator = Coordinator(engine, lease_owner(settings), leadership_changed)
             app.state.coordinator = coordinator
@@ -216,13 +220,12 @@ def create_app(
             dispatcher.start(write, wake=running.wake)
             jobs.install(scheduler, engine, settings, renderer, write)
             scheduler.start(paused=True)
-            follow_leadership(scheduler, coordinator)
+            follow_leadership(scheduler, coordinator, app)
         try:
             yield
         finally:
             app.state.stopping = True
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
+            await jobs.stop(scheduler, job_threads)
             if coordinator is not None:
                 # Leadership goes at once (not at our death): another replica takes over
                 # while our sends in flight finish under our leases (we are still alive).

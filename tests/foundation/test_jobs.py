@@ -1,0 +1,51 @@
+"""A service that stops while a job runs lets the job finish and reports nothing false.
+
+APScheduler's own asyncio executor cancelled a running job's future at shutdown and logged
+the job as failed (a CancelledError traceback) while it went on running on its thread; CI's
+first-run test caught that line in `serve`'s log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import pytest
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_PAUSED
+
+from broadcaster import jobs
+
+
+def test_a_stop_lets_the_job_in_progress_finish_and_logs_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started, release = threading.Event(), threading.Event()
+    outcomes: list[int] = []
+
+    def job() -> str:
+        started.set()
+        assert release.wait(timeout=60)
+        return "done"
+
+    async def run() -> None:
+        threads = jobs.JobThreads()
+        scheduler = AsyncIOScheduler(executors={"default": threads})
+        scheduler.add_listener(
+            lambda event: outcomes.append(event.code), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
+        )
+        scheduler.add_job(job, "date", id="job")  # a date trigger without a date: now
+        scheduler.start()
+        assert await asyncio.to_thread(started.wait, 60)
+
+        stopping = asyncio.create_task(jobs.stop(scheduler, threads))
+        await asyncio.sleep(0)  # one turn of the loop: the stop has begun, the job runs on
+        assert scheduler.state == STATE_PAUSED and not stopping.done()
+        release.set()
+        await stopping
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(run())
+    assert outcomes == [EVENT_JOB_EXECUTED]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
