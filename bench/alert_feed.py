@@ -26,9 +26,10 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from broadcaster.app import create_app  # noqa: E402
-from broadcaster.db import alembic_config, make_engine  # noqa: E402
+from broadcaster.db import make_engine  # noqa: E402
 from broadcaster.departments import Role, create_department  # noqa: E402
 from broadcaster.emergency import feeds  # noqa: E402
+from broadcaster.migrate import alembic_config  # noqa: E402
 from broadcaster.models import metadata  # noqa: E402
 from broadcaster.settings import load_settings  # noqa: E402
 from tests.conftest import T0  # noqa: E402

@@ -51,7 +51,8 @@ from bench.harness import (  # noqa: E402
     service_env,
 )
 from broadcaster.batches import Batch  # noqa: E402
-from broadcaster.db import alembic_config, make_engine  # noqa: E402
+from broadcaster.db import make_engine  # noqa: E402
+from broadcaster.migrate import alembic_config  # noqa: E402
 from broadcaster.models import metadata  # noqa: E402
 from broadcaster.sandbox import SandboxConfig  # noqa: E402
 from broadcaster.sandbox.config import FaultConfig  # noqa: E402

@@ -38,9 +38,10 @@ sys.path.insert(0, str(REPO))
 from bench.harness import Service, bulk_residents, cpu_model, load, service_env  # noqa: E402
 from broadcaster.broadcasts import Broadcast  # noqa: E402
 from broadcaster.console.web import NAV  # noqa: E402
-from broadcaster.db import alembic_config, make_engine  # noqa: E402
+from broadcaster.db import make_engine  # noqa: E402
 from broadcaster.departments import Role, create_department  # noqa: E402
 from broadcaster.kpis import friend_figures  # noqa: E402
+from broadcaster.migrate import alembic_config  # noqa: E402
 from broadcaster.models import metadata  # noqa: E402
 from broadcaster.sandbox.testing import SandboxProcess, free_port  # noqa: E402
 from broadcaster.settings import Settings  # noqa: E402

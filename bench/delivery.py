@@ -45,8 +45,9 @@ from bench.harness import (  # noqa: E402
     service_env,
     user_ids_from,
 )
-from broadcaster.db import alembic_config, make_engine  # noqa: E402
+from broadcaster.db import make_engine  # noqa: E402
 from broadcaster.departments import Role, create_department  # noqa: E402
+from broadcaster.migrate import alembic_config  # noqa: E402
 from broadcaster.models import metadata  # noqa: E402
 from broadcaster.sandbox import SandboxConfig  # noqa: E402
 from broadcaster.sandbox.testing import SandboxProcess, free_port  # noqa: E402

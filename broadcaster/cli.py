@@ -59,7 +59,8 @@ def db_upgrade(config: ConfigOption = None) -> None:
     """Apply every pending migration and say which (or that there were none)."""
     from sqlalchemy.pool import NullPool
 
-    from broadcaster.db import make_engine, upgrade_and_report
+    from broadcaster.db import make_engine
+    from broadcaster.migrate import upgrade_and_report
 
     settings = settings_or_exit(config)
     engine = make_engine(settings.resolved_database_url, poolclass=NullPool)

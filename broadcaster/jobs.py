@@ -27,7 +27,6 @@ from broadcaster.garbage.fetch import fetch_due
 from broadcaster.garbage.models import CollectionDay
 from broadcaster.garbage.reminders import schedule_reminders
 from broadcaster.kpis import friend_figures
-from broadcaster.kpis.insight import fetch_recent
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 
@@ -117,6 +116,10 @@ def _friend_figures(engine: Engine, settings: Settings) -> None:
 
 
 def _line_statistics(engine: Engine, settings: Settings) -> None:
+    # Lazy: the SDK's insight client (3 MB resident) only on the leader, from its first
+    # hourly run; a replica that never leads never loads it.
+    from broadcaster.kpis.insight import fetch_recent
+
     log.info("LINE statistics: %s", fetch_recent(engine, settings, utcnow()))
 
 

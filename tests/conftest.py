@@ -18,9 +18,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
 
 from broadcaster.app import create_app
-from broadcaster.db import alembic_config, make_engine
+from broadcaster.db import make_engine
 from broadcaster.departments import Department, Role, create_department
 from broadcaster.features import register_features
+from broadcaster.migrate import alembic_config
 from broadcaster.models import metadata
 from broadcaster.settings import Settings, load_settings
 from broadcaster.staff import StaffAccount, hash_password

@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from broadcaster.app import create_app
-from broadcaster.db import make_engine, upgrade
+from broadcaster.db import make_engine
+from broadcaster.migrate import upgrade
 from tests.conftest import make_settings
 
 
