@@ -32,9 +32,10 @@ from broadcaster.db import make_engine  # noqa: E402
 from broadcaster.models import metadata  # noqa: E402
 from broadcaster.settings import ResidentSettings  # noqa: E402
 from segments.audience import audience_filter  # noqa: E402
+from segments.fields import FieldCatalog  # noqa: E402
 from segments.preview import count_audience, preview  # noqa: E402
 from segments.residents import Resident, ResidentInterest, ResidentOptOut  # noqa: E402
-from segments.rules import FieldCatalog, parse_rule  # noqa: E402
+from segments.rule_parser import parse_rule  # noqa: E402
 
 TARGET_MS = 300.0
 CHUNK = 50_000

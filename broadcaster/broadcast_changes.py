@@ -34,7 +34,10 @@ from broadcaster.policies import Limit, exempt
 from broadcaster.recurrence import RecurrenceError, next_time, parse_recurrence
 from broadcaster.render import MessageLimitError, PreparedTemplate, Renderer, TemplateError
 from broadcaster.settings import Settings
-from segments.rules import FieldCatalog, RuleError, parse_rule, rule_to_json
+from segments.fields import FieldCatalog
+from segments.rule_errors import RuleError
+from segments.rule_parser import parse_rule
+from segments.rules import rule_to_json
 from segments.saved import current_version
 
 # A send_at this far in the past is taken as "now" (clock skew, a slow form), not refused.

@@ -25,8 +25,10 @@ from broadcaster.policies import Limit, Rendering, exempt, policy_for
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 from segments.audience import audience_filter
+from segments.fields import FieldCatalog
 from segments.residents import Resident
-from segments.rules import FieldCatalog, Rule, parse_rule
+from segments.rule_parser import parse_rule
+from segments.rules import Rule
 
 # A follow-up (correction, emergency update) goes to whoever the original reached, or may
 # still reach: not to those it failed for or skipped.

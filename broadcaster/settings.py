@@ -154,7 +154,7 @@ class SchedulingSettings(Section):
 
 class LimitSettings(Section):
     """What one request may cost, checked before the work (broadcaster.api.body_limits,
-    broadcaster.render_budget, segments.rules). See config.toml [limits] for the reasons."""
+    broadcaster.render_budget, segments.rule_parser). See config.toml [limits] for the reasons."""
 
     json_body_bytes: int = Field(default=1_000_000, ge=1024)
     webhook_body_bytes: int = Field(default=1_000_000, ge=1024)

@@ -68,6 +68,8 @@ from broadcaster.webhook_input import (
 )
 from segments import enrollment, follow
 from segments.catalog import action_for_word, texts_for
+from segments.choices import Choices, Options, Outcome
+from segments.questions import SETTINGS_TEXT
 from segments.quick_replies import parse_postback
 from segments.residents import (
     FollowState,
@@ -95,7 +97,7 @@ FieldsCommand = Callable[[Session, Resident, dict[str, str], datetime], list[dic
 POSTBACK_FIELD_COMMANDS: dict[str, FieldsCommand] = {}
 
 # The Japanese texts (each resident gets their own language's, from the catalog).
-HELP_TEXT = texts_for("ja")("help.text", settings=enrollment.SETTINGS_TEXT)
+HELP_TEXT = texts_for("ja")("help.text", settings=SETTINGS_TEXT)
 COMMAND_FAILED_TEXT = texts_for("ja")("help.failed")
 
 router = APIRouter(tags=["line"])
@@ -235,7 +237,7 @@ def _apply(
     occurred: datetime,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    options = enrollment.Options.from_settings(settings)
+    options = Options.from_settings(settings)
     if isinstance(event, FollowEvent | UnfollowEvent):
         # KPIs (issue 14): every follow and block, with LINE's time, for friends over time.
         kind = "follow" if isinstance(event, FollowEvent) else "unfollow"
@@ -256,7 +258,7 @@ def _apply(
     if isinstance(event, PostbackEvent):
         data = event.postback.data or ""
         choices = _choices(session, resident)
-        outcome: enrollment.Outcome | None = enrollment.handle_postback(choices, options, data)
+        outcome: Outcome | None = enrollment.handle_postback(choices, options, data)
         if outcome is None:
             fields = parse_postback(data)
             action = fields.get("action", "")
@@ -339,7 +341,7 @@ def _with_fields(
     return command(session, resident, fields, now)
 
 
-def _choices(session: Session, resident: Resident) -> enrollment.Choices:
+def _choices(session: Session, resident: Resident) -> Choices:
     interests: frozenset[str] = frozenset()
     opt_outs: frozenset[str] = frozenset()
     if resident.id is not None:
@@ -353,7 +355,7 @@ def _choices(session: Session, resident: Resident) -> enrollment.Choices:
                 select(ResidentOptOut.category).where(ResidentOptOut.resident_id == resident.id)
             ).all()
         )
-    return enrollment.Choices(
+    return Choices(
         district=resident.district,
         garbage_zone=resident.garbage_zone,
         reminder_timing=resident.reminder_timing,
@@ -365,7 +367,7 @@ def _choices(session: Session, resident: Resident) -> enrollment.Choices:
 
 
 def _store(
-    session: Session, resident: Resident, outcome: enrollment.Outcome, now: datetime
+    session: Session, resident: Resident, outcome: Outcome, now: datetime
 ) -> list[dict[str, Any]]:
     """Apply the conversation's changes to the resident (and its interest and opt-out rows)."""
     for column, value in outcome.changes.items():

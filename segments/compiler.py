@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from broadcaster.db import table_of
+from segments.fields import Kind, Op, Storage
 from segments.residents import Resident, ResidentAttribute, ResidentInterest
-from segments.rules import All, AnyOf, Condition, Kind, Not, Op, Rule, Scalar, Storage
+from segments.rules import All, AnyOf, Condition, Not, Rule, Scalar
 
 
 def compile_rule(rule: Rule, *, on: dt.date) -> sa.ColumnElement[bool]:

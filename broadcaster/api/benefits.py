@@ -31,7 +31,9 @@ from broadcaster.inputs import Id
 from broadcaster.render import TemplateError
 from broadcaster.settings import Settings
 from broadcaster.timestamps import CityTimestamp
-from segments.rules import FieldCatalog, parse_rule, rule_to_json
+from segments.fields import FieldCatalog
+from segments.rule_parser import parse_rule
+from segments.rules import rule_to_json
 
 router = APIRouter(prefix="/benefits", tags=["benefits"])
 

@@ -31,7 +31,7 @@ from broadcaster.garbage.ical import CalendarError
 from broadcaster.render import TemplateError
 from segments.import_rows import RowError
 from segments.importer import ImportRejected
-from segments.rules import RuleError
+from segments.rule_errors import RuleError
 from segments.saved import SegmentError
 
 # A file with 200,000 bad rows is refused with the first ones listed and the count: the

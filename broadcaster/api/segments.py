@@ -21,8 +21,11 @@ from broadcaster.errors import Conflict, FieldError, Forbidden, NotFound, Refuse
 from broadcaster.inputs import Id
 from broadcaster.settings import Settings
 from broadcaster.timestamps import CityTimestamp
+from segments.fields import FieldCatalog, catalog_json
 from segments.preview import preview
-from segments.rules import FieldCatalog, Rule, RuleError, catalog_json, parse_rule
+from segments.rule_errors import RuleError
+from segments.rule_parser import parse_rule
+from segments.rules import Rule
 from segments.saved import (
     Segment,
     SegmentError,

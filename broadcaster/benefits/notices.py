@@ -45,8 +45,10 @@ from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 from segments.audience import audience_filter
 from segments.compiler import compile_rule
+from segments.fields import FieldCatalog
 from segments.residents import Resident
-from segments.rules import FieldCatalog, Rule, parse_rule
+from segments.rule_parser import parse_rule
+from segments.rules import Rule
 
 CATEGORY = "benefits"
 TEMPLATE = "benefit_notice"

@@ -25,7 +25,7 @@ from broadcaster.console.web import ConsoleStaff, render, require_csrf
 from broadcaster.departments import Department, Role
 from broadcaster.recurrence import RecurrenceError, next_time
 from broadcaster.settings import Settings
-from segments.enrollment import category_label
+from segments.stops import category_label
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 # Not planned any more: left off the calendar.

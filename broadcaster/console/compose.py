@@ -58,8 +58,8 @@ from broadcaster.errors import not_found
 from broadcaster.horizon import refusal as beyond_horizon
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
-from segments.enrollment import category_label
 from segments.saved import Segment, visible_segments
+from segments.stops import category_label
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])

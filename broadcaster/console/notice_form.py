@@ -25,7 +25,7 @@ from broadcaster.catalog import text
 from broadcaster.policies import hold
 from broadcaster.recurrence import RecurrenceError, next_time
 from broadcaster.settings import Settings
-from segments.rules import MAX_AGE
+from segments.rule_parser import MAX_AGE
 
 # Languages a notice may have its own text in (others read the Japanese one), and the
 # form control each is typed in.

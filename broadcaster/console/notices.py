@@ -47,8 +47,8 @@ from broadcaster.departments import Department, Role
 from broadcaster.errors import not_found
 from broadcaster.progress import delivery_counts_of
 from broadcaster.settings import Settings
-from segments.enrollment import category_label
 from segments.saved import Segment
+from segments.stops import category_label
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])

@@ -30,7 +30,7 @@ from broadcaster.kpis.models import Survey, SurveyAnswer, SurveyAudience, Survey
 from broadcaster.kpis.suppression import Shown, shown, shown_average
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
-from segments.enrollment import postback_data
+from segments.quick_replies import postback_data
 
 TEMPLATE = "survey"
 CATEGORY = "general"

@@ -21,7 +21,7 @@ from broadcaster.broadcast_changes import BroadcastRefused
 from broadcaster.catalog import LANGUAGES, text
 from broadcaster.emergency.orders import OrderRefused
 from broadcaster.errors import FieldError, NotFound, Refused, field_messages
-from segments.rules import RuleError
+from segments.rule_errors import RuleError
 from tests.broadcasts.conftest import notice
 from tests.clock import freeze_time
 from tests.conftest import auth, make_settings

@@ -8,7 +8,7 @@ import pytest
 from broadcaster.kpis.surveys import choices
 from broadcaster.render import Renderer, TemplateError
 from broadcaster.settings import Settings
-from segments.enrollment import parse_postback
+from segments.quick_replies import parse_postback
 
 PARAMETERS = {"title": "配信満足度", "question": "お知らせに満足していますか。",
               "choices": choices(12), "closes_label": "12月8日 18:00"}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from broadcaster.settings import Settings
-from segments.rules import FieldCatalog
+from segments.fields import FieldCatalog
 from tests.conftest import make_settings
 
 EXTRA_ATTRIBUTES = {

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from segments.audience import audience_filter
+from segments.fields import OPS, FieldCatalog, FieldSpec, Kind, Op, Storage
 from segments.residents import Resident, ResidentAttribute, ResidentInterest, ResidentOptOut
-from segments.rules import OPS, FieldCatalog, FieldSpec, Kind, Op, Storage, parse_rule
+from segments.rule_parser import parse_rule
 from tests.conftest import T0, make_settings
 from tests.segments.conftest import EXTRA_ATTRIBUTES
 from tests.segments.evaluator import PlainResident, in_audience

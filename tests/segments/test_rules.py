@@ -11,8 +11,11 @@ from sqlalchemy.engine import Engine
 
 from segments.audience import audience_filter
 from segments.compiler import birthday_cutoff
+from segments.fields import FieldCatalog, catalog_json
 from segments.residents import Resident, ResidentOptOut
-from segments.rules import FieldCatalog, RuleError, catalog_json, parse_rule, rule_to_json
+from segments.rule_errors import RuleError
+from segments.rule_parser import parse_rule
+from segments.rules import rule_to_json
 from tests.conftest import ResidentFactory
 
 REFUSALS: list[tuple[Any, str, str]] = [

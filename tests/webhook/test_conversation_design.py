@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from segments import enrollment
-from segments.enrollment import Choices, Options, Step
+from segments.choices import Choices, Options, Outcome
+from segments.questions import Step
 
 MANY = Options(
     districts=tuple(f"第{n}地区" for n in range(1, 31)),
@@ -13,7 +14,7 @@ MANY = Options(
 )
 
 
-def labels(outcome: enrollment.Outcome) -> list[str]:
+def labels(outcome: Outcome) -> list[str]:
     return [i["action"]["label"] for i in outcome.messages[-1]["quickReply"]["items"]]
 
 
