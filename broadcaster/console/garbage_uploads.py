@@ -45,7 +45,6 @@ def _file_refused(exc: CalendarError) -> dict[str, Any]:
     return refused
 
 
-
 def _staging(settings: Settings) -> Path:
     folder = Path(settings.data_dir) / "console-uploads"
     folder.mkdir(parents=True, exist_ok=True)
