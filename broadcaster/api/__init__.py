@@ -5,7 +5,14 @@ from fastapi import APIRouter
 from broadcaster import webhook
 from broadcaster.api import alerts as alerts_api
 from broadcaster.api import benefits as benefits_api
-from broadcaster.api import broadcast_records, calendars, health, metrics, privacy
+from broadcaster.api import (
+    broadcast_records,
+    calendar_imports,
+    calendars,
+    health,
+    metrics,
+    privacy,
+)
 from broadcaster.api import broadcasts as broadcasts_api
 from broadcaster.api import departments as departments_api
 from broadcaster.api import emergencies as emergencies_api
@@ -23,6 +30,7 @@ API_PREFIX = "/api/v1"
 ROUTERS: list[tuple[APIRouter, str]] = [
     (health.router, ""),
     (metrics.router, ""),
+    (calendar_imports.router, API_PREFIX),
     (calendars.router, API_PREFIX),
     (calendars.export_router, ""),
     (segments_api.router, API_PREFIX),

@@ -21,6 +21,8 @@ from broadcaster.console import (
     compose,
     emergency,
     garbage,
+    garbage_days,
+    garbage_uploads,
     kpis,
     notices,
     residents,
@@ -40,6 +42,8 @@ ROUTERS: list[APIRouter] = [
     alerts.router,
     shelters.router,
     garbage.router,
+    garbage_uploads.router,
+    garbage_days.router,
     admin.router,
     benefits.router,
 ]
