@@ -30,9 +30,10 @@ from broadcaster.broadcasts import (
     is_emergency,
 )
 from broadcaster.errors import Conflict, FieldError, Refused
+from broadcaster.limits import MessageLimitError
 from broadcaster.policies import Limit, exempt
 from broadcaster.recurrence import RecurrenceError, next_time, parse_recurrence
-from broadcaster.render import MessageLimitError, PreparedTemplate, Renderer, TemplateError
+from broadcaster.render import PreparedTemplate, Renderer, TemplateError
 from broadcaster.settings import Settings
 from segments.fields import FieldCatalog
 from segments.rule_errors import RuleError

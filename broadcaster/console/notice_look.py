@@ -25,10 +25,10 @@ from broadcaster.db import table_of
 from broadcaster.errors import field_messages
 from broadcaster.kpis.deliveries import quota_by_month
 from broadcaster.kpis.fiscal import month_of
-from broadcaster.limits import MAX_TEXT_UTF16, utf16_units
+from broadcaster.limits import MAX_TEXT_UTF16, MessageLimitError, utf16_units
 from broadcaster.planning import audience_for, renderer_for, stored_rule
 from broadcaster.policies import Limit, exempt
-from broadcaster.render import FALLBACK_LANGUAGE, MessageLimitError, Renderer, TemplateError
+from broadcaster.render import FALLBACK_LANGUAGE, Renderer, TemplateError
 from broadcaster.settings import Settings
 from segments.compiler import compile_rule
 from segments.residents import FollowState, Resident

@@ -43,6 +43,11 @@ CORE = (
     "broadcaster.frequency",
     "broadcaster.limits",
     "broadcaster.render",
+    "broadcaster.render.renderer",
+    "broadcaster.render.prepared",
+    "broadcaster.render.template_facts",
+    "broadcaster.render.parameters",
+    "broadcaster.render.template_error",
     "broadcaster.dispatch_process",
 )
 

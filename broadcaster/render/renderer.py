@@ -1,10 +1,10 @@
-"""Rendering: one sandboxed, strict Jinja2 environment turning a template into LINE messages.
+"""The Renderer: the service's one sandboxed, strict Jinja2 environment, and `prepare`.
 
 A template is validated when a broadcast is created (`Renderer.prepare`), not when it is
 sent: unknown names, unknown resident fields, sandbox escapes and LINE limits are refused
-then, with the template's name and line. `PreparedTemplate.render` is then a cheap, pure
-function of the few resident fields the template reads (`resident_fields`), so the
-dispatcher renders once per distinct context instead of once per resident.
+then, with the template's name and line, and every combination of the fields it reads is
+rendered once on trial. Prepared templates and each text's facts are cached, since an
+order prepares the same seven templates at creation and again at dispatch.
 
 Templates live in templates/ as `<name>.<language>.j2`; `<name>.ja.j2` must exist and is
 the fallback for every language without its own variant. See templates/README.md.
@@ -12,93 +12,45 @@ the fallback for every language without its own variant. See templates/README.md
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import re
-import traceback
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from jinja2 import FileSystemLoader, StrictUndefined, meta, nodes
+from jinja2 import FileSystemLoader, StrictUndefined
 
 from broadcaster.datelabels import date_label
-from broadcaster.limits import MessageLimitError, check_messages
-from broadcaster.messages import HelperError, MessageMarkers
-from broadcaster.render_budget import (
-    BudgetedEnvironment,
-    RenderBudget,
-    RenderBudgetExceeded,
-    metering,
-    render_metered,
+from broadcaster.limits import MessageLimitError
+from broadcaster.messages import MessageMarkers
+from broadcaster.render.parameters import check_parameters, parameters_key
+from broadcaster.render.prepared import FALLBACK_LANGUAGE, PreparedTemplate
+from broadcaster.render.template_error import INLINE_LABEL, TemplateError, template_at
+from broadcaster.render.template_facts import (
+    RESIDENT_FIELDS,
+    TemplateFacts,
+    first_line,
+    read_facts,
 )
+from broadcaster.render_budget import BudgetedEnvironment, RenderBudget, metering
 
 if TYPE_CHECKING:
     from broadcaster.settings import Settings
 
-__all__ = [
-    "FALLBACK_LANGUAGE",
-    "RESIDENT_FIELDS",
-    "MessageLimitError",
-    "PreparedTemplate",
-    "Renderer",
-    "TemplateError",
-    "check_messages",
-]
-
-# The Resident columns a template may read: what a message may depend on, and nothing
-# personal (no LINE id, no birth date).
-RESIDENT_FIELDS = ("district", "garbage_zone", "language", "reminder_timing")
-FALLBACK_LANGUAGE = "ja"
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
-INLINE_LABEL = "template text"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 _FILE_NAME = re.compile(r"(?P<base>[a-z0-9_]+)\.(?P<lang>[a-z]+(?:-[a-z]+)?)\.j2")
 # Trial renders at creation cover every combination of the fields a template reads, up to
 # this many (7 languages x 6 districts x 4 zones x 3 timings still fits).
 MAX_TRIAL_RENDERS = 600
-
-
-class TemplateError(Exception):
-    """A template cannot be used; `str()` names the template, the line and the problem in
-    English (logs); `code` and `params` (`template`, `line`...) word it for staff."""
-
-    def __init__(self, message: str, code: str = "template.invalid", **params: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.params = params
-
-
-def _at(label: str, line: int = 0) -> dict[str, Any]:
-    """The `template` and `line` parameters for a label: a file's name, or the catalog's
-    word for inline text ({template!t})."""
-    name = "term.inline_template" if label == INLINE_LABEL else label.removeprefix("template ")
-    return {"template": name.strip("'"), "line": line}
+PREPARED_CACHE_SIZE = 64
 
 
 def _blank_none(value: Any) -> Any:
     # A resident who has not chosen a district prints as nothing, never as "None".
     return "" if value is None else value
-
-
-PREPARED_CACHE_SIZE = 64
-
-
-def _parameters_key(params: Mapping[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, ensure_ascii=False, default=repr)
-
-
-@dataclass(frozen=True)
-class _Facts:
-    """A template text's static analysis, independent of the broadcast's parameters."""
-
-    ast: nodes.Template
-    fields: frozenset[str]  # resident fields it reads
-    undeclared: frozenset[str]  # names it reads that it does not define
-    references: tuple[str | None, ...]  # included/imported templates (None: computed)
 
 
 class Renderer:
@@ -131,7 +83,7 @@ class Renderer:
         self._prepared: OrderedDict[tuple[str | None, str, str], tuple[PreparedTemplate, bool]] = (
             OrderedDict()
         )
-        self._facts_cache: OrderedDict[str, _Facts] = OrderedDict()
+        self._facts_cache: OrderedDict[str, TemplateFacts] = OrderedDict()
         # Sandboxed, and every render metered (broadcaster.render_budget).
         self.env = BudgetedEnvironment(
             self.budget,
@@ -201,7 +153,9 @@ class Renderer:
                 length=len(template_text),
                 limit=self.budget.template_chars,
             )
-        params = self._check_parameters(parameters)
+        params = check_parameters(
+            parameters, helpers=self.env.globals, max_bytes=self.budget.parameters_bytes
+        )
         sources: dict[str, tuple[str, str]] = {}  # language -> (label, source)
         if template_name is not None:
             base, variants = self._resolve(template_name)
@@ -214,7 +168,7 @@ class Renderer:
         # The same template and parameters are prepared when a broadcast is created and
         # again when it is dispatched (an evacuation order: 7 languages x every district of
         # trial renders, ~0.1 s each time, before the first LINE request may leave).
-        key = (template_name, json.dumps(sorted(sources.items())), _parameters_key(params))
+        key = (template_name, json.dumps(sorted(sources.items())), parameters_key(params))
         cached = self._prepared.get(key)
         if cached is None:
             cached = self._prepared[key] = (self._prepare(template_name, sources, params), False)
@@ -293,42 +247,6 @@ class Renderer:
                     resident=shown,
                 ) from exc
 
-    def _check_parameters(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
-        if not isinstance(parameters, Mapping):
-            raise TemplateError(
-                "parameters must be an object of name -> value", "template.parameters_object"
-            )
-        reserved = {"resident", *self.env.globals}
-        for name, value in parameters.items():
-            if not isinstance(name, str):
-                raise TemplateError(
-                    f"parameter name {name!r} must be text", "template.parameter_name", name=name
-                )
-            if name in reserved:
-                raise TemplateError(
-                    f"parameter {name!r} is reserved (a template helper or the resident); "
-                    "rename it",
-                    "template.parameter_reserved",
-                    name=name,
-                )
-            if any("\x00" in text for text in _strings(value)):
-                raise TemplateError(
-                    f"parameter {name!r} contains a NUL character", "template.parameter_nul",
-                    name=name,
-                )
-        size = len(_parameters_key(parameters).encode())
-        if size > self.budget.parameters_bytes:
-            # Stored twice (the broadcast and its audit row), and rendered into every message.
-            raise TemplateError(
-                f"parameters are {size} bytes of JSON; the limit is "
-                f"{self.budget.parameters_bytes} (limits.parameters_bytes)",
-                "template.parameters_too_large",
-                size=size,
-                limit=self.budget.parameters_bytes,
-            )
-        # Our own copy: a caller changing its dict later must not change what is sent.
-        return copy.deepcopy(dict(parameters))
-
     def _resolve(self, name: str) -> tuple[str, tuple[str, ...]]:
         available = self.templates()
         base = _base_of(name)
@@ -361,12 +279,12 @@ class Renderer:
         known = {"resident", *params, *self.env.globals}
         unknown = facts.undeclared - known
         if unknown:
-            name, line = min(((n, _first_line(facts.ast, n)) for n in unknown), key=lambda t: t[1])
+            name, line = min(((n, first_line(facts.ast, n)) for n in unknown), key=lambda t: t[1])
             raise TemplateError(
                 f"{label}, line {line}: {name!r} is neither a broadcast parameter "
                 "nor a resident field",
                 "template.unknown_name",
-                **_at(label, line),
+                **template_at(label, line),
                 name=name,
             )
         fields = set(facts.fields)
@@ -375,44 +293,20 @@ class Renderer:
                 raise TemplateError(
                     f"{label}: include/import of a computed name is not allowed",
                     "template.computed_include",
-                    **_at(label),
+                    **template_at(label),
                 )
             if ref not in seen:
                 seen.add(ref)
                 fields |= self._analyse(self._source(ref), f"template {ref!r}", params, seen)
         return fields
 
-    def _facts(self, source: str, label: str) -> _Facts:
+    def _facts(self, source: str, label: str) -> TemplateFacts:
         """What static checks need of a template's text, cached by that text: each order
         has new parameters, so the prepared cache misses, but its seven templates are the
         same each time (analysing them anew cost ~15 ms before its first request)."""
         facts = self._facts_cache.get(source)
         if facts is None:
-            try:
-                ast = self.env.parse(source)
-            except jinja2.TemplateSyntaxError as exc:
-                raise TemplateError(
-                    f"{label}, line {exc.lineno}: syntax error: {exc.message}",
-                    "template.syntax",
-                    **_at(label, exc.lineno),
-                    problem=exc.message or "",
-                ) from None
-            unsafe = [n for n in ast.find_all(nodes.Getattr) if n.attr.startswith("_")]
-            if unsafe:
-                # Innermost first: `''.__class__.__mro__` reports __class__.
-                node = min(reversed(unsafe), key=lambda n: n.lineno)
-                raise TemplateError(
-                    f"{label}, line {node.lineno}: access to {node.attr!r} is not allowed",
-                    "template.private_attribute",
-                    **_at(label, node.lineno),
-                    name=node.attr,
-                )
-            facts = self._facts_cache[source] = _Facts(
-                ast=ast,
-                fields=frozenset(_resident_fields(ast, label)),
-                undeclared=frozenset(meta.find_undeclared_variables(ast)),
-                references=tuple(meta.find_referenced_templates(ast)),
-            )
+            facts = self._facts_cache[source] = read_facts(self.env, source, label)
             while len(self._facts_cache) > PREPARED_CACHE_SIZE:
                 self._facts_cache.popitem(last=False)
         self._facts_cache.move_to_end(source)
@@ -424,144 +318,9 @@ class Renderer:
             yield dict(zip(fields, values, strict=True))
 
 
-class PreparedTemplate:
-    """A validated template bound to its parameters; `render` is pure and cheap."""
-
-    def __init__(
-        self,
-        *,
-        label: str,
-        resident_fields: tuple[str, ...],
-        variants: Mapping[str, jinja2.Template],
-        parameters: Mapping[str, Any],
-        markers: MessageMarkers,
-        templates_dir: Path,
-        budget: RenderBudget | None = None,
-    ) -> None:
-        self.budget = budget or RenderBudget()
-        self.label = label
-        self.resident_fields = resident_fields
-        self.variants = dict(variants)
-        self.parameters = parameters
-        self._markers = markers
-        self._templates_dir = str(templates_dir)
-
-    @property
-    def languages(self) -> tuple[str, ...]:
-        """Languages with their own variant; every other language gets Japanese."""
-        return tuple(self.variants)
-
-    def variant_language(self, language: Any) -> str:
-        return language if language in self.variants else FALLBACK_LANGUAGE
-
-    def render(self, resident: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """LINE message objects (camelCase JSON dicts) for a resident with these fields.
-
-        Only `resident_fields` are read from `resident` (extra keys are ignored).
-        Raises TemplateError (a field missing, or the template failing for these values)
-        or MessageLimitError (the output is over LINE's limits).
-        """
-        missing = [f for f in self.resident_fields if f not in resident]
-        if missing:
-            raise TemplateError(
-                f"{self.label}: resident field(s) {', '.join(missing)} not given",
-                "template.fields_not_given",
-                **_at(self.label),
-                fields=", ".join(missing),
-            )
-        context = {f: resident[f] for f in self.resident_fields}
-        template = self.variants[self.variant_language(context["language"])]
-        try:
-            with metering(self.budget, share_clock=True) as meter:
-                output = render_metered(
-                    template.generate({**self.parameters, "resident": context}), meter
-                )
-            messages = self._markers.parse(output)
-        except Exception as exc:
-            raise self._runtime_error(exc) from exc
-        check_messages(messages)
-        return messages
-
-    def _runtime_error(self, exc: Exception) -> TemplateError:
-        where, at = self.label, _at(self.label)
-        for frame in traceback.extract_tb(exc.__traceback__):
-            if frame.filename == "<template>":
-                where = f"{INLINE_LABEL}, line {frame.lineno}"
-                at = _at(INLINE_LABEL, frame.lineno or 0)
-            elif frame.filename.startswith(self._templates_dir) and frame.filename.endswith(".j2"):
-                where = f"template {Path(frame.filename).name!r}, line {frame.lineno}"
-                at = _at(Path(frame.filename).name, frame.lineno or 0)
-        code, params = "template.render_failed", {"problem": f"{type(exc).__name__}: {exc}"}
-        if isinstance(exc, RenderBudgetExceeded):
-            problem = f"over the render budget: {exc}"
-            code, params = exc.code, exc.params
-        elif isinstance(exc, jinja2.sandbox.SecurityError):
-            problem = f"not allowed: {exc}"
-            code, params = "template.not_allowed", {"problem": str(exc)}
-        elif isinstance(exc, jinja2.TemplateError | HelperError):
-            problem = str(exc)
-            params = {"problem": problem}
-        else:
-            problem = params["problem"]
-        return TemplateError(f"{where}: {problem}", code, **at, **params)
-
-
 def _base_of(name: str) -> str:
     name = name.strip()
     match = _FILE_NAME.fullmatch(name)
     if match:
         return match["base"]
     return name.removesuffix(".j2")
-
-
-def _resident_fields(ast: nodes.Template, label: str) -> set[str]:
-    """Resident columns read as `resident.x` / `resident["x"]`; any other use of `resident`
-    (passing it whole, a computed key) counts as reading every field."""
-    fields: set[str] = set()
-    static_uses = 0
-    reads: list[tuple[Any, int]] = []
-    for attr in ast.find_all(nodes.Getattr):
-        if isinstance(attr.node, nodes.Name) and attr.node.name == "resident":
-            reads.append((attr.attr, attr.lineno))
-    for item in ast.find_all(nodes.Getitem):
-        if (
-            isinstance(item.node, nodes.Name)
-            and item.node.name == "resident"
-            and isinstance(item.arg, nodes.Const)
-            and isinstance(item.arg.value, str)
-        ):
-            reads.append((item.arg.value, item.lineno))
-    for field, line in sorted(reads, key=lambda read: read[1]):
-        if field not in RESIDENT_FIELDS:
-            readable = ", ".join("resident." + f for f in RESIDENT_FIELDS)
-            raise TemplateError(
-                f"{label}, line {line}: resident.{field} is not a resident field "
-                f"(templates may read {readable})",
-                "template.not_resident_field",
-                **_at(label, line),
-                name=field,
-                fields=readable,
-            )
-        fields.add(field)
-        static_uses += 1
-    uses = sum(1 for n in ast.find_all(nodes.Name) if n.name == "resident" and n.ctx == "load")
-    return set(RESIDENT_FIELDS) if uses > static_uses else fields
-
-
-def _first_line(ast: nodes.Template, name: str) -> int:
-    return min(
-        (n.lineno for n in ast.find_all(nodes.Name) if n.name == name and n.ctx == "load"),
-        default=1,
-    )
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _strings(key)
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
