@@ -41,10 +41,10 @@ from broadcaster.console.notice_form import (
     FormRefused,
     NoticeForm,
     digest_offered,
-    form_of,
     message,
 )
 from broadcaster.console.notice_look import look
+from broadcaster.console.notice_prefill import form_of
 from broadcaster.console.notice_words import (
     STATUS_LABELS,
     WEEKDAYS,
