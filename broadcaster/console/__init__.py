@@ -15,6 +15,8 @@ from fastapi.staticfiles import StaticFiles
 
 from broadcaster.console import (
     admin,
+    admin_audit,
+    admin_staff,
     alerts,
     benefits,
     calendar,
@@ -45,6 +47,8 @@ ROUTERS: list[APIRouter] = [
     garbage_uploads.router,
     garbage_days.router,
     admin.router,
+    admin_staff.router,
+    admin_audit.router,
     benefits.router,
 ]
 STATIC = Path(__file__).parent / "static"

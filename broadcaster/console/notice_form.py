@@ -2,16 +2,16 @@
 
 The form speaks the clerk's language (地区 checkboxes, an age range, 「毎週月曜日 9:00」,
 one text per language); this module turns it into exactly what the API takes (a rule, an
-inline template, a recurrence expression) and back again for editing. Nothing here checks
+inline template, a recurrence expression). Nothing here checks
 what the core checks: `check_request` does that, the same way for the API and the console.
 What only the form can get wrong (a date it cannot read, an age range upside down) is
-refused here, with the control it concerns.
+refused here, with the control it concerns. The text boxes become one template in
+`notice_template`; a stored notice is read back into this form in `notice_prefill`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,8 +20,8 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from broadcaster.broadcast_changes import BroadcastRequest
-from broadcaster.broadcasts import Broadcast
 from broadcaster.catalog import text
+from broadcaster.console.notice_template import compose_template
 from broadcaster.policies import hold
 from broadcaster.recurrence import RecurrenceError, next_time
 from broadcaster.settings import Settings
@@ -45,12 +45,6 @@ VARIABLES = (
     ("{{ resident.district }}", "受け取る人の地区名"),
     ("{{ resident.garbage_zone }}", "受け取る人のごみ収集地区"),
 )
-_VARIANT = re.compile(
-    r'\A\{% if resident\.language == "(?P<first>[a-z-]+)" %\}\n(?P<body>.*)\n\{% else %\}\n'
-    r"(?P<ja>.*)\n\{% endif %\}\Z",
-    re.S,
-)
-_ELIF = re.compile(r'\n\{% elif resident\.language == "([a-z-]+)" %\}\n')
 
 
 class FormRefused(Exception):
@@ -325,113 +319,5 @@ def _age(raw: str, control: str) -> int | None:
     return int(raw)
 
 
-def compose_template(japanese: str, variants: Mapping[str, str]) -> str:
-    """One inline template: the Japanese text, or a branch per language with its own text
-    (every other language reads the Japanese one)."""
-    own = [(lang, body.strip("\n")) for lang, body in variants.items() if body.strip()]
-    if not own:
-        return japanese
-    first_lang, first_body = own[0]
-    lines = [f'{{% if resident.language == "{first_lang}" %}}', first_body]
-    for lang, body in own[1:]:
-        lines += [f'{{% elif resident.language == "{lang}" %}}', body]
-    lines += ["{% else %}", japanese.strip("\n"), "{% endif %}"]
-    return "\n".join(lines)
-
-
-def split_template(template: str | None) -> tuple[str, dict[str, str]]:
-    """The Japanese text and the per-language texts of a template `compose_template`
-    wrote; any other template is all Japanese text."""
-    if not template:
-        return "", {}
-    match = _VARIANT.match(template)
-    if match is None:
-        return template, {}
-    parts = _ELIF.split(match["body"])
-    variants = {match["first"]: parts[0]}
-    for index in range(1, len(parts) - 1, 2):
-        variants[parts[index]] = parts[index + 1]
-    return match["ja"], variants
-
-
 def digest_offered(settings: Settings) -> bool:
     return settings.frequency.digest_enabled and hold() is not None
-
-
-def form_of(broadcast: Broadcast, settings: Settings, *, copy: bool = False) -> NoticeForm:
-    """The form that would make `broadcast` (to edit it, or, with `copy`, to start a new
-    one from it: no send time, a new title)."""
-    japanese, variants = split_template(broadcast.template_text)
-    form = NoticeForm(
-        title=f"{broadcast.title}（複製）" if copy else broadcast.title,
-        category=broadcast.category,
-        text=japanese,
-        variants={lang: body for lang, body in variants.items() if lang in VARIANTS},
-        segment_id=str(broadcast.segment_id or ""),
-    )
-    readable = broadcast.segment_id is not None or not broadcast.rule
-    if not readable and not _fill_targets(form, broadcast.rule, settings):
-        form.kept_rule = json.dumps(broadcast.rule, ensure_ascii=False)
-    held = hold()
-    form.digest = held is not None and held.is_marked(broadcast)
-    if not copy:
-        local = broadcast.send_at.astimezone(settings.tz)
-        form.send_at = f"{local:%Y-%m-%dT%H:%M}"
-        _fill_repeat(form, broadcast.recurrence)
-    return form
-
-
-def _fill_targets(form: NoticeForm, rule: Mapping[str, Any], settings: Settings) -> bool:
-    """Set the form's choices from a rule; False when the rule is not one the form makes."""
-    conditions = rule.get("all", [rule]) if "not" not in rule and "any" not in rule else None
-    if not isinstance(conditions, list):
-        return False
-    flags = set(settings.residents.household_flags)
-    for condition in conditions:
-        if not isinstance(condition, dict) or "field" not in condition:
-            return False
-        name, op, value = condition["field"], condition["op"], condition.get("value")
-        many = value if isinstance(value, list) else [value]
-        if name == "district" and op in ("in", "eq"):
-            form.districts = [str(v) for v in many]
-        elif name == "garbage_zone" and op in ("in", "eq"):
-            form.zones = [str(v) for v in many]
-        elif name == "language" and op in ("in", "eq"):
-            form.languages = [str(v) for v in many]
-        elif name == "interests" and op == "contains_any":
-            form.interests = [str(v) for v in many]
-        elif name == "interests" and op == "contains":
-            form.interests.append(str(value))
-            form.interests_mode = "all"
-        elif name == "age" and op == "between":
-            form.age_min, form.age_max = str(many[0]), str(many[1])
-        elif name == "age" and op == "gte":
-            form.age_min = str(value)
-        elif name == "age" and op == "lte":
-            form.age_max = str(value)
-        elif name in flags and op == "eq" and isinstance(value, bool):
-            form.flags[name] = "yes" if value else "no"
-        else:
-            return False
-    return True
-
-
-_EXPRESSION = re.compile(r"\A(\d+) (\d+) (\S+) \* (\S+)\Z")
-
-
-def _fill_repeat(form: NoticeForm, recurrence: str | None) -> None:
-    match = _EXPRESSION.match(recurrence or "")
-    if match is None:
-        return
-    day, weekday = match[3], match[4]
-    if day == "*" and weekday == "*":
-        form.repeat = "daily"
-    elif day == "*" and weekday == "mon-fri":
-        form.repeat = "weekdays"
-    elif day == "*" and weekday in WEEKDAY_CODES:
-        form.repeat, form.repeat_weekday = "weekly", weekday
-    elif day == "*" and "#" in weekday:
-        form.repeat = "monthly_nth"
-        form.repeat_weekday, _, form.repeat_nth = weekday.partition("#")
-    elif day.isdigit() and weekday == "*":
-        form.repeat, form.repeat_day = "monthly_day", day

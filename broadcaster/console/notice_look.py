@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 from broadcaster import frequency, quiet_hours
 from broadcaster.broadcast_changes import BroadcastRequest, check_request, unsaved
 from broadcaster.broadcasts import Broadcast
-from broadcaster.console.notice_form import split_template
+from broadcaster.console.notice_template import split_template
 from broadcaster.console.notice_words import language_name
 from broadcaster.db import table_of
 from broadcaster.errors import field_messages

@@ -31,9 +31,9 @@ from broadcaster.broadcast_changes import (
 )
 from broadcaster.broadcasts import EDITABLE, FINISHED, Broadcast, BroadcastStatus
 from broadcaster.clock import utcnow
-from broadcaster.console.compose import renderer_of
-from broadcaster.console.notice_form import split_template
+from broadcaster.console.compose_pages import renderer_of
 from broadcaster.console.notice_look import look_at
+from broadcaster.console.notice_template import split_template
 from broadcaster.console.notice_words import (
     DELIVERY_LABELS,
     REACHED_NOBODY,
