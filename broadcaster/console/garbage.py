@@ -26,7 +26,7 @@ from starlette.datastructures import UploadFile
 
 from broadcaster.api.calendars import CancelBody, MoveBody, calendar_owner, get_renderer
 from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.broadcast_changes import BroadcastRefused
+from broadcaster.broadcast_requests import BroadcastRefused
 from broadcaster.broadcasts import Broadcast
 from broadcaster.catalog import text as catalog_text
 from broadcaster.clock import utcnow
