@@ -66,7 +66,7 @@ def register(settings: Settings) -> None:
     """Answer 「ごみ」 and `action=garbage` in the webhook with these settings."""
     # The webhook imports this package's replies through the registries: a cycle at module level.
     from broadcaster.garbage import sorting_reply
-    from broadcaster.webhook import POSTBACK_COMMANDS, TEXT_COMMANDS
+    from broadcaster.webhook_commands import POSTBACK_COMMANDS, TEXT_COMMANDS
 
     command = partial(garbage_reply, settings=settings)
     TEXT_COMMANDS[TEXT] = command

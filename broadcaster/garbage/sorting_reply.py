@@ -123,7 +123,7 @@ def _block(entry: Entry, language: str) -> str:
 def register(settings: Settings) -> None:
     """Answer item names in the webhook (after commands and the settings conversation)."""
     # The webhook is the registry this registers into; at module level it would be a cycle.
-    from broadcaster.webhook import TEXT_FALLBACKS
+    from broadcaster.webhook_commands import TEXT_FALLBACKS
 
     TEXT_FALLBACKS["garbage.sorting"] = partial(
         sorting_reply, settings=settings, cache=DictionaryCache()

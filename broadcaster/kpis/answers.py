@@ -137,7 +137,7 @@ def answer_with_token(
 def register() -> None:
     """Take survey postbacks and comments in the webhook (called once by the API package)."""
     # The webhook is the registry this registers into; at module level it would be a cycle.
-    from broadcaster.webhook import POSTBACK_FIELD_COMMANDS, TEXT_FALLBACKS
+    from broadcaster.webhook_commands import POSTBACK_FIELD_COMMANDS, TEXT_FALLBACKS
 
     POSTBACK_FIELD_COMMANDS[POSTBACK_ACTION] = answer_postback
     # First of the fallbacks (before the sorting dictionary): text a resident sends after
