@@ -21,7 +21,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broadcaster import audit
-from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast
+from broadcaster.broadcast_creation import create_broadcast
+from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.clock import local
 from broadcaster.db import session_scope
 from broadcaster.departments import Department, Role, create_department, issue_token

@@ -35,7 +35,8 @@ from sqlalchemy.orm import object_session
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from broadcaster import lifecycle, policies
-from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast
+from broadcaster.broadcast_creation import create_broadcast
+from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.broadcasts import Broadcast, BroadcastKind
 from broadcaster.db import UTCDateTime, table_of
 from broadcaster.deliveries import Delivery, DeliveryStatus

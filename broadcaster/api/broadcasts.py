@@ -19,16 +19,9 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.auth import Actor, AdminActor, CurrentActor
-from broadcaster.broadcast_changes import (
-    BroadcastRefused,
-    BroadcastRequest,
-    approve_broadcast,
-    cancel_broadcast,
-    check_request,
-    create_broadcast,
-    unsaved,
-    update_broadcast,
-)
+from broadcaster.broadcast_creation import create_broadcast, unsaved
+from broadcaster.broadcast_edits import approve_broadcast, cancel_broadcast, update_broadcast
+from broadcaster.broadcast_requests import BroadcastRefused, BroadcastRequest, check_request
 from broadcaster.broadcasts import (
     Broadcast,
     BroadcastBase,

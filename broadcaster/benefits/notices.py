@@ -33,7 +33,8 @@ from sqlmodel import Session, col, select
 
 from broadcaster import ledger, outbox, policies
 from broadcaster.benefits.models import BenefitNotification, BenefitProgram
-from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast
+from broadcaster.broadcast_creation import create_broadcast
+from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.broadcasts import Broadcast, BroadcastKind, BroadcastStatus
 from broadcaster.clock import utcnow
 from broadcaster.db import UTCDateTime
@@ -92,7 +93,7 @@ def notify(
 ) -> NotifyResult:
     """Record and create the notice for residents not yet told (committed), or nothing.
 
-    Raises broadcast_changes.BroadcastRefused (quiet hours, template) with nothing written. The
+    Raises broadcast_requests.BroadcastRefused (quiet hours, template) with nothing written. The
     caller dispatches the returned broadcast with `dispatch_notice`.
     """
     assert program.id is not None

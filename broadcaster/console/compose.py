@@ -21,13 +21,9 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
 from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.broadcast_changes import (
-    BroadcastConflict,
-    BroadcastRefused,
-    BroadcastRequest,
-    create_broadcast,
-    update_broadcast,
-)
+from broadcaster.broadcast_creation import create_broadcast
+from broadcaster.broadcast_edits import BroadcastConflict, update_broadcast
+from broadcaster.broadcast_requests import BroadcastRefused, BroadcastRequest
 from broadcaster.broadcasts import EDITABLE, Broadcast, BroadcastStatus
 from broadcaster.clock import utcnow
 from broadcaster.console.compose_pages import (

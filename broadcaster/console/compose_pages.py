@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
-from broadcaster.broadcast_changes import BroadcastRequest
+from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
 from broadcaster.console.compose_refusals import quiet_window

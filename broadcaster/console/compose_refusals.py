@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from broadcaster import quiet_hours
-from broadcaster.broadcast_changes import BroadcastRefused
+from broadcaster.broadcast_requests import BroadcastRefused
 from broadcaster.console.notice_form import FormRefused, NoticeForm, message
 from broadcaster.console.notice_words import language_name
 from broadcaster.horizon import refusal as beyond_horizon

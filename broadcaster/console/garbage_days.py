@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from broadcaster.api.calendars import CancelBody, MoveBody, get_renderer
 from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.broadcast_changes import BroadcastRefused
+from broadcaster.broadcast_requests import BroadcastRefused
 from broadcaster.broadcasts import Broadcast
 from broadcaster.catalog import text as catalog_text
 from broadcaster.clock import utcnow

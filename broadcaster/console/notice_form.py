@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from broadcaster.broadcast_changes import BroadcastRequest
+from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.catalog import text
 from broadcaster.console.notice_template import compose_template
 from broadcaster.policies import hold

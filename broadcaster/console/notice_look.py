@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from broadcaster import frequency, quiet_hours
-from broadcaster.broadcast_changes import BroadcastRequest, check_request, unsaved
+from broadcaster.broadcast_creation import unsaved
+from broadcaster.broadcast_requests import BroadcastRequest, check_request
 from broadcaster.broadcasts import Broadcast
 from broadcaster.console.notice_template import split_template
 from broadcaster.console.notice_words import language_name

@@ -22,13 +22,13 @@ from sqlmodel import Session, col, select
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.audit import AuditEntry, record
 from broadcaster.batches import Batch, BatchStatus
-from broadcaster.broadcast_changes import (
+from broadcaster.broadcast_edits import (
     BroadcastConflict,
-    BroadcastRefused,
     approve_broadcast,
     cancel_broadcast,
     update_broadcast,
 )
+from broadcaster.broadcast_requests import BroadcastRefused
 from broadcaster.broadcasts import EDITABLE, FINISHED, Broadcast, BroadcastStatus
 from broadcaster.clock import utcnow
 from broadcaster.console.compose_pages import renderer_of

@@ -18,7 +18,8 @@ from typing import Any
 from sqlmodel import Session
 
 from broadcaster import limits, rich_menus
-from broadcaster.broadcast_changes import BroadcastRefused, BroadcastRequest, create_broadcast
+from broadcaster.broadcast_creation import create_broadcast
+from broadcaster.broadcast_requests import BroadcastRefused, BroadcastRequest
 from broadcaster.broadcasts import Broadcast, BroadcastKind, Priority
 from broadcaster.emergency import policy
 from broadcaster.emergency.models import Emergency, EmergencyStatus

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from broadcaster import limits, policies
-from broadcaster.broadcast_changes import BroadcastRequest
+from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.broadcasts import Broadcast, BroadcastKind, Priority
 from broadcaster.policies import Policy
 from broadcaster.render import Renderer, TemplateError

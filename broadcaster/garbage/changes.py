@@ -19,7 +19,8 @@ from typing import Any
 from sqlmodel import Session, select
 
 from broadcaster import audit
-from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast
+from broadcaster.broadcast_creation import create_broadcast
+from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.broadcasts import BroadcastKind
 from broadcaster.clock import local
 from broadcaster.garbage.kinds import kind_table

@@ -28,12 +28,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcaster import quiet_hours
-from broadcaster.broadcast_changes import (
-    BroadcastRefused,
-    BroadcastRequest,
-    cancel_broadcast,
-    create_broadcast,
-)
+from broadcaster.broadcast_creation import create_broadcast
+from broadcaster.broadcast_edits import cancel_broadcast
+from broadcaster.broadcast_requests import BroadcastRefused, BroadcastRequest
 from broadcaster.broadcasts import EDITABLE, Broadcast, BroadcastKind
 from broadcaster.clock import local
 from broadcaster.datelabels import date_label

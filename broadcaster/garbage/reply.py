@@ -15,10 +15,12 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from broadcaster.clock import local
+from broadcaster.garbage import sorting_reply
 from broadcaster.garbage.kinds import kind_table
 from broadcaster.garbage.models import CollectionDay, DayStatus
 from broadcaster.garbage.reminders import day_label
 from broadcaster.settings import Settings
+from broadcaster.webhook_commands import POSTBACK_COMMANDS, TEXT_COMMANDS
 from segments.catalog import texts_for
 from segments.residents import Resident
 
@@ -64,10 +66,6 @@ def garbage_reply(
 
 def register(settings: Settings) -> None:
     """Answer 「ごみ」 and `action=garbage` in the webhook with these settings."""
-    # The webhook imports this package's replies through the registries: a cycle at module level.
-    from broadcaster.garbage import sorting_reply
-    from broadcaster.webhook import POSTBACK_COMMANDS, TEXT_COMMANDS
-
     command = partial(garbage_reply, settings=settings)
     TEXT_COMMANDS[TEXT] = command
     POSTBACK_COMMANDS[POSTBACK_ACTION] = command

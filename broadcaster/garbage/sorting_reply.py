@@ -22,6 +22,7 @@ from broadcaster.garbage.models import SortingItem
 from broadcaster.garbage.phrases import phrase
 from broadcaster.garbage.sorting import Dictionary, Entry, Lookup
 from broadcaster.settings import Settings
+from broadcaster.webhook_commands import TEXT_FALLBACKS
 from segments.residents import Resident
 
 MAX_QUERY_CHARS = 40
@@ -122,9 +123,6 @@ def _block(entry: Entry, language: str) -> str:
 
 def register(settings: Settings) -> None:
     """Answer item names in the webhook (after commands and the settings conversation)."""
-    # The webhook is the registry this registers into; at module level it would be a cycle.
-    from broadcaster.webhook import TEXT_FALLBACKS
-
     TEXT_FALLBACKS["garbage.sorting"] = partial(
         sorting_reply, settings=settings, cache=DictionaryCache()
     )

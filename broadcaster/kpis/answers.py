@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from broadcaster.clock import as_utc
 from broadcaster.kpis.models import Survey, SurveyAnswer, SurveyAudience, SurveyToken
 from broadcaster.kpis.surveys import POSTBACK_ACTION, SCALE, SCALE_LABELS, is_open
+from broadcaster.webhook_commands import POSTBACK_FIELD_COMMANDS, TEXT_FALLBACKS
 from segments.residents import Resident
 
 MAX_COMMENT = 1000
@@ -136,9 +137,6 @@ def answer_with_token(
 
 def register() -> None:
     """Take survey postbacks and comments in the webhook (called once by the API package)."""
-    # The webhook is the registry this registers into; at module level it would be a cycle.
-    from broadcaster.webhook import POSTBACK_FIELD_COMMANDS, TEXT_FALLBACKS
-
     POSTBACK_FIELD_COMMANDS[POSTBACK_ACTION] = answer_postback
     # First of the fallbacks (before the sorting dictionary): text a resident sends after
     # answering a survey is their comment.

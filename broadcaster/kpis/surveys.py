@@ -23,7 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from broadcaster.broadcast_changes import BroadcastRefused, BroadcastRequest, create_broadcast
+from broadcaster.broadcast_creation import create_broadcast
+from broadcaster.broadcast_requests import BroadcastRefused, BroadcastRequest
 from broadcaster.clock import as_utc, local
 from broadcaster.db import table_of
 from broadcaster.kpis.models import Survey, SurveyAnswer, SurveyAudience, SurveyToken

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broadcaster.app import create_app
-from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast
+from broadcaster.broadcast_creation import create_broadcast
+from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.broadcasts import Broadcast
 from broadcaster.departments import Department
 from broadcaster.render import Renderer

@@ -7,7 +7,8 @@ import pytest
 from sqlmodel import Session, select
 
 from broadcaster.batches import Batch
-from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast
+from broadcaster.broadcast_creation import create_broadcast
+from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.broadcasts import Broadcast
 from broadcaster.deliveries import Delivery
 from broadcaster.digest import dispatch_digests

@@ -18,7 +18,7 @@ from broadcaster import lifecycle
 from broadcaster.app import create_app
 from broadcaster.audit import AuditEntry
 from broadcaster.batches import Batch
-from broadcaster.broadcast_changes import BroadcastConflict, cancel_broadcast
+from broadcaster.broadcast_edits import BroadcastConflict, cancel_broadcast
 from broadcaster.broadcasts import Broadcast, BroadcastKind, BroadcastStatus
 from broadcaster.db import table_of
 from broadcaster.dispatch import dispatch_broadcast
@@ -138,7 +138,8 @@ def test_a_rule_the_database_refuses_fails_the_broadcast_instead_of_leaving_it_s
 def test_a_title_only_edit_of_a_0630_garbage_reminder_is_accepted(
     client, tokens, engine, settings, renderer, department_id
 ):
-    from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast
+    from broadcaster.broadcast_creation import create_broadcast
+    from broadcaster.broadcast_requests import BroadcastRequest
 
     request = BroadcastRequest(
         title="ごみ収集 東 5月1日（当日）",

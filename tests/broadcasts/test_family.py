@@ -7,7 +7,9 @@ from dataclasses import fields
 
 from sqlmodel import Session
 
-from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast, request_from
+from broadcaster.broadcast_creation import create_broadcast
+from broadcaster.broadcast_edits import request_from
+from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.broadcasts import (
     Broadcast,
     BroadcastBase,

@@ -56,7 +56,8 @@ def test_a_new_tokyo_day_resets_the_daily_cap(engine, settings, renderer, schedu
 
 
 def test_the_weekly_cap(engine, tmp_path, renderer, department_id, make_resident):
-    from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast
+    from broadcaster.broadcast_creation import create_broadcast
+    from broadcaster.broadcast_requests import BroadcastRequest
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path, **{"frequency.max_per_week": 2})

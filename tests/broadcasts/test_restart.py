@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from broadcaster.broadcast_changes import BroadcastRequest, create_broadcast
+from broadcaster.broadcast_creation import create_broadcast
+from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role, create_department

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from broadcaster import errors
 from broadcaster.app import create_app
-from broadcaster.broadcast_changes import BroadcastRefused
+from broadcaster.broadcast_requests import BroadcastRefused
 from broadcaster.catalog import LANGUAGES, text
 from broadcaster.emergency.orders import OrderRefused
 from broadcaster.errors import FieldError, NotFound, Refused, field_messages

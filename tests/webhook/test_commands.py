@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcaster import webhook
+from broadcaster import webhook_commands
 from broadcaster.clock import utcnow
 from broadcaster.garbage.importer import import_calendar
 from broadcaster.settings import Settings
@@ -32,8 +32,8 @@ def broken(session: Session, resident: Resident, now: datetime) -> list[dict[str
 def test_registered_text_and_postback_commands_answer_the_resident(
     make_user: Callable[[str], LineUser], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(webhook.TEXT_COMMANDS, "ごみ", next_collections)
-    monkeypatch.setitem(webhook.POSTBACK_COMMANDS, "garbage", next_collections)
+    monkeypatch.setitem(webhook_commands.TEXT_COMMANDS, "ごみ", next_collections)
+    monkeypatch.setitem(webhook_commands.POSTBACK_COMMANDS, "garbage", next_collections)
     user = make_user(line_user_id(30))
     user.tap(user.follow(), "中央")
     user.send("message", text=" ごみ ")
@@ -45,10 +45,10 @@ def test_registered_text_and_postback_commands_answer_the_resident(
 def test_unknown_action_and_failing_command_answer_politely_and_keep_state(
     make_user: Callable[[str], LineUser], monkeypatch: pytest.MonkeyPatch, engine: Engine
 ) -> None:
-    monkeypatch.setitem(webhook.TEXT_COMMANDS, "ごみ", broken)
+    monkeypatch.setitem(webhook_commands.TEXT_COMMANDS, "ごみ", broken)
     user = make_user(line_user_id(31))
     user.send("message", text="ごみ")
-    assert user.wait_reply()[0]["text"] == webhook.COMMAND_FAILED_TEXT
+    assert user.wait_reply()[0]["text"] == webhook_commands.COMMAND_FAILED_TEXT
     resident = resident_of(engine, user.user_id)
     assert resident is not None  # the resident record survived the command's failure
     user.send("postback", data="action=nothing-like-this")

@@ -1,35 +1,24 @@
-"""Creating and changing broadcasts: the one path every send goes through.
+"""A broadcast request, and every check it must pass before anything is stored.
 
-(`broadcasts` is the model and its states; this module is what staff and features do
-with it.)
-
-The API, garbage reminders, emergencies and benefit notices all call `create_broadcast`,
-so a template, a rule, LINE's limits and quiet hours are checked once, the same way,
-before anything is stored. Refusals are `BroadcastRefused` (the API answers 422); a change
-to a broadcast that is past changing is `BroadcastConflict` (409). Each function works in
-the caller's transaction and writes its audit entry there, so the change and its record
-land together or not at all; the caller commits.
+The API, garbage reminders, emergencies and benefit notices all describe a broadcast as a
+`BroadcastRequest` and pass it through `check_request`, so a template, a rule, LINE's
+limits and quiet hours are checked once, the same way, whether the request is about to be
+created (broadcaster.broadcast_creation), edited (broadcaster.broadcast_edits) or only
+previewed. A refusal is `BroadcastRefused` (the API answers 422), naming the field to fix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
-from broadcaster import horizon, lifecycle, policies, quiet_hours
-from broadcaster.broadcasts import (
-    EDITABLE,
-    Broadcast,
-    BroadcastKind,
-    BroadcastStatus,
-    Priority,
-    is_emergency,
-)
-from broadcaster.errors import Conflict, FieldError, Refused
+from broadcaster import horizon, policies, quiet_hours
+from broadcaster.broadcasts import Broadcast, BroadcastKind, Priority, is_emergency
+from broadcaster.errors import FieldError, Refused
 from broadcaster.limits import MessageLimitError
 from broadcaster.policies import Limit, exempt
 from broadcaster.recurrence import RecurrenceError, next_time, parse_recurrence
@@ -59,19 +48,6 @@ class BroadcastRefused(Refused, ValueError):
         )
         self.message = message
         self.field = field
-
-
-class BroadcastConflict(Conflict, RuntimeError):
-    """The broadcast is in a status that does not allow this change."""
-
-    def __init__(self, broadcast: Broadcast, action: str) -> None:
-        super().__init__(
-            "broadcast.conflict",
-            f"broadcast {broadcast.id} is {broadcast.status}; it can no longer be {action}",
-            ident=broadcast.id,
-            status=str(broadcast.status),
-        )
-        self.status = broadcast.status
 
 
 @dataclass(frozen=True)
@@ -266,181 +242,3 @@ def check_request(
         if refusal:
             raise BroadcastRefused(refusal, "digest", "broadcast.digest", problem=refusal)
     return Checked(send_at=send_at, rule=rule, segment_version=version, prepared=prepared)
-
-
-def _initial_status(
-    request: BroadcastRequest, settings: Settings, needs_approval: bool
-) -> BroadcastStatus:
-    if request.draft:
-        return BroadcastStatus.draft
-    if (
-        needs_approval
-        and settings.scheduling.approval_required
-        and not is_emergency(request.priority)
-    ):
-        return BroadcastStatus.awaiting_approval
-    return BroadcastStatus.scheduled
-
-
-# The request fields stored as they are; the rest are checked values or not columns.
-_STORED = tuple(
-    f.name
-    for f in fields(BroadcastRequest)
-    if f.name in Broadcast.model_fields
-    and f.name not in ("send_at", "rule", "parameters", "priority")
-)
-
-
-def unsaved(
-    request: BroadcastRequest, checked: Checked, department_id: int, actor_label: str, now: datetime
-) -> Broadcast:
-    """The broadcast `request` describes, not yet added: every field of the request that
-    is a column is copied by name, so none can be forgotten (a preview plans this too)."""
-    return Broadcast(
-        **{name: getattr(request, name) for name in _STORED},
-        department_id=department_id,
-        priority=policies.priority_of(request),
-        parameters=dict(request.parameters),
-        segment_version=checked.segment_version,
-        rule=checked.rule,
-        send_at=checked.send_at,
-        created_by=actor_label,
-        created_at=now,
-        updated_at=now,
-    )
-
-
-def create_broadcast(
-    session: Session,
-    actor_label: str,
-    department_id: int,
-    request: BroadcastRequest,
-    settings: Settings,
-    renderer: Renderer,
-    now: datetime,
-    *,
-    needs_approval: bool = False,
-) -> Broadcast:
-    """Check `request` and add the broadcast (flushed, not committed) with its audit entry.
-
-    `needs_approval`: the caller's role must have an admin approve it when
-    settings.scheduling.approval_required (the API passes True for non-admins; system
-    callers leave it False). Emergencies never wait. Raises BroadcastRefused.
-    """
-    checked = check_request(session, request, settings, renderer, now)
-    broadcast = lifecycle.add(
-        session,
-        unsaved(request, checked, department_id, actor_label, now),
-        _initial_status(request, settings, needs_approval),
-        actor=actor_label,
-        now=now,
-    )
-    hold = policies.hold()
-    if request.digest and hold is not None:
-        hold.mark(session, broadcast)
-    return broadcast
-
-
-def request_from(broadcast: Broadcast) -> BroadcastRequest:
-    """The request that would recreate `broadcast` (the base an update edits): every
-    request field that is a column is read by name, so an edit keeps what it did not
-    change (a garbage reminder's quiet_hours_exempt, say)."""
-    hold = policies.hold()
-    return BroadcastRequest(
-        **{name: getattr(broadcast, name) for name in _STORED},
-        priority=broadcast.priority,
-        parameters=broadcast.parameters,
-        rule=None if broadcast.segment_id is not None else (broadcast.rule or None),
-        send_at=broadcast.send_at,
-        draft=broadcast.status == BroadcastStatus.draft,
-        digest=hold is not None and hold.is_marked(broadcast),
-    )
-
-
-def update_broadcast(
-    session: Session,
-    broadcast: Broadcast,
-    actor_label: str,
-    changes: Mapping[str, Any],
-    settings: Settings,
-    renderer: Renderer,
-    now: datetime,
-    *,
-    needs_approval: bool = False,
-) -> Broadcast:
-    """Apply `changes` (BroadcastRequest field names) and check the result as at creation.
-
-    Setting `rule` drops the saved segment and vice versa; `draft: False` schedules a draft.
-    An edit of an approved broadcast sends it back for approval when `needs_approval`.
-    Raises BroadcastConflict once it is sending or finished, BroadcastRefused when invalid.
-    """
-    if broadcast.status not in EDITABLE:
-        raise BroadcastConflict(broadcast, "edited")
-    before = lifecycle.snapshot(broadcast)
-    base = request_from(broadcast)
-    updates = dict(changes)
-    if "rule" in updates and "segment_id" not in updates:
-        updates["segment_id"] = None
-    if "segment_id" in updates and "rule" not in updates:
-        updates["rule"] = None
-    if "template_text" in updates and "template_name" not in updates:
-        updates["template_name"] = None
-    if "template_name" in updates and "template_text" not in updates:
-        updates["template_text"] = None
-    request = replace(base, **updates)
-    checked = check_request(session, request, settings, renderer, now)
-    edited = unsaved(request, checked, broadcast.department_id, broadcast.created_by, now)
-    for name in (*_STORED, "priority", "parameters", "rule", "segment_version", "send_at"):
-        setattr(broadcast, name, getattr(edited, name))
-    broadcast.updated_at = now
-    session.add(broadcast)
-    hold = policies.hold()
-    if hold is not None and request.digest:
-        hold.mark(session, broadcast)
-    elif hold is not None:
-        hold.unmark(session, broadcast)
-    if not lifecycle.settle_edit(
-        session,
-        broadcast,
-        _initial_status(request, settings, needs_approval),
-        actor=actor_label,
-        now=now,
-        before=before,
-    ):
-        raise BroadcastConflict(broadcast, "edited")
-    return broadcast
-
-
-def cancel_broadcast(
-    session: Session, broadcast: Broadcast, actor_label: str, now: datetime
-) -> Broadcast:
-    """Cancel before it is sent. Raises BroadcastConflict once sending or finished."""
-    if not lifecycle.cancel(session, broadcast, actor=actor_label, now=now):
-        session.refresh(broadcast)
-        raise BroadcastConflict(broadcast, "cancelled")
-    return broadcast
-
-
-def approve_broadcast(
-    session: Session, broadcast: Broadcast, actor_label: str, settings: Settings, now: datetime
-) -> Broadcast:
-    """An admin's approval: awaiting_approval -> scheduled.
-
-    Raises BroadcastConflict in any other status, BroadcastRefused when its send time has
-    passed by more than the allowed lateness (edit send_at first: it would only expire).
-    """
-    if broadcast.status != BroadcastStatus.awaiting_approval:
-        raise BroadcastConflict(broadcast, "approved")
-    lateness = timedelta(minutes=settings.scheduling.max_lateness_minutes)
-    if now - broadcast.send_at > lateness:
-        raise BroadcastRefused(
-            f"send_at {broadcast.send_at.astimezone(settings.tz):%Y-%m-%d %H:%M} JST has passed; "
-            "set a new send_at before approving",
-            "send_at",
-            "broadcast.approval_too_late",
-            at=f"{broadcast.send_at.astimezone(settings.tz):%Y-%m-%d %H:%M}",
-        )
-    if not lifecycle.approve(session, broadcast, actor=actor_label, now=now):
-        session.refresh(broadcast)
-        raise BroadcastConflict(broadcast, "approved")
-    return broadcast
