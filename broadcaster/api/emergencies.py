@@ -22,6 +22,7 @@ from broadcaster.delivery.lane import EmergencyLane
 from broadcaster.emergency import orders
 from broadcaster.emergency.dry_run import dry_run
 from broadcaster.emergency.models import DraftStatus, Emergency, EmergencyDraft
+from broadcaster.emergency.order_requests import OrderRequest, level_label
 from broadcaster.emergency.shelters import Shelter, set_open
 from broadcaster.errors import Conflict, FieldError, Refused, not_found
 from broadcaster.inputs import Count, Id
@@ -225,7 +226,7 @@ def emergency_public(session: Session, emergency: Emergency) -> EmergencyPublic:
     return EmergencyPublic.model_validate({
         "id": emergency.id,
         "level": emergency.level,
-        "level_label": orders.level_label(emergency.level),
+        "level_label": level_label(emergency.level),
         "kind": emergency.kind,
         "districts": emergency.districts,
         "text": emergency.text,
@@ -267,7 +268,7 @@ def create_emergency(
     settings: SettingsDep,
     actor: DisasterDeskActor,
 ) -> EmergencySent | DryRun:
-    order = orders.OrderRequest(
+    order = OrderRequest(
         body.level,
         body.districts,
         body.kind,
@@ -330,7 +331,7 @@ def list_drafts(
 def draft_public(draft: EmergencyDraft) -> DraftPublic:
     return DraftPublic.model_validate({
         **draft.model_dump(),
-        "level_label": orders.level_label(draft.level) if draft.level else None,
+        "level_label": level_label(draft.level) if draft.level else None,
     })
 
 
@@ -364,7 +365,7 @@ def confirm_draft(
             "emergency.drill_only", errors=[FieldError("drill", code="emergency.drill_only")]
         )
     level = body.level if body.level is not None else draft.level
-    order = orders.OrderRequest(
+    order = OrderRequest(
         level=level if level is not None else 0,
         districts=body.districts if body.districts is not None else draft.districts,
         kind=body.kind or draft.kind or "",
@@ -382,7 +383,7 @@ def _confirm(
     settings: Settings,
     actor: Actor,
     draft: EmergencyDraft,
-    order: orders.OrderRequest,
+    order: OrderRequest,
     renderer: Renderer,
     now: datetime,
 ) -> EmergencySent:

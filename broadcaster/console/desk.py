@@ -21,7 +21,7 @@ from broadcaster.console import api_calls
 from broadcaster.console.notice_words import language_name
 from broadcaster.console.web import Staff, render, requires
 from broadcaster.departments import Role
-from broadcaster.emergency.orders import LEVEL_LABELS, level_label
+from broadcaster.emergency.order_requests import LEVEL_LABELS, level_label
 from broadcaster.emergency.shelters import DISASTER_KINDS, Shelter
 from broadcaster.settings import Settings
 from segments.catalog import STAFF_LANGUAGE_NAMES
