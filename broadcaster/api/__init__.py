@@ -9,6 +9,7 @@ from broadcaster.api import (
     broadcast_records,
     calendar_imports,
     calendars,
+    emergency_drafts,
     health,
     metrics,
     privacy,
@@ -39,6 +40,8 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (departments_api.router, API_PREFIX),
     (residents_api.router, API_PREFIX),
     (privacy.router, API_PREFIX),
+    # Drafts first: `/emergencies/drafts` must not be taken for `/emergencies/{emergency_id}`.
+    (emergency_drafts.router, API_PREFIX),
     (emergencies_api.router, API_PREFIX),
     (alerts_api.router, API_PREFIX),
     (shelters_api.router, API_PREFIX),

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.api.emergencies import DraftPublic, draft_public
+from broadcaster.api.emergency_answers import DraftPublic, draft_public
 from broadcaster.auth import CurrentActor, DisasterDeskActor
 from broadcaster.clock import utcnow
 from broadcaster.emergency.alert import AlertError, ParsedAlert, parse_alert

@@ -1,13 +1,15 @@
-"""`/api/v1/emergencies`: evacuation orders, their follow-ups, and drafts from alert feeds.
+"""`/api/v1/emergencies`: evacuation orders and their follow-ups (updates, 解除).
 
-Only the disaster desk and admins send or confirm; any token reads. An order is dispatched
-in the request, so its batches are queued (ahead of everything else) when the answer comes.
+Only the disaster desk and admins send; any token reads. An order is dispatched in the
+request, so its batches are queued (ahead of everything else) when the answer comes. Drafts
+from alert feeds have their own routes (`broadcaster.api.emergency_drafts`), which send a
+confirmed draft through `send` here; the answers' models are in
+`broadcaster.api.emergency_answers`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,20 +17,29 @@ from sqlmodel import Session, col, func, select
 
 from broadcaster import audit
 from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.emergency_answers import (
+    DryRun,
+    EmergencyCounts,
+    EmergencyList,
+    EmergencyPublic,
+    EmergencySent,
+    FollowUpSent,
+    Sent,
+    emergency_public,
+)
 from broadcaster.auth import Actor, CurrentActor, DisasterDeskActor
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
 from broadcaster.delivery.lane import EmergencyLane
 from broadcaster.emergency import orders
 from broadcaster.emergency.dry_run import dry_run
-from broadcaster.emergency.models import DraftStatus, Emergency, EmergencyDraft
+from broadcaster.emergency.models import Emergency
+from broadcaster.emergency.order_requests import OrderRequest
 from broadcaster.emergency.shelters import Shelter, set_open
-from broadcaster.errors import Conflict, FieldError, Refused, not_found
+from broadcaster.errors import FieldError, Refused, not_found
 from broadcaster.inputs import Count, Id
 from broadcaster.progress import delivery_counts
 from broadcaster.render import Renderer
-from broadcaster.settings import Settings
-from broadcaster.timestamps import CityTimestamp
 
 router = APIRouter(prefix="/emergencies", tags=["emergencies"])
 
@@ -84,125 +95,12 @@ class RoutineHoldIn(BaseModel):
     hold: bool = Field(description="false: routine broadcasts to its districts go out")
 
 
-class ConfirmIn(BaseModel):
-    """Corrections the desk makes to the prefilled draft before sending."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    level: Count | None = None
-    kind: str | None = None
-    districts: list[str] | None = None
-    text: str | None = Field(default=None, max_length=2000)
-    drill: bool | None = None
-
-
-class Sent(BaseModel):
-    """How far an order's sending got by the time of the answer (see `_send`)."""
-
-    dispatch: Literal["done", "queued"] = Field(
-        description="done: its outbox is written; queued: being written"
-    )
-    recipients: int = Field(description="recipients queued so far")
-
-
-class EmergencyBroadcast(BaseModel):
-    id: int
-    title: str
-    status: str
-    follow_up: bool = Field(description="an update or 解除, not the order itself")
-    deliveries: dict[str, int] = Field(description="residents by delivery status")
-
-
-class EmergencyPublic(BaseModel):
-    """An order as the desk sees it, with its broadcasts (the order and its follow-ups)."""
-
-    id: int
-    level: int
-    level_label: str
-    kind: str
-    districts: list[str]
-    text: str
-    texts: dict[str, str]
-    drill: bool
-    hold_routine: bool
-    status: str
-    draft_id: int | None
-    created_by: str
-    created_at: CityTimestamp
-    lifted_at: CityTimestamp | None
-    broadcasts: list[EmergencyBroadcast]
-
-
-class EmergencySent(EmergencyPublic, Sent):
-    """A new order (or a confirmed draft) and how far its sending got."""
-
-
-class FollowUpSent(Sent):
-    emergency_id: int
-    broadcast_id: int
-
-
-class DistrictCount(BaseModel):
-    total: int
-    languages: dict[str, int]
-    warnings: list[str]
-
-
-class DryRun(BaseModel):
-    """What an order would reach and what would be shown in Japanese; nothing is sent."""
-
-    dry_run: Literal[True]
-    total: int
-    districts: dict[str, DistrictCount]
-    warnings: list[str]
-
-
-class EmergencyCounts(BaseModel):
-    live: int
-    drill: int
-
-
-class EmergencyList(BaseModel):
-    drill: bool
-    counts: EmergencyCounts
-    emergencies: list[EmergencyPublic]
-
-
-class DraftPublic(BaseModel):
-    """A draft made from an alert feed, prefilled for the desk to confirm."""
-
-    id: int
-    status: str
-    source: str
-    identifier: str
-    sender: str
-    sent_at: CityTimestamp
-    serial: int | None
-    title: str
-    level: int | None
-    level_label: str | None
-    kind: str | None
-    information: bool
-    districts: list[str]
-    unmapped_areas: list[str]
-    text: str
-    drill: bool
-    emergency_id: int | None
-    attention: str | None
-    history: list[dict[str, Any]]
-    created_at: CityTimestamp
-    updated_at: CityTimestamp
-
-
-class DraftList(BaseModel):
-    drafts: list[DraftPublic]
-
-
-def _order_actor(actor: Actor) -> orders.Actor:
+def order_actor(actor: Actor) -> orders.Actor:
+    """The signed-in actor as the order code takes it (it knows nothing of tokens)."""
     return orders.Actor(actor.label, actor.department_id)
 
 
-def _send(request: Request, session: Session, broadcast: Broadcast) -> Sent:
+def send(request: Request, session: Session, broadcast: Broadcast) -> Sent:
     """Hand the committed order to the emergency lane and answer at once: `dispatch` says
     whether its outbox is already written ("done", an app without background work) or
     being written ("queued"); `recipients` counts those queued so far."""
@@ -211,43 +109,6 @@ def _send(request: Request, session: Session, broadcast: Broadcast) -> Sent:
     queued = lane.submit(broadcast.id)
     counts = delivery_counts(session, broadcast.id)
     return Sent(dispatch="done" if queued.done() else "queued", recipients=sum(counts.values()))
-
-
-def emergency_public(session: Session, emergency: Emergency) -> EmergencyPublic:
-    broadcasts = session.exec(
-        select(Broadcast)
-        .where(
-            (col(Broadcast.id) == emergency.broadcast_id)
-            | (col(Broadcast.parent_id) == emergency.broadcast_id)
-        )
-        .order_by(col(Broadcast.id))
-    ).all()
-    return EmergencyPublic.model_validate({
-        "id": emergency.id,
-        "level": emergency.level,
-        "level_label": orders.level_label(emergency.level),
-        "kind": emergency.kind,
-        "districts": emergency.districts,
-        "text": emergency.text,
-        "texts": emergency.texts,
-        "drill": emergency.drill,
-        "hold_routine": emergency.hold_routine,
-        "status": emergency.status,
-        "draft_id": emergency.draft_id,
-        "created_by": emergency.created_by,
-        "created_at": emergency.created_at,
-        "lifted_at": emergency.lifted_at,
-        "broadcasts": [
-            {
-                "id": b.id,
-                "title": b.title,
-                "status": b.status,
-                "follow_up": b.id != emergency.broadcast_id,
-                "deliveries": delivery_counts(session, b.id) if b.id is not None else {},
-            }
-            for b in broadcasts
-        ],
-    })
 
 
 @router.post(
@@ -267,7 +128,7 @@ def create_emergency(
     settings: SettingsDep,
     actor: DisasterDeskActor,
 ) -> EmergencySent | DryRun:
-    order = orders.OrderRequest(
+    order = OrderRequest(
         body.level,
         body.districts,
         body.kind,
@@ -285,10 +146,10 @@ def create_emergency(
         return DryRun.model_validate(counted)
     # OrderRefused -> 422 naming the field (broadcaster.api.refusals); rolled back.
     emergency, broadcast = orders.issue_order(
-        session, _order_actor(actor), order, settings, renderer, now
+        session, order_actor(actor), order, settings, renderer, now
     )
     session.commit()
-    sent = _send(request, session, broadcast)
+    sent = send(request, session, broadcast)
     return EmergencySent(**emergency_public(session, emergency).model_dump(), **sent.model_dump())
 
 
@@ -313,108 +174,6 @@ def list_emergencies(
         counts=EmergencyCounts(live=counts.get(False, 0), drill=counts.get(True, 0)),
         emergencies=[emergency_public(session, e) for e in rows],
     )
-
-
-@router.get("/drafts", summary="Drafts made from alert feeds")
-def list_drafts(
-    session: SessionDep,
-    actor: CurrentActor,
-    draft_status: Annotated[str | None, Query(alias="status")] = DraftStatus.open,
-) -> DraftList:
-    query = select(EmergencyDraft).order_by(col(EmergencyDraft.updated_at).desc())
-    if draft_status:
-        query = query.where(EmergencyDraft.status == draft_status)
-    return DraftList(drafts=[draft_public(d) for d in session.exec(query).all()])
-
-
-def draft_public(draft: EmergencyDraft) -> DraftPublic:
-    return DraftPublic.model_validate({
-        **draft.model_dump(),
-        "level_label": orders.level_label(draft.level) if draft.level else None,
-    })
-
-
-def _draft(session: Session, draft_id: Id) -> EmergencyDraft:
-    draft = session.get(EmergencyDraft, draft_id)
-    if draft is None:
-        raise not_found("draft", draft_id)
-    return draft
-
-
-@router.get("/drafts/{draft_id}", summary="One draft with its source and history")
-def get_draft(draft_id: Id, session: SessionDep, actor: CurrentActor) -> DraftPublic:
-    return draft_public(_draft(session, draft_id))
-
-
-@router.post("/drafts/{draft_id}/confirm", status_code=201, summary="Send a draft as an order")
-def confirm_draft(
-    draft_id: Id,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    actor: DisasterDeskActor,
-    body: ConfirmIn | None = None,
-) -> EmergencySent:
-    body = body or ConfirmIn()
-    draft = _draft(session, draft_id)
-    if draft.status != DraftStatus.open:
-        raise Conflict("emergency.draft_not_open", ident=draft_id, status=str(draft.status))
-    if draft.drill and body.drill is False:
-        raise Refused(
-            "emergency.drill_only", errors=[FieldError("drill", code="emergency.drill_only")]
-        )
-    level = body.level if body.level is not None else draft.level
-    order = orders.OrderRequest(
-        level=level if level is not None else 0,
-        districts=body.districts if body.districts is not None else draft.districts,
-        kind=body.kind or draft.kind or "",
-        text=body.text if body.text is not None else draft.text,
-        drill=draft.drill or bool(body.drill),
-    )
-    renderer = get_renderer(request)
-    now = utcnow()
-    return _confirm(request, session, settings, actor, draft, order, renderer, now)
-
-
-def _confirm(
-    request: Request,
-    session: Session,
-    settings: Settings,
-    actor: Actor,
-    draft: EmergencyDraft,
-    order: orders.OrderRequest,
-    renderer: Renderer,
-    now: datetime,
-) -> EmergencySent:
-    emergency, broadcast = orders.issue_order(
-        session, _order_actor(actor), order, settings, renderer, now, draft_id=draft.id
-    )
-    draft.status = DraftStatus.confirmed
-    draft.emergency_id = emergency.id
-    draft.updated_at = now
-    draft.history = [
-        *draft.history,
-        {
-            "at": now.isoformat(),
-            "what": "confirmed",
-            "by": actor.label,
-            "emergency_id": emergency.id,
-        },
-    ]
-    session.add(draft)
-    audit.record(
-        session,
-        at=now,
-        actor=actor.label,
-        action="emergency_draft.confirm",
-        entity="emergency_draft",
-        entity_id=draft.id,
-        department_id=actor.department_id,
-        after={"emergency_id": emergency.id},
-    )
-    session.commit()
-    sent = _send(request, session, broadcast)
-    return EmergencySent(**emergency_public(session, emergency).model_dump(), **sent.model_dump())
 
 
 def _emergency(session: Session, emergency_id: Id) -> Emergency:
@@ -469,7 +228,7 @@ def update_emergency(
     session.flush()
     broadcast = orders.issue_update(
         session,
-        _order_actor(actor),
+        order_actor(actor),
         emergency,
         settings,
         renderer,
@@ -479,7 +238,7 @@ def update_emergency(
         texts=body.texts,
     )
     session.commit()
-    sent = _send(request, session, broadcast)
+    sent = send(request, session, broadcast)
     assert emergency.id is not None and broadcast.id is not None
     return FollowUpSent(
         emergency_id=emergency.id, broadcast_id=broadcast.id, **sent.model_dump()
@@ -501,7 +260,7 @@ def lift_emergency(
     # Already lifted -> 409, otherwise 422 (broadcaster.api.refusals).
     broadcast = orders.lift(
         session,
-        _order_actor(actor),
+        order_actor(actor),
         emergency,
         settings,
         renderer,
@@ -510,7 +269,7 @@ def lift_emergency(
         texts=(body or LiftIn()).texts,
     )
     session.commit()
-    sent = _send(request, session, broadcast)
+    sent = send(request, session, broadcast)
     assert emergency.id is not None and broadcast.id is not None
     return FollowUpSent(
         emergency_id=emergency.id, broadcast_id=broadcast.id, **sent.model_dump()

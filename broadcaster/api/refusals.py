@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from broadcaster.emergency.alert import AlertError
-from broadcaster.emergency.orders import OrderRefused
+from broadcaster.emergency.order_requests import OrderRefused
 from broadcaster.emergency.shelters import ShelterImportError
 from broadcaster.errors import (
     Conflict,

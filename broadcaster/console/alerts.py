@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
 
-from broadcaster.api import emergencies as api
+from broadcaster.api import emergency_drafts as api
 from broadcaster.api.deps import SessionDep, SettingsDep
 from broadcaster.console.api_calls import refusal_of
 from broadcaster.console.desk import BASE, Desk, attempt, open_counts, page

@@ -3,9 +3,10 @@ shelters): who may use them, their labels, the per-language texts a form posts, 
 API route's refusal becomes the desk's refusal, and the page render with the desk's context.
 
 Every change the desk makes goes through the API's own route functions
-(`broadcaster.api.emergencies`, `broadcaster.api.shelters`), called with the signed-in
-person's `Actor`: the same pydantic model validates the body and the same domain code does
-the work, so the console can send nothing the API would refuse.
+(`broadcaster.api.emergencies`, `broadcaster.api.emergency_drafts`,
+`broadcaster.api.shelters`), called with the signed-in person's `Actor`: the same pydantic
+model validates the body and the same domain code does the work, so the console can send
+nothing the API would refuse.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from broadcaster.console import api_calls
 from broadcaster.console.notice_words import language_name
 from broadcaster.console.web import Staff, render, requires
 from broadcaster.departments import Role
-from broadcaster.emergency.orders import LEVEL_LABELS, level_label
+from broadcaster.emergency.order_requests import LEVEL_LABELS, level_label
 from broadcaster.emergency.shelters import DISASTER_KINDS, Shelter
 from broadcaster.settings import Settings
 from segments.catalog import STAFF_LANGUAGE_NAMES

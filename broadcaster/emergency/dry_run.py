@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from broadcaster.emergency.orders import OrderRequest, check_order
+from broadcaster.emergency.order_requests import OrderRequest, check_order
 from broadcaster.emergency.shelters import open_shelters
 from broadcaster.settings import Settings
 from segments.catalog import STAFF_LANGUAGE_NAMES

@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 from broadcaster.broadcasts import Broadcast
 from broadcaster.departments import Department
 from broadcaster.emergency.models import Emergency
-from broadcaster.emergency.orders import Actor, OrderRefused, OrderRequest, issue_order
+from broadcaster.emergency.order_requests import OrderRefused, OrderRequest
+from broadcaster.emergency.orders import Actor, issue_order
 from broadcaster.emergency.policy import DRILL_MARK, mark_drill, with_free_text
 from broadcaster.errors import field_messages
 from broadcaster.limits import CUT_MARK, MAX_TEXT_UTF16, check_messages, fit_utf16, utf16_units

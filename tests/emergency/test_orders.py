@@ -274,7 +274,8 @@ def test_a_drill_sent_by_the_scheduler_is_marked_like_one_sent_by_the_api(
 
     from broadcaster.batches import Batch
     from broadcaster.dispatch import dispatch_broadcast
-    from broadcaster.emergency.orders import Actor, OrderRequest, issue_order
+    from broadcaster.emergency.order_requests import OrderRequest
+    from broadcaster.emergency.orders import Actor, issue_order
     from broadcaster.render import Renderer
 
     renderer = Renderer.from_settings(settings)

@@ -19,7 +19,7 @@ from broadcaster import errors
 from broadcaster.app import create_app
 from broadcaster.broadcast_requests import BroadcastRefused
 from broadcaster.catalog import LANGUAGES, text
-from broadcaster.emergency.orders import OrderRefused
+from broadcaster.emergency.order_requests import OrderRefused
 from broadcaster.errors import FieldError, NotFound, Refused, field_messages
 from segments.rule_errors import RuleError
 from tests.broadcasts.conftest import notice

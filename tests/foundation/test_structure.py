@@ -4,6 +4,7 @@
 - No import cycle across broadcaster/ and segments/ (module-level imports), and every
   function-local import says why in a comment.
 - The core imports no feature package.
+- Every module is under MAX_LINES (migrations, the schema's history, excepted).
 """
 
 from __future__ import annotations
@@ -303,3 +304,17 @@ def test_the_core_imports_no_feature() -> None:
         if name in CORE and any(feature in context for feature in FEATURES)
     }
     assert {module: found for module, found in reach.items() if found} == {}
+
+
+# -- size ------------------------------------------------------------------------------
+
+MAX_LINES = 400  # ../shared/style.md: one concept a module, split before it grows past this
+
+
+def test_every_module_is_under_the_line_limit() -> None:
+    long = {
+        name: lines
+        for name, path in modules()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}, f"modules over {MAX_LINES} lines (split them by concept): {long}"
