@@ -32,7 +32,6 @@ from segments.saved import current_version
 
 # A send_at this far in the past is taken as "now" (clock skew, a slow form), not refused.
 PAST_TOLERANCE = timedelta(minutes=1)
-UNSET: Any = object()
 
 
 class BroadcastRefused(Refused, ValueError):

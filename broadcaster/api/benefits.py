@@ -20,8 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from broadcaster import audit
-from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.api.emergencies import get_renderer
+from broadcaster.api.deps import SessionDep, SettingsDep, get_renderer
 from broadcaster.auth import Actor, AdminActor, CurrentActor
 from broadcaster.benefits import notices
 from broadcaster.benefits.models import BenefitProgram

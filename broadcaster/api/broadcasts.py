@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, Query, Request, status
+from fastapi import APIRouter, Body, Query, Request, status
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.deps import RendererDep, SessionDep, SettingsDep
 from broadcaster.auth import Actor, AdminActor, CurrentActor
 from broadcaster.broadcast_creation import create_broadcast, unsaved
 from broadcaster.broadcast_edits import approve_broadcast, cancel_broadcast, update_broadcast
@@ -39,7 +39,7 @@ from broadcaster.errors import Forbidden, not_found
 from broadcaster.inputs import CityDateTime, Id
 from broadcaster.planning import audience_for, renderer_for
 from broadcaster.policies import hold
-from broadcaster.render import Renderer, TemplateError
+from broadcaster.render import TemplateError
 from broadcaster.settings import Settings
 from segments.residents import Resident, mask_user_id
 from segments.saved import Segment
@@ -112,12 +112,6 @@ class BroadcastPreview(SQLModel):
     samples: list[PreviewSample]
 
 
-def get_renderer(request: Request) -> Renderer:
-    renderer: Renderer | None = getattr(request.app.state, "renderer", None)
-    if renderer is None:
-        renderer = Renderer.from_settings(request.app.state.settings)
-        request.app.state.renderer = renderer
-    return renderer
 
 
 def public(broadcast: Broadcast, settings: Settings) -> BroadcastPublic:
@@ -167,7 +161,6 @@ def _request(body: BroadcastCreate) -> BroadcastRequest:
     )
 
 
-RendererDep = Annotated[Renderer, Depends(get_renderer)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a broadcast")

@@ -12,11 +12,11 @@ import datetime as dt
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.deps import RendererDep, SessionDep, SettingsDep
 from broadcaster.auth import Actor, CurrentActor
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role
@@ -25,7 +25,6 @@ from broadcaster.garbage.changes import cancel_day, move_day
 from broadcaster.garbage.export import export_calendar
 from broadcaster.garbage.kinds import kind_table
 from broadcaster.garbage.models import CollectionDay
-from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 from broadcaster.timestamps import CityTimestamp
 
@@ -33,15 +32,8 @@ router = APIRouter(prefix="/calendars", tags=["garbage calendar"])
 export_router = APIRouter(tags=["garbage calendar"])
 
 
-def get_renderer(request: Request) -> Renderer:
-    renderer: Renderer | None = getattr(request.app.state, "renderer", None)
-    if renderer is None:
-        renderer = Renderer.from_settings(request.app.state.settings)
-        request.app.state.renderer = renderer
-    return renderer
 
 
-RendererDep = Annotated[Renderer, Depends(get_renderer)]
 
 
 def calendar_owner(actor: CurrentActor, settings: SettingsDep) -> Actor:

@@ -1,4 +1,4 @@
-"""Dependencies every route shares: the settings, a database session."""
+"""Dependencies every route shares: the settings, a database session, the renderer."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 
 
@@ -20,6 +21,15 @@ def get_settings(request: Request) -> Settings:
 def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+def get_renderer(request: Request) -> Renderer:
+    """The app's renderer (built once from the settings if the app has none yet)."""
+    renderer: Renderer | None = getattr(request.app.state, "renderer", None)
+    if renderer is None:
+        renderer = Renderer.from_settings(request.app.state.settings)
+        request.app.state.renderer = renderer
+    return renderer
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -36,3 +46,4 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+RendererDep = Annotated[Renderer, Depends(get_renderer)]

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, func, select
 
 from broadcaster import audit
-from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.deps import SessionDep, SettingsDep, get_renderer
 from broadcaster.api.emergency_answers import (
     DryRun,
     EmergencyCounts,
@@ -39,18 +39,10 @@ from broadcaster.emergency.shelters import Shelter, set_open
 from broadcaster.errors import FieldError, Refused, not_found
 from broadcaster.inputs import Count, Id
 from broadcaster.progress import delivery_counts
-from broadcaster.render import Renderer
 
 router = APIRouter(prefix="/emergencies", tags=["emergencies"])
 
 
-def get_renderer(request: Request) -> Renderer:
-    """The app's renderer (built once from the settings if the app has none yet)."""
-    renderer: Renderer | None = getattr(request.app.state, "renderer", None)
-    if renderer is None:
-        renderer = Renderer.from_settings(request.app.state.settings)
-        request.app.state.renderer = renderer
-    return renderer
 
 
 class OrderIn(BaseModel):

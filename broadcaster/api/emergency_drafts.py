@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from broadcaster import audit
-from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.api.emergencies import get_renderer, order_actor, send
+from broadcaster.api.deps import SessionDep, SettingsDep, get_renderer
+from broadcaster.api.emergencies import order_actor, send
 from broadcaster.api.emergency_answers import (
     DraftList,
     DraftPublic,

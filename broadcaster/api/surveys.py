@@ -19,8 +19,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from broadcaster.api.broadcasts import RendererDep
-from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.deps import RendererDep, SessionDep, SettingsDep
 from broadcaster.auth import Actor, CurrentActor
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role

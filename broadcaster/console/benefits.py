@@ -21,8 +21,7 @@ from sqlmodel import Session, col, select
 from starlette.datastructures import FormData
 
 from broadcaster.api import benefits as api
-from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.api.emergencies import get_renderer
+from broadcaster.api.deps import SessionDep, SettingsDep, get_renderer
 from broadcaster.auth import Actor
 from broadcaster.benefits import notices
 from broadcaster.benefits.models import BenefitProgram

@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from broadcaster.api.calendars import CancelBody, MoveBody, get_renderer
-from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.calendars import CancelBody, MoveBody
+from broadcaster.api.deps import SessionDep, SettingsDep, get_renderer
 from broadcaster.broadcast_requests import BroadcastRefused
 from broadcaster.broadcasts import Broadcast
 from broadcaster.catalog import text as catalog_text
