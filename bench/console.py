@@ -44,7 +44,7 @@ from broadcaster.kpis import friend_figures  # noqa: E402
 from broadcaster.migrate import alembic_config  # noqa: E402
 from broadcaster.models import metadata  # noqa: E402
 from broadcaster.sandbox.testing import SandboxProcess, free_port  # noqa: E402
-from broadcaster.settings import Settings  # noqa: E402
+from broadcaster.settings import load_settings  # noqa: E402
 from broadcaster.staff import StaffAccount, hash_password  # noqa: E402
 from tests.delivery.scenario import T0  # noqa: E402
 
@@ -161,7 +161,7 @@ def run(residents: int, broadcasts: int, repeat: int) -> list[dict[str, Any]]:
         ):
             floor, _ = timed(httpx.Client(base_url=service.url), "/healthz", repeat * 2)
             floor_ms = statistics.median(floor)
-            settings = Settings()
+            settings = load_settings(REPO / "config.toml", environ={})  # what serve reads
             for n, (name, (role, login)) in enumerate(DEPARTMENTS.items()):
                 with httpx.Client(
                     base_url=service.url, follow_redirects=True, timeout=30
