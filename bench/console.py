@@ -161,7 +161,8 @@ def run(residents: int, broadcasts: int, repeat: int) -> list[dict[str, Any]]:
         ):
             floor, _ = timed(httpx.Client(base_url=service.url), "/healthz", repeat * 2)
             floor_ms = statistics.median(floor)
-            settings = load_settings(REPO / "config.toml", environ={})  # what serve reads
+            # The settings serve runs with (config.toml and the environment it is given).
+            settings = load_settings(REPO / "config.toml", environ=service.env)
             for n, (name, (role, login)) in enumerate(DEPARTMENTS.items()):
                 with httpx.Client(
                     base_url=service.url, follow_redirects=True, timeout=30

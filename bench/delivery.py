@@ -15,7 +15,7 @@ it reads the ids from SQLite (peer_read_s, its share) to its last acceptance, as
 from the call, before the service reads its audience; vs_peer = wall / peer (target < 1);
 first = API call -> first acceptance (target <= 0.2 s); cpu/100k = CPU
 seconds of the service's processes per 100k recipients (main/100k: its main process
-alone, the rest is the dispatch process; and the peer's); rss = peak RSS
+alone, the rest is the dispatch process; and the peer's, its read included); rss = peak RSS
 of the service's main process / of all its processes (target <= 200 MB); dups, missing
 and 429s as the sandbox saw them (targets 0); the load average before/after.
 """

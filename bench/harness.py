@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -165,14 +165,14 @@ class Service:
 
     def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        self._env, self._log = env, log
+        self.env, self._log = env, log
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Service:
         with self._log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "broadcaster", "serve"],
-                env=self._env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
         while True:
@@ -324,11 +324,16 @@ def run_peer(
     return asyncio.run(main())
 
 
-def user_ids_from(path: str) -> list[str]:
+def user_ids_from(path: str, districts: Sequence[str] | None = None) -> list[str]:
+    """The peer's read: the following residents' ids (in `districts`, when given), through
+    sqlite3 as a hand-written script would."""
+    where = "follow_state = 'following'"
+    if districts is not None:
+        where += f" AND district IN ({', '.join('?' for _ in districts)})"
     connection = sqlite3.connect(path)
     try:
         return [row[0] for row in connection.execute(
-            "SELECT line_user_id FROM resident WHERE follow_state = 'following' ORDER BY id")]
+            f"SELECT line_user_id FROM resident WHERE {where} ORDER BY id", list(districts or []))]
     finally:
         connection.close()
 

@@ -228,11 +228,13 @@ def create_app(
             yield
         finally:
             app.state.stopping = True
-            await jobs.stop(scheduler, job_threads)
+            jobs.pause(scheduler)
             if coordinator is not None:
                 # Leadership goes at once (not at our death): another replica takes over
                 # while our sends in flight finish under our leases (we are still alive).
                 await asyncio.to_thread(coordinator.resign)
+            # The job in progress finishes before what it writes through is stopped.
+            await asyncio.to_thread(job_threads.join)
             await asyncio.to_thread(dispatcher.stop)
             if lane is not None:
                 await asyncio.to_thread(lane.close)

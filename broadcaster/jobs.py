@@ -6,13 +6,11 @@ over, so tests call the functions directly and never wait for a scheduler.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
 from datetime import timedelta
 from typing import Any
 
-from apscheduler.executors.pool import BasePoolExecutor
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.engine import Engine
@@ -39,32 +37,30 @@ LEDGER_EVERY_SECONDS = 5
 RETENTION_EVERY_HOURS = 6
 
 
-class JobThreads(BasePoolExecutor):  # type: ignore[misc]  # APScheduler is untyped
-    """The threads the jobs run on, which a stopping service waits for.
+class JobThreads(ThreadPoolExecutor):  # type: ignore[misc]  # APScheduler is untyped
+    """APScheduler's thread pool executor, with a `join` for a stopping service.
 
-    APScheduler's asyncio executor runs a plain function on the event loop's default
-    threads and, at shutdown, cancels the future it awaits: the job goes on running on its
-    thread while APScheduler logs it as failed (a CancelledError traceback at every stop
-    that falls in a tick). With threads of our own, a stop pauses the scheduler, then
-    `join`s: the job in progress finishes, and nothing is reported that did not happen.
+    APScheduler's default asyncio executor runs a plain function on the event loop's
+    default threads and, at shutdown, cancels the future it awaits: the job goes on running
+    on its thread while APScheduler logs it as failed (a CancelledError traceback at every
+    stop that falls in a tick). Here a stop pauses the scheduler (`pause`), then `join`s:
+    the job in progress finishes, and nothing is reported that did not happen.
     """
 
     def __init__(self, workers: int = 10) -> None:
-        self._threads = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="job")
-        super().__init__(self._threads)
+        super().__init__(workers, {"thread_name_prefix": "job"})
 
     def join(self) -> None:
         """Wait for the jobs in progress (call once the scheduler no longer starts any)."""
-        self._threads.shutdown(wait=True)
+        self._pool.shutdown(wait=True)
 
 
-async def stop(scheduler: AsyncIOScheduler, threads: JobThreads) -> None:
-    """Stop `scheduler` (on its loop): paused at once, so no job starts from here (APScheduler
-    runs the shutdown itself later, on the loop), then the jobs in progress finish."""
+def pause(scheduler: AsyncIOScheduler) -> None:
+    """Stop `scheduler` starting jobs, at once (on its loop); APScheduler runs the shutdown
+    itself later, on the loop. The jobs in progress go on: `JobThreads.join` waits for them."""
     if scheduler.running:
         scheduler.pause()
         scheduler.shutdown(wait=False)
-    await asyncio.to_thread(threads.join)
 
 
 def has_calendar(engine: Engine) -> bool:

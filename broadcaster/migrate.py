@@ -25,11 +25,14 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the migrations up to `revision` (all of them by default)."""
     command.upgrade(alembic_config(engine), revision)
 
 
 def pending(engine: Engine) -> list[str]:
-    """Revisions not yet applied to this database, oldest first (empty when current)."""
+    """Revisions not yet applied to this database, oldest first, from Alembic's script
+    directory: the slow path behind `db.pending_migrations`, which calls it only for a
+    database that is not at `db.SCHEMA_HEAD`."""
     script = ScriptDirectory.from_config(alembic_config(engine))
     with engine.connect() as connection:
         current = set(MigrationContext.configure(connection).get_current_heads())

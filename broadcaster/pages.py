@@ -52,8 +52,6 @@ def page_reader(
     return read
 
 
-
-
 def page_query(
     audience: sa.ColumnElement[bool],
     columns: Sequence[sa.ColumnElement[Any]],

@@ -47,7 +47,6 @@ CityTimestamp = Annotated[
 """A moment in a response: stored UTC, shown in the city's zone with its offset."""
 
 
-
 def city_values(row: BaseModel, exclude: set[str] | None = None) -> dict[str, Any]:
     """`row` as JSON-ready data with its moments as `city_iso` text: for the few answers
     that pass a whole row on as free-form JSON (a resident's data export)."""

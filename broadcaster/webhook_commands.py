@@ -22,7 +22,6 @@ from typing import Any
 from sqlmodel import Session
 
 from segments.catalog import texts_for
-from segments.questions import SETTINGS_TEXT
 from segments.residents import Resident, mask_user_id
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,8 @@ TEXT_COMMANDS: dict[str, Command] = {}
 POSTBACK_COMMANDS: dict[str, Command] = {}
 # Text that no command and no conversation step answered is offered to these in order
 # (e.g. the garbage sorting dictionary, 「電池」); one returning None passes it on, and
-# when all pass the resident gets HELP_TEXT. Same contract as a command, plus the text.
+# when all pass the resident gets the help text (`help.text`, in their language). Same
+# contract as a command, plus the text.
 TextFallback = Callable[[Session, Resident, str, datetime], list[dict[str, Any]] | None]
 TEXT_FALLBACKS: dict[str, TextFallback] = {}
 # Postback `action=<name>` -> handler that also reads the postback's fields (a survey
@@ -42,8 +42,7 @@ TEXT_FALLBACKS: dict[str, TextFallback] = {}
 FieldsCommand = Callable[[Session, Resident, dict[str, str], datetime], list[dict[str, Any]]]
 POSTBACK_FIELD_COMMANDS: dict[str, FieldsCommand] = {}
 
-# The Japanese texts (each resident gets their own language's, from the catalog).
-HELP_TEXT = texts_for("ja")("help.text", settings=SETTINGS_TEXT)
+# The Japanese text (each resident gets their own language's, from the catalog).
 COMMAND_FAILED_TEXT = texts_for("ja")("help.failed")
 
 

@@ -115,7 +115,6 @@ class FieldCatalog:
         return self.fields.get(name)
 
 
-
 def catalog_json(catalog: FieldCatalog) -> list[dict[str, Any]]:
     """The catalog as data, for the API and the console's rule editor."""
     return [

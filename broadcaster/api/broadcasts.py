@@ -112,8 +112,6 @@ class BroadcastPreview(SQLModel):
     samples: list[PreviewSample]
 
 
-
-
 def public(broadcast: Broadcast, settings: Settings) -> BroadcastPublic:
     data = broadcast.model_dump()
     for name in ("send_at", "created_at", "updated_at", "dispatched_at", "finished_at"):
@@ -159,8 +157,6 @@ def _request(body: BroadcastCreate) -> BroadcastRequest:
         priority=Priority.emergency if emergency else Priority.normal,
         digest=body.digest,
     )
-
-
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a broadcast")

@@ -92,7 +92,6 @@ class ImportHistory(BaseModel):
     sources: list[SourceState]
 
 
-
 async def _read(file: UploadFile, settings: Settings) -> bytes:
     limit = settings.limits.calendar_bytes
     data = await file.read(limit + 1)

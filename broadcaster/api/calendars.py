@@ -32,10 +32,6 @@ router = APIRouter(prefix="/calendars", tags=["garbage calendar"])
 export_router = APIRouter(tags=["garbage calendar"])
 
 
-
-
-
-
 def calendar_owner(actor: CurrentActor, settings: SettingsDep) -> Actor:
     if actor.role != Role.admin and actor.department_name != settings.garbage.department:
         raise Forbidden("calendar.owner_only", department=settings.garbage.department)
@@ -85,6 +81,7 @@ class MoveBody(BaseModel):
 
 
 def known_zone(zone: str, settings: Settings) -> str:
+    """`zone` if it is configured; NotFound (naming the zones there are) otherwise."""
     if zone not in settings.residents.zones:
         raise NotFound("not_found.zone", ident=zone, known="、".join(settings.residents.zones))
     return zone

@@ -43,8 +43,6 @@ from broadcaster.progress import delivery_counts
 router = APIRouter(prefix="/emergencies", tags=["emergencies"])
 
 
-
-
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -20,18 +20,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
-from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.deps import SessionDep, SettingsDep, get_renderer
 from broadcaster.broadcast_creation import create_broadcast
 from broadcaster.broadcast_edits import BroadcastConflict, update_broadcast
 from broadcaster.broadcast_requests import BroadcastRefused, BroadcastRequest
 from broadcaster.broadcasts import EDITABLE, Broadcast, BroadcastStatus
 from broadcaster.clock import utcnow
-from broadcaster.console.compose_pages import (
-    confirm_page,
-    form_page,
-    needs_approval,
-    renderer_of,
-)
+from broadcaster.console.compose_pages import confirm_page, form_page, needs_approval
 from broadcaster.console.compose_refusals import form_refusal, refused_fields
 from broadcaster.console.notice_form import FormRefused, NoticeForm, message
 from broadcaster.console.notice_look import look
@@ -175,7 +170,7 @@ def _save(
     draft: bool,
     now: datetime,
 ) -> Broadcast:
-    renderer = renderer_of(request)
+    renderer = get_renderer(request)
     if broadcast is None:
         return create_broadcast(
             session,
@@ -217,7 +212,7 @@ async def look_fragment(
             session,
             notice,
             settings,
-            renderer_of(request),
+            get_renderer(request),
             now,
             department_id=staff.actor.department_id,
             actor_label=staff.actor.label,

@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
+from broadcaster.api.deps import get_renderer
 from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.broadcasts import Broadcast
 from broadcaster.clock import utcnow
@@ -38,20 +39,9 @@ from broadcaster.console.notice_words import (
 )
 from broadcaster.console.web import Staff, render
 from broadcaster.departments import Role
-from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 from segments.saved import Segment, visible_segments
 from segments.stops import category_label
-
-
-def renderer_of(request: Request) -> Renderer:
-    """The app's one Renderer (`app.state.renderer`), made from its settings on first use
-    when the app has none yet: pages render with the same templates as the sends."""
-    renderer: Renderer | None = getattr(request.app.state, "renderer", None)
-    if renderer is None:
-        renderer = Renderer.from_settings(request.app.state.settings)
-        request.app.state.renderer = renderer
-    return renderer
 
 
 def needs_approval(staff: Staff) -> bool:
@@ -69,6 +59,7 @@ def form_page(
     refusal: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """The notice form (new, or editing `broadcast`), with `refusal`'s fields marked."""
     settings: Settings = request.app.state.settings
     residents = settings.residents
     department = None if staff.role == Role.admin else staff.actor.department_id
@@ -123,13 +114,15 @@ def confirm_page(
     refusal: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """The confirmation page: who the notice reaches and what each language reads, before
+    it is saved or sent."""
     settings: Settings = request.app.state.settings
     now = utcnow()
     seen = look(
         session,
         notice,
         settings,
-        renderer_of(request),
+        get_renderer(request),
         now,
         department_id=broadcast.department_id if broadcast else staff.actor.department_id,
         actor_label=staff.actor.label,

@@ -66,6 +66,7 @@ def refused_fields(
 
 
 def quiet_window(settings: Settings) -> str:
+    """The quiet hours as staff read them (e.g. 21:00–08:00)."""
     return quiet_hours.window_label(settings.quiet_hours)
 
 

@@ -56,10 +56,10 @@ Owner = Annotated[Staff, Depends(owner)]
 
 
 def field_refusal(code: str, field: str, reason: str = "") -> dict[str, Any]:
+    """A refusal of one form field, in the pages' shape: nothing was changed, and why."""
     message = catalog_text(code, "ja") or code
     detail = catalog_text("console.calendar.unchanged", "ja") or ""
     return {"detail": detail, "fields": {field: message}, "reason": reason}
-
 
 
 def _names(settings: Settings) -> Any:
@@ -82,6 +82,7 @@ def _names(settings: Settings) -> Any:
 def garbage_page(
     request: Request, staff: Staff, name: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
+    """Render one of the garbage pages with what they all show (zones, kinds, labels)."""
     settings: Settings = request.app.state.settings
     return render(
         request,
@@ -111,6 +112,7 @@ def overview_page(
     imported: int | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """The calendar's overview of one zone's coming days, with the import form."""
     zones = list(settings.residents.zones)
     shown = zone if zone in zones else zones[0]
     today = today_in(settings, utcnow())

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
 
-from broadcaster.api.deps import SessionDep, SettingsDep
+from broadcaster.api.deps import SessionDep, SettingsDep, get_renderer
 from broadcaster.audit import AuditEntry, record
 from broadcaster.batches import Batch, BatchStatus
 from broadcaster.broadcast_edits import (
@@ -31,7 +31,6 @@ from broadcaster.broadcast_edits import (
 from broadcaster.broadcast_requests import BroadcastRefused
 from broadcaster.broadcasts import EDITABLE, FINISHED, Broadcast, BroadcastStatus
 from broadcaster.clock import utcnow
-from broadcaster.console.compose_pages import renderer_of
 from broadcaster.console.notice_look import look_at
 from broadcaster.console.notice_template import split_template
 from broadcaster.console.notice_words import (
@@ -168,7 +167,7 @@ def _progress(
     settled = total - counts.get("queued", 0)
     planned = None
     if broadcast.status in EDITABLE:
-        planned = look_at(session, broadcast, settings, renderer_of(request), now, light=light)
+        planned = look_at(session, broadcast, settings, get_renderer(request), now, light=light)
     problems = session.exec(
         select(Batch)
         .where(
@@ -373,7 +372,7 @@ async def send_back(
             staff.actor.label,
             {"draft": True},
             settings,
-            renderer_of(request),
+            get_renderer(request),
             now,
         )
     except (BroadcastRefused, BroadcastConflict):

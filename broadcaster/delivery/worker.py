@@ -49,8 +49,6 @@ T = TypeVar("T")
 HOLD_SECONDS = 10.0
 
 
-
-
 class DeliveryWorker:
     """Claims and sends batches until stopped. One per process (or per replica).
 

@@ -49,7 +49,6 @@ class OrderRequest:
     hold_routine: bool = True
 
 
-
 def check_order(order: OrderRequest, settings: Settings) -> None:
     """Raises OrderRefused for an empty or unknown district, level or disaster kind."""
     if order.level not in LEVEL_LABELS:
@@ -98,7 +97,6 @@ def check_texts(texts: Mapping[str, str], settings: Settings) -> None:
 
 def level_label(level: int) -> str:
     return f"警戒レベル{level} {LEVEL_LABELS.get(level, '')}".strip()
-
 
 
 def check_free_text(

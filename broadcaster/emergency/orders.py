@@ -54,7 +54,6 @@ class Actor:
     department_id: int
 
 
-
 def _title(emergency: Emergency, what: str) -> str:
     # No 【訓練】 here: the broadcast's drill flag is shown with the title wherever it is
     # listed, and a mark in the title too read 【訓練】【訓練】.

@@ -2,8 +2,9 @@
 the next collection days of their zone, by reply (no quota), or a prompt to set the zone.
 
 The reply needs the settings (zone names, kinds, time zone), which the webhook's command
-signature does not carry: `register(settings)` puts it in the webhook's registries (with the
-sorting-dictionary answer, sorting_reply.py) and is called once by create_app.
+signature does not carry: `register(settings)` puts it in the webhook's registries
+(`webhook_commands`, with the sorting-dictionary answer, sorting_reply.py) and is called
+once by create_app.
 """
 
 from __future__ import annotations

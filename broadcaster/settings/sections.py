@@ -213,7 +213,6 @@ class RichMenuSettings(Section):
         return self
 
 
-
 class KpiTargets(Section):
     """The city's own targets per fiscal year (the year April starts in, e.g. 2026 for
     FY2026 = April 2026 to March 2027). A KPI without a target for a year shows none."""

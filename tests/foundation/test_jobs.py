@@ -39,11 +39,13 @@ def test_a_stop_lets_the_job_in_progress_finish_and_logs_no_error(
         scheduler.start()
         assert await asyncio.to_thread(started.wait, 60)
 
-        stopping = asyncio.create_task(jobs.stop(scheduler, threads))
-        await asyncio.sleep(0)  # one turn of the loop: the stop has begun, the job runs on
-        assert scheduler.state == STATE_PAUSED and not stopping.done()
+        jobs.pause(scheduler)
+        assert scheduler.state == STATE_PAUSED
+        joined = asyncio.create_task(asyncio.to_thread(threads.join))
+        await asyncio.sleep(0)  # one turn of the loop: APScheduler's shutdown runs
+        assert not joined.done()  # the job is still running: join waits for it
         release.set()
-        await stopping
+        await joined
 
     with caplog.at_level(logging.INFO):
         asyncio.run(run())

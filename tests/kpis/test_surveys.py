@@ -101,7 +101,6 @@ def test_residents_answer_change_their_mind_comment_and_are_refused_after_the_cl
     assert sorted(a.score for a in _answers(engine)) == [2, 5]
 
 
-
 def test_results_under_the_threshold_are_not_shown(
     app_client: TestClient, engine: Engine, tokens: dict[str, str], make_resident: Any,
 ) -> None:
