@@ -228,7 +228,7 @@ def create_app(
             yield
         finally:
             app.state.stopping = True
-            jobs.pause(scheduler)
+            jobs.stop_starting_jobs(scheduler)
             if coordinator is not None:
                 # Leadership goes at once (not at our death): another replica takes over
                 # while our sends in flight finish under our leases (we are still alive).

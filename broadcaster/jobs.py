@@ -43,8 +43,8 @@ class JobThreads(ThreadPoolExecutor):  # type: ignore[misc]  # APScheduler is un
     APScheduler's default asyncio executor runs a plain function on the event loop's
     default threads and, at shutdown, cancels the future it awaits: the job goes on running
     on its thread while APScheduler logs it as failed (a CancelledError traceback at every
-    stop that falls in a tick). Here a stop pauses the scheduler (`pause`), then `join`s:
-    the job in progress finishes, and nothing is reported that did not happen.
+    stop that falls in a tick). Here a stop first stops the scheduler starting jobs, then
+    `join`s: the job in progress finishes, and nothing is reported that did not happen.
     """
 
     def __init__(self, workers: int = 10) -> None:
@@ -55,7 +55,7 @@ class JobThreads(ThreadPoolExecutor):  # type: ignore[misc]  # APScheduler is un
         self._pool.shutdown(wait=True)
 
 
-def pause(scheduler: AsyncIOScheduler) -> None:
+def stop_starting_jobs(scheduler: AsyncIOScheduler) -> None:
     """Stop `scheduler` starting jobs, at once (on its loop); APScheduler runs the shutdown
     itself later, on the loop. The jobs in progress go on: `JobThreads.join` waits for them."""
     if scheduler.running:

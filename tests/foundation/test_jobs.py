@@ -39,7 +39,7 @@ def test_a_stop_lets_the_job_in_progress_finish_and_logs_no_error(
         scheduler.start()
         assert await asyncio.to_thread(started.wait, 60)
 
-        jobs.pause(scheduler)
+        jobs.stop_starting_jobs(scheduler)
         assert scheduler.state == STATE_PAUSED
         joined = asyncio.create_task(asyncio.to_thread(threads.join))
         await asyncio.sleep(0)  # one turn of the loop: APScheduler's shutdown runs
