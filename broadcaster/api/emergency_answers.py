@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from broadcaster.broadcasts import Broadcast
 from broadcaster.emergency.models import Emergency, EmergencyDraft
 from broadcaster.emergency.order_requests import level_label
+from broadcaster.emergency.orders import order_broadcasts
 from broadcaster.progress import delivery_counts
 from broadcaster.timestamps import CityTimestamp
 
@@ -124,14 +124,7 @@ class DraftList(BaseModel):
 
 
 def emergency_public(session: Session, emergency: Emergency) -> EmergencyPublic:
-    broadcasts = session.exec(
-        select(Broadcast)
-        .where(
-            (col(Broadcast.id) == emergency.broadcast_id)
-            | (col(Broadcast.parent_id) == emergency.broadcast_id)
-        )
-        .order_by(col(Broadcast.id))
-    ).all()
+    broadcasts = order_broadcasts(session, emergency)
     return EmergencyPublic.model_validate({
         "id": emergency.id,
         "level": emergency.level,

@@ -19,11 +19,11 @@ from sqlmodel import Session, col, func, select
 
 from broadcaster.api import emergencies as api
 from broadcaster.api.deps import SessionDep, SettingsDep
-from broadcaster.broadcasts import Broadcast
 from broadcaster.console.api_calls import refusal_of
 from broadcaster.console.desk import BASE, Desk, attempt, open_counts, page, texts_of
 from broadcaster.console.web import Staff, redirect, require_csrf
 from broadcaster.emergency.models import DraftStatus, Emergency, EmergencyDraft, EmergencyStatus
+from broadcaster.emergency.orders import order_broadcasts
 from broadcaster.emergency.shelters import Shelter, open_shelters
 from broadcaster.progress import delivery_counts_of
 from broadcaster.settings import Settings
@@ -191,14 +191,7 @@ def _emergency(session: Session, emergency_id: int) -> Emergency:
 
 def _progress(session: Session, emergency: Emergency) -> dict[str, Any]:
     """The order's broadcasts (original, 【更新】, 解除) with delivery counts, one query."""
-    broadcasts = session.exec(
-        select(Broadcast)
-        .where(
-            (col(Broadcast.id) == emergency.broadcast_id)
-            | (col(Broadcast.parent_id) == emergency.broadcast_id)
-        )
-        .order_by(col(Broadcast.id))
-    ).all()
+    broadcasts = order_broadcasts(session, emergency)
     counts = delivery_counts_of(session, [b.id for b in broadcasts if b.id is not None])
     rows: list[dict[str, Any]] = []
     for b in broadcasts:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from broadcaster import rich_menus
 from broadcaster.broadcast_creation import create_broadcast
@@ -52,6 +52,19 @@ CATEGORY = "general"
 class Actor:
     label: str
     department_id: int
+
+
+def order_broadcasts(session: Session, emergency: Emergency) -> list[Broadcast]:
+    """The order's broadcasts, oldest first: the order itself, then its 【更新】 and 解除
+    (each a child of the order's broadcast)."""
+    return list(session.exec(
+        select(Broadcast)
+        .where(
+            (col(Broadcast.id) == emergency.broadcast_id)
+            | (col(Broadcast.parent_id) == emergency.broadcast_id)
+        )
+        .order_by(col(Broadcast.id))
+    ).all())
 
 
 def _title(emergency: Emergency, what: str) -> str:
