@@ -23,11 +23,17 @@ def test_a_stop_lets_the_job_in_progress_finish_and_logs_no_error(
 ) -> None:
     started, release = threading.Event(), threading.Event()
     outcomes: list[int] = []
+    order: list[str] = []
 
     def job() -> str:
         started.set()
         assert release.wait(timeout=60)
+        order.append("job finished")
         return "done"
+
+    def join(threads: jobs.JobThreads) -> None:
+        threads.join()
+        order.append("joined")
 
     async def run() -> None:
         threads = jobs.JobThreads()
@@ -41,13 +47,12 @@ def test_a_stop_lets_the_job_in_progress_finish_and_logs_no_error(
 
         jobs.stop_starting_jobs(scheduler)
         assert scheduler.state == STATE_PAUSED
-        joined = asyncio.create_task(asyncio.to_thread(threads.join))
-        await asyncio.sleep(0)  # one turn of the loop: APScheduler's shutdown runs
-        assert not joined.done()  # the job is still running: join waits for it
-        release.set()
+        joined = asyncio.create_task(asyncio.to_thread(join, threads))
+        release.set()  # the job was running when the stop began; now it may finish
         await joined
 
     with caplog.at_level(logging.INFO):
         asyncio.run(run())
     assert outcomes == [EVENT_JOB_EXECUTED]
+    assert order == ["job finished", "joined"]  # the join returned only after the job
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
