@@ -25,6 +25,7 @@ leads from the start, and the owners registered in this process are the living o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -235,7 +236,18 @@ class Coordinator:
             return
         self._stop_loop()
         self._set_leading(False)
+        self._unlock_all()
         self._disconnect()
+
+    def _unlock_all(self) -> None:
+        """Release both locks before the connection closes. Closing alone is not enough to
+        be known gone at once: PostgreSQL ends the session (and its locks) only when its
+        backend notices the closed socket, a few milliseconds later, and until then
+        `alive_owners` still names this replica (its leases look alive)."""
+        if self._connection is None:
+            return
+        with contextlib.suppress(sa.exc.SQLAlchemyError):  # gone already, locks with it
+            self._connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
 
     def _stop_loop(self) -> None:
         self._stop.set()
