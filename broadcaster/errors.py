@@ -6,6 +6,9 @@ earn: unauthenticated and malformed). Each carries a stable `code` (clients bran
 it never changes with the wording), the parameters its message needs, and optionally the
 exact places to fix (`errors`, each a path like `rule.all[1].value` and a message).
 
+Feature modules raise their own `FeatureRefusal`s (an order's field, a template's line),
+which `broadcaster.api.refusals` maps to `DomainError`s in one table.
+
 The texts live in one catalog (`broadcaster.catalog`, gettext via Babel) in Japanese and
 English; an error is turned into words only when it is shown, in the reader's language.
 The API maps errors to RFC 9457 problem details in exactly one handler
@@ -18,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 
 class Kind(Enum):
@@ -120,6 +123,36 @@ class Unauthenticated(DomainError):
 class Malformed(DomainError):
     kind = Kind.malformed
     code = "malformed"
+
+
+class FeatureRefusal(Exception):
+    """A feature's refusal in its own terms (an order's field, a template's line, a
+    recurrence's part), before the API maps it to a `DomainError` (`api.refusals`, once).
+
+    Features raise these rather than `DomainError`s because their callers need the detail
+    (the CLI prints `message`, the digest skips a resident whose template fails) and
+    because the kind of answer is the API's business. `message` is the English of logs and
+    the CLI (`str()`); `code` and `params` word it in the reader's language from the
+    catalog (`code` "" while the catalog has none: `message` is shown as written);
+    `path` names the part of the request to fix, as a `FieldError` does ("" for the whole;
+    not `field`, which a rule's refusal needs as a parameter).
+    """
+
+    default_code: ClassVar[str] = ""
+
+    def __init__(
+        self, message: str, code: str | None = None, *, path: str = "", **params: Any
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = type(self).default_code if code is None else code
+        self.path = path
+        self.params: dict[str, Any] = params
+
+    def at(self, path: str | None = None) -> FieldError:
+        """This refusal as the place to fix, at `path` (default: its own)."""
+        where = self.path if path is None else path
+        return FieldError(where, code=self.code, params=self.params, text=self.message)
 
 
 def not_found(what: str, ident: object) -> NotFound:

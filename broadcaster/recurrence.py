@@ -20,23 +20,21 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
+
+from broadcaster.errors import FeatureRefusal
 
 _CRON_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _ORDINALS = {"1": "1st", "2": "2nd", "3": "3rd", "4": "4th", "5": "5th", "l": "last"}
 _NTH = re.compile(r"^([a-z]{3}|[0-7])#([1-5l])$")
 
 
-class RecurrenceError(ValueError):
+class RecurrenceError(FeatureRefusal, ValueError):
     """The expression is not accepted; str() names the field and the problem in English,
     `code` and `params` word it for staff (broadcaster.catalog)."""
 
-    def __init__(self, message: str, code: str = "recurrence.invalid", **params: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.params = params
+    default_code = "recurrence.invalid"
 
 
 def _weekday_name(token: str) -> str:

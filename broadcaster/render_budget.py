@@ -30,6 +30,8 @@ from jinja2 import nodes
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from broadcaster.errors import FeatureRefusal
+
 if TYPE_CHECKING:
     from broadcaster.settings import LimitSettings
 
@@ -40,14 +42,11 @@ CLOCK_EVERY = 64
 MAX_INT_BITS = 4096
 
 
-class RenderBudgetExceeded(Exception):
+class RenderBudgetExceeded(FeatureRefusal):
     """A render went over its budget; `str()` says which budget and its value in English,
     `code` and `params` (`limit`) word it for staff (broadcaster.catalog)."""
 
-    def __init__(self, message: str, code: str = "template.budget", **params: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.params = params
+    default_code = "template.budget"
 
 
 @dataclass(frozen=True)

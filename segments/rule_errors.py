@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from broadcaster.errors import FeatureRefusal
 
-class RuleError(ValueError):
+
+class RuleError(FeatureRefusal, ValueError):
     """A rule is refused. `path` locates the bad part (`all[1].value[0]`, "" for the root)."""
 
     def __init__(self, path: str, message: str, code: str = "", **params: Any) -> None:
-        super().__init__(f"{path or 'rule'}: {message}")
-        self.path = path
-        self.message = message
-        # The catalog's code for `message` (broadcaster.catalog), "" while it has none.
-        self.code = code
-        self.params = params
+        super().__init__(message, code, path=path, **params)
+
+    def __str__(self) -> str:
+        return f"{self.path or 'rule'}: {self.message}"
 
 
 # A JSON value's type, as the catalog code its `got` parameter is worded by ({got!t}: 数値,

@@ -14,17 +14,13 @@ import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from broadcaster.db import JSONType, UTCDateTime
+from broadcaster.errors import FeatureRefusal
 from segments.rules import Rule, rule_to_json
 
 
-class SegmentError(ValueError):
+class SegmentError(FeatureRefusal, ValueError):
     """A segment change is refused (e.g. the name is taken); str() says why, `code` and
     `params` word it in the reader's language (broadcaster.catalog)."""
-
-    def __init__(self, message: str, code: str = "", **params: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.params = params
 
 
 class Segment(SQLModel, table=True):

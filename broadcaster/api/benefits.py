@@ -25,7 +25,7 @@ from broadcaster.auth import Actor, AdminActor, CurrentActor
 from broadcaster.benefits import notices
 from broadcaster.benefits.models import BenefitProgram
 from broadcaster.clock import utcnow
-from broadcaster.errors import Conflict, FieldError, Refused, not_found, refused_at
+from broadcaster.errors import Conflict, Refused, not_found, refused_at
 from broadcaster.inputs import Id
 from broadcaster.render import TemplateError
 from broadcaster.settings import Settings
@@ -132,7 +132,7 @@ def create_program(
             parameters=notices.template_parameters(program),
         )
     except TemplateError as exc:
-        problem = FieldError("parameters", code=exc.code, params=exc.params, text=str(exc))
+        problem = exc.at("parameters")
         raise Refused("template.invalid", f"template: {exc}", errors=[problem]) from None
     except Exception as exc:
         raise refused_at("parameters", f"template: {exc}", "template.invalid") from None

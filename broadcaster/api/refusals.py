@@ -1,9 +1,12 @@
 """The refusals of feature modules, as domain errors: one table instead of a try per route.
 
-Feature modules (segments, garbage, emergency, residents) keep their own exception types,
-each with the detail its callers need (a rule's path, a CSV's bad rows). Routes let them
+Feature modules (segments, garbage, emergency, surveys, residents) keep their own exception
+types, each a `FeatureRefusal` with the detail its callers need (a rule's path, a
+calendar's skipped series), or a CSV importer's list of bad rows. Routes let them
 propagate; `as_domain_error` turns each into the `DomainError` the problem handler shows,
-once. The session dependency has already rolled the request's transaction back.
+once: this table decides the kind of answer and the problem's code. A `FeatureRefusal`
+with no entry of its own is a 422 at its field. The session dependency has already rolled
+the request's transaction back.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from broadcaster.emergency.shelters import ShelterImportError
 from broadcaster.errors import (
     Conflict,
     DomainError,
+    FeatureRefusal,
     FieldError,
     Kind,
     Malformed,
@@ -28,6 +32,7 @@ from broadcaster.errors import (
 from broadcaster.garbage.changes import ChangeError
 from broadcaster.garbage.days import Skipped
 from broadcaster.garbage.ical import CalendarError
+from broadcaster.kpis.surveys import SurveyRefused
 from broadcaster.render import TemplateError
 from segments.import_rows import RowError
 from segments.importer import ImportRejected
@@ -41,11 +46,7 @@ MAX_LISTED = 100
 
 def _rule(exc: RuleError) -> DomainError:
     path = f"rule.{exc.path}" if exc.path else "rule"
-    return Refused(
-        "rule.invalid",
-        f"{path}: {exc.message}",
-        errors=[FieldError(path, code=exc.code, params=exc.params, text=exc.message)],
-    )
+    return Refused("rule.invalid", f"{path}: {exc.message}", errors=[exc.at(path)])
 
 
 def _segment(exc: SegmentError) -> DomainError:
@@ -53,10 +54,13 @@ def _segment(exc: SegmentError) -> DomainError:
 
 
 def _order(exc: OrderRefused) -> DomainError:
-    field = [FieldError(exc.field, code=exc.code, params=exc.params, text=exc.message)]
-    if exc.field == "status":
-        return Conflict("emergency.conflict", exc.message, errors=field)
-    return Refused("emergency.refused", exc.message, errors=field)
+    if exc.path == "status":
+        return Conflict("emergency.conflict", exc.message, errors=[exc.at()])
+    return Refused("emergency.refused", exc.message, errors=[exc.at()])
+
+
+def _survey(exc: SurveyRefused) -> DomainError:
+    return Refused("survey.refused", exc.message, errors=[exc.at()])
 
 
 _BY_STATUS: dict[int, type[DomainError]] = {
@@ -70,8 +74,7 @@ _BY_STATUS: dict[int, type[DomainError]] = {
 
 def _alert(exc: AlertError) -> DomainError:
     kind = _BY_STATUS.get(exc.status, Refused)
-    field = FieldError("document", code=exc.code, params=exc.params, text=str(exc))
-    return kind("alert.refused", str(exc), errors=[field])
+    return kind("alert.refused", exc.message, errors=[exc.at()])
 
 
 def _shelters(exc: ShelterImportError) -> DomainError:
@@ -100,11 +103,10 @@ def _row(error: RowError) -> FieldError:
 
 
 def _calendar(exc: CalendarError) -> DomainError:
-    problem = FieldError("file", code=exc.code, params=exc.params, text=exc.message)
     return Refused(
         "calendar.refused",
         str(exc),
-        errors=[problem, *(_series(s) for s in exc.skipped[:MAX_LISTED])],
+        errors=[exc.at(), *(_series(s) for s in exc.skipped[:MAX_LISTED])],
         count=len(exc.skipped),
     )
 
@@ -129,20 +131,26 @@ def _change(exc: ChangeError) -> DomainError:
 
 
 def _template(exc: TemplateError) -> DomainError:
-    field = FieldError("template", code=exc.code, params=exc.params, text=str(exc))
-    return Refused("template.invalid", str(exc), errors=[field])
+    return Refused("template.invalid", exc.message, errors=[exc.at("template")])
+
+
+def _refusal(exc: FeatureRefusal) -> DomainError:
+    at_field = [exc.at()] if exc.path else []
+    return Refused(exc.code or "refused", exc.message, errors=at_field, **exc.params)
 
 
 CONVERTERS: dict[type[Exception], Callable[[Any], DomainError]] = {
     RuleError: _rule,
     SegmentError: _segment,
     OrderRefused: _order,
+    SurveyRefused: _survey,
     AlertError: _alert,
     ShelterImportError: _shelters,
     ImportRejected: _residents,
     CalendarError: _calendar,
     ChangeError: _change,
     TemplateError: _template,
+    FeatureRefusal: _refusal,  # last in every refusal's MRO: its own entry comes first
 }
 
 

@@ -132,8 +132,7 @@ def _parse(raw: dict[str, Any], settings: Settings, prefix: str = "rule") -> Rul
         return parse_rule(raw, _catalog(settings))
     except RuleError as exc:
         path = f"{prefix}.{exc.path}" if exc.path else prefix
-        problem = FieldError(path, code=exc.code, params=exc.params, text=exc.message)
-        raise Refused("rule.invalid", f"{path}: {exc.message}", errors=[problem]) from None
+        raise Refused("rule.invalid", f"{path}: {exc.message}", errors=[exc.at(path)]) from None
 
 
 def _visible(session: SessionDep, actor: Actor, segment_id: Id) -> Segment:

@@ -23,7 +23,7 @@ from broadcaster.api.deps import RendererDep, SessionDep, SettingsDep
 from broadcaster.auth import Actor, CurrentActor
 from broadcaster.clock import utcnow
 from broadcaster.departments import Role
-from broadcaster.errors import Conflict, FieldError, Forbidden, Refused, not_found
+from broadcaster.errors import Conflict, Forbidden, not_found
 from broadcaster.inputs import Id
 from broadcaster.kpis import answers, surveys
 from broadcaster.kpis.models import Survey, SurveyAudience
@@ -136,17 +136,9 @@ def create(
         followup=body.followup, audience=body.audience, rule=body.rule,
         segment_id=body.segment_id, send_at=body.send_at,
     )
-    try:
-        survey = surveys.create_survey(
-            session, actor.label, actor.department_id, request, settings, renderer, now
-        )
-    except surveys.SurveyRefused as exc:
-        # (a BroadcastRefused is mapped by the app's one handler)
-        raise Refused(
-            "survey.refused",
-            exc.message,
-            errors=[FieldError(exc.field, code=exc.code, params=exc.params, text=exc.message)],
-        ) from None
+    survey = surveys.create_survey(
+        session, actor.label, actor.department_id, request, settings, renderer, now
+    )
     session.commit()
     return _public(survey)
 
@@ -191,14 +183,7 @@ def close(survey_id: Id, actor: CurrentActor, session: SessionDep) -> SurveyPubl
 def create_links(survey_id: Id, body: LinksCreate, actor: CurrentActor, session: SessionDep,
                  settings: SettingsDep, request: Request) -> Links:
     survey = _visible(session, actor, survey_id)
-    try:
-        secrets_ = surveys.issue_tokens(session, survey, body.count, utcnow())
-    except surveys.SurveyRefused as exc:
-        raise Refused(
-            "survey.refused",
-            exc.message,
-            errors=[FieldError(exc.field, code=exc.code, params=exc.params, text=exc.message)],
-        ) from None
+    secrets_ = surveys.issue_tokens(session, survey, body.count, utcnow())
     session.commit()
     base = settings.server.public_url.rstrip("/") or str(request.base_url).rstrip("/")
     return Links(survey_id=survey_id, links=[f"{base}/surveys/answer/{s}" for s in secrets_])

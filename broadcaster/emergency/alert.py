@@ -17,6 +17,8 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from broadcaster.errors import FeatureRefusal
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -26,17 +28,15 @@ CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 JMA_NS = "http://xml.kishou.go.jp/jmaxml1/"
 
 
-class AlertError(Exception):
+class AlertError(FeatureRefusal):
     """The document was refused; `status` is the HTTP status the API answers with, `code`
     and `params` word the refusal for staff (broadcaster.catalog), `str()` is the English."""
 
     def __init__(
         self, message: str, status: int = 422, *, code: str = "alert.refused", **params: Any
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, code, path="document", **params)
         self.status = status
-        self.code = code
-        self.params = params
 
 
 class AlertStatus(StrEnum):

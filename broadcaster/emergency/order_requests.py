@@ -11,28 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from broadcaster import limits
 from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.emergency import policy
 from broadcaster.emergency.shelters import DISASTER_KINDS
+from broadcaster.errors import FeatureRefusal
 from broadcaster.render import Renderer
 from broadcaster.settings import Settings
 
 LEVEL_LABELS: Mapping[int, str] = {3: "高齢者等避難", 4: "避難指示", 5: "緊急安全確保"}
 
 
-class OrderRefused(ValueError):
-    """The order is certainly a mistake (the API answers 422); `field` names the part."""
-
-    def __init__(self, message: str, field: str, code: str = "", **params: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        # The catalog's code for `message` (broadcaster.catalog), "" while it has none.
-        self.code = code
-        self.params = params
+class OrderRefused(FeatureRefusal, ValueError):
+    """The order is certainly a mistake (the API answers 422, 409 for its `status`);
+    `path` names the part."""
 
 
 @dataclass(frozen=True)
@@ -53,28 +46,28 @@ def check_order(order: OrderRequest, settings: Settings) -> None:
     """Raises OrderRefused for an empty or unknown district, level or disaster kind."""
     if order.level not in LEVEL_LABELS:
         raise OrderRefused(
-            f"level must be 3, 4 or 5 (got {order.level})", "level", "emergency.level",
+            f"level must be 3, 4 or 5 (got {order.level})", "emergency.level", path="level",
             level=order.level,
         )
     if not order.districts:
         raise OrderRefused(
-            "districts must name at least one district", "districts", "emergency.no_district"
+            "districts must name at least one district", "emergency.no_district", path="districts"
         )
     known = settings.residents.districts
     unknown = [d for d in order.districts if d not in known]
     if unknown:
         raise OrderRefused(
             f"unknown district(s) {', '.join(unknown)}; known: {', '.join(known)}",
-            "districts",
             "emergency.unknown_district",
+            path="districts",
             districts=", ".join(unknown),
             known=", ".join(known),
         )
     if order.kind not in DISASTER_KINDS:
         raise OrderRefused(
             f"unknown disaster kind {order.kind!r}; one of: {', '.join(DISASTER_KINDS)}",
-            "kind",
             "emergency.unknown_kind",
+            path="kind",
             kind=order.kind,
             known=", ".join(DISASTER_KINDS),
         )
@@ -88,8 +81,8 @@ def check_texts(texts: Mapping[str, str], settings: Settings) -> None:
         raise OrderRefused(
             f"texts: unknown language(s) {', '.join(unknown)}; "
             f"known: {', '.join(settings.residents.languages)}",
-            "texts",
             "emergency.unknown_language",
+            path="texts",
             languages=", ".join(unknown),
             known=", ".join(settings.residents.languages),
         )
@@ -112,8 +105,8 @@ def check_free_text(
             f"text is {units:,} UTF-16 units (an emoji counts as two); beside the order's own "
             f"wording {room:,} fit in LINE's {limits.MAX_TEXT_UTF16:,} per message: "
             f"shorten it by {units - room:,}",
-            "text",
             "emergency.text_too_long",
+            path="text",
             units=units,
             room=room,
             over=units - room,

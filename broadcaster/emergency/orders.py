@@ -92,8 +92,8 @@ def _create(
         # Our own template failing is a bug, never the desk's fault: say so plainly.
         raise OrderRefused(
             f"the evacuation message could not be prepared: {exc.message}",
-            exc.field,
             "emergency.not_prepared",
+            path=exc.field,
             problem=exc.message,
         ) from exc
 
@@ -180,13 +180,14 @@ def issue_update(
     every language's message opens with its 【更新】 mark."""
     if emergency.status != EmergencyStatus.active:
         raise OrderRefused(
-            f"emergency {emergency.id} is already lifted", "status", "emergency.lifted",
+            f"emergency {emergency.id} is already lifted", "emergency.lifted", path="status",
             ident=emergency.id,
         )
     if level is not None:
         if level not in LEVEL_LABELS:
             raise OrderRefused(
-                f"level must be 3, 4 or 5 (got {level})", "level", "emergency.level", level=level
+                f"level must be 3, 4 or 5 (got {level})", "emergency.level",
+                path="level", level=level,
             )
         emergency.level = level
     check_texts(texts or {}, settings)
@@ -222,7 +223,7 @@ def lift(
     """解除: tells the original's recipients the order is lifted; the emergency is closed."""
     if emergency.status != EmergencyStatus.active:
         raise OrderRefused(
-            f"emergency {emergency.id} is already lifted", "status", "emergency.lifted",
+            f"emergency {emergency.id} is already lifted", "emergency.lifted", path="status",
             ident=emergency.id,
         )
     check_texts(texts or {}, settings)

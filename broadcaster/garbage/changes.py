@@ -23,6 +23,7 @@ from broadcaster.broadcast_creation import create_broadcast
 from broadcaster.broadcast_requests import BroadcastRequest
 from broadcaster.broadcasts import BroadcastKind
 from broadcaster.clock import local
+from broadcaster.errors import FeatureRefusal
 from broadcaster.garbage.kinds import kind_table
 from broadcaster.garbage.models import CollectionDay, DayStatus, GarbageReminder
 from broadcaster.garbage.reminders import (
@@ -39,17 +40,14 @@ from broadcaster.settings import Settings
 CORRECTION_TEMPLATE = "garbage_correction"
 
 
-class ChangeError(ValueError):
+class ChangeError(FeatureRefusal, ValueError):
     """The change cannot be made; `str()` says why (the API answers 404/422 with it)."""
 
     def __init__(
         self, message: str, *, not_found: bool = False, code: str = "", **params: Any
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, code, **params)
         self.not_found = not_found
-        # The catalog's code for `message` (broadcaster.catalog), "" while it has none.
-        self.code = code
-        self.params = params
 
 
 @dataclass

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from broadcaster.errors import FeatureRefusal
 from broadcaster.garbage.kinds import KindTable, normalize
 
 MAX_WARNINGS_IN_MESSAGE = 3
 
 
-class CalendarError(ValueError):
+class CalendarError(FeatureRefusal, ValueError):
     """The file cannot be imported; `str()` is one line a person can act on, ending with
     the parser's first warnings (they often say why, e.g. an impossible DTSTART).
 
@@ -36,12 +37,9 @@ class CalendarError(ValueError):
         skipped: Sequence[Skipped] = (),
         **params: Any,
     ) -> None:
-        self.message = message
+        super().__init__(message, code, path="file", **params)
         self.warnings = list(warnings)
-        self.code = code
-        self.params = params
         self.skipped = list(skipped)
-        super().__init__(message)
 
     def __str__(self) -> str:
         if not self.warnings:

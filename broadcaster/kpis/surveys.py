@@ -27,6 +27,7 @@ from broadcaster.broadcast_creation import create_broadcast
 from broadcaster.broadcast_requests import BroadcastRefused, BroadcastRequest
 from broadcaster.clock import as_utc, local
 from broadcaster.db import table_of
+from broadcaster.errors import FeatureRefusal
 from broadcaster.kpis.models import Survey, SurveyAnswer, SurveyAudience, SurveyToken
 from broadcaster.kpis.suppression import Shown, shown, shown_average
 from broadcaster.render import Renderer
@@ -74,16 +75,8 @@ BUILT_IN: Mapping[str, BuiltIn] = {
 }
 
 
-class SurveyRefused(ValueError):
-    """The survey cannot be created as asked; `field` names what to fix."""
-
-    def __init__(self, message: str, field: str, code: str = "", **params: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        # The catalog's code for `message` (broadcaster.catalog), "" while it has none.
-        self.code = code
-        self.params = params
+class SurveyRefused(FeatureRefusal, ValueError):
+    """The survey cannot be created as asked; `path` names what to fix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +106,8 @@ def _resolved(request: SurveyRequest) -> tuple[str, str, SurveyAudience, str | N
         if built_in is None:
             raise SurveyRefused(
                 f"unknown KPI survey {request.kpi!r}; one of {', '.join(BUILT_IN)}",
-                "kpi",
                 "survey.unknown_kpi",
+                path="kpi",
                 kpi=request.kpi,
                 known=", ".join(BUILT_IN),
             )
@@ -126,7 +119,8 @@ def _resolved(request: SurveyRequest) -> tuple[str, str, SurveyAudience, str | N
         )
     if not request.title or not request.question:
         raise SurveyRefused(
-            "a survey needs a title and a question (or a kpi)", "question", "survey.no_question"
+            "a survey needs a title and a question (or a kpi)", "survey.no_question",
+            path="question",
         )
     return request.title, request.question, request.audience or SurveyAudience.residents, (
         request.followup or None
@@ -151,7 +145,8 @@ def create_survey(
     closes_at = _aware(request.closes_at, settings.tz)
     if closes_at <= max(opens_at, now):
         raise SurveyRefused(
-            "closes_at must be after the survey is sent", "closes_at", "survey.closes_too_early"
+            "closes_at must be after the survey is sent", "survey.closes_too_early",
+            path="closes_at",
         )
     survey = Survey(
         kpi=request.kpi,
@@ -223,11 +218,11 @@ def issue_tokens(session: Session, survey: Survey, count: int, now: datetime) ->
     """`count` one-time answer links' secrets for a staff survey (shown once)."""
     if survey.audience != SurveyAudience.staff:
         raise SurveyRefused(
-            "one-time links are for staff surveys", "audience", "survey.links_for_staff"
+            "one-time links are for staff surveys", "survey.links_for_staff", path="audience"
         )
     if not 1 <= count <= 1000:
         raise SurveyRefused(
-            "count must be between 1 and 1000", "count", "survey.link_count", max=1000
+            "count must be between 1 and 1000", "survey.link_count", path="count", max=1000
         )
     assert survey.id is not None
     out = []

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from broadcaster.errors import FeatureRefusal
+
 # How inline template text (a broadcast's own, not a file in templates/) is named in errors.
 INLINE_LABEL = "template text"
 
 
-class TemplateError(Exception):
+class TemplateError(FeatureRefusal):
     """A template cannot be used; `str()` names the template, the line and the problem in
     English (logs); `code` and `params` (`template`, `line`...) word it for staff."""
 
-    def __init__(self, message: str, code: str = "template.invalid", **params: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.params = params
+    default_code = "template.invalid"
 
 
 def template_at(label: str, line: int = 0) -> dict[str, Any]:

@@ -99,7 +99,7 @@ def test_a_desk_text_too_long_for_line_is_refused_at_creation_and_nothing_is_wri
                 NOW,
             )
         session.rollback()
-    assert refused.value.field == "text"
+    assert refused.value.path == "text"
     assert "4,800 UTF-16 units" in refused.value.message
     assert "shorten it by" in refused.value.message
     # Staff read it in Japanese, from the catalog (the API and the desk's form alike).

@@ -94,9 +94,9 @@ _KINDS = {k.__name__ for k in vars(errors).values() if isinstance(k, type)} | {
 # A feature's refusal, and where its code is among its arguments.
 _CODE_AT = {
     "BroadcastRefused": 2,
-    "OrderRefused": 2,
+    "OrderRefused": 1,
     "RuleError": 2,
-    "SurveyRefused": 2,
+    "SurveyRefused": 1,
     "refused_at": 2,
     "SegmentError": 1,
     "TemplateError": 1,
@@ -116,6 +116,7 @@ _MUST_CODE = {
     "RowError",
     "Skipped",
     "OrderRefused",
+    "SurveyRefused",
     "RuleError",
 }
 _CODE = re.compile(r"^[a-z_0-9]+(\.[a-z_0-9]+)+$")
@@ -264,11 +265,25 @@ def test_field_messages_converts_feature_refusals_and_joins_one_paths_messages()
     assert field_messages(two, "en")["send_at"].endswith("Value error, odd")
     rule = field_messages(RuleError("all[0].field", "unknown field 'x'"))
     assert list(rule) == ["rule.all[0].field"]
-    assert field_messages(OrderRefused("districts must name a district", "districts")) == {
-        "districts": "districts must name a district"
-    }
+    order = OrderRefused("districts must name a district", path="districts")
+    assert field_messages(order) == {"districts": "districts must name a district"}
     assert field_messages(NotFound("not_found.broadcast", ident=3)) == {}
     assert field_messages(ValueError("no refusal")) == {}
+
+
+def test_a_feature_refusal_without_a_converter_of_its_own_is_refused_at_its_field() -> None:
+    """A feature's new refusal is a 422 in the reader's words from its first raise, never a
+    500 waiting for a line in `api.refusals`."""
+    from broadcaster.api.refusals import as_domain_error
+    from broadcaster.recurrence import RecurrenceError
+
+    weekday = RecurrenceError("day_of_week '9' is not 0-7", "recurrence.weekday", value="9")
+    found = as_domain_error(weekday)
+    assert isinstance(found, Refused) and found.kind.status == 422
+    assert found.code == "recurrence.weekday" and found.errors == ()
+    assert errors.describe(found) == text("recurrence.weekday", "ja", {"value": "9"})
+    at_field = RecurrenceError("odd", "recurrence.weekday", path="recurrence", value="9")
+    assert list(field_messages(at_field)) == ["recurrence"]
 
 
 # -- one timestamp format ----------------------------------------------------------------
