@@ -4,7 +4,8 @@ One `broadcaster serve` per test worker (a child process, stopped on every path)
 SQLite file seeded with a small town: the four departments of `tests.conftest.STAFF`, a
 staff account in each, 600 residents across districts, zones, languages and interests, and
 a LINE sandbox in its own process. Tests sign in through the sign-in page, as the role that
-does the job, and keep screenshots under `artifacts/screenshots/` (CI's artefacts folder).
+does the job, and keep screenshots under `artifacts/screenshots/` (CI's artefacts folder);
+a failed test leaves its pages and their addresses under `artifacts/failures/`.
 
 The browser is never downloaded: it is /usr/bin/chromium (`apt install chromium`, which
 `.ci/run` does when it is missing), or $BROADCASTER_CHROMIUM. Without it these tests skip,
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,8 +146,36 @@ def browser() -> Iterator[Any]:
 SignIn = Callable[..., Any]
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """Keep each phase's report on the test, for `signed_in` to know the test failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+def _keep_failed_pages(contexts: list[Any], test: str) -> None:
+    """A failed test's pages as they were, with their address: a failure on a loaded CI
+    machine is read from these (artifacts/failures/), not reproduced."""
+    folder = ARTIFACTS.parent / "failures"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", test)
+    for c, context in enumerate(contexts):
+        for p, page in enumerate(context.pages):
+            stem = folder / f"{name}-{c}-{p}"
+            try:
+                page.screenshot(path=f"{stem}.png", full_page=True)
+                stem.with_suffix(".txt").write_text(page.url + "\n", encoding="utf-8")
+            except Exception as exc:  # a page gone with its crash still names the test
+                stem.with_suffix(".txt").write_text(f"unavailable: {exc}\n", encoding="utf-8")
+
+
 @pytest.fixture
-def signed_in(town: Town, browser: Any) -> Iterator[SignIn]:
+def signed_in(
+    town: Town, browser: Any, request: pytest.FixtureRequest
+) -> Iterator[SignIn]:
     """`signed_in("kosodate", width=1280)`: a page signed in as that staff account."""
     contexts: list[Any] = []
 
@@ -168,6 +197,9 @@ def signed_in(town: Town, browser: Any) -> Iterator[SignIn]:
         return page
 
     yield open_as
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        _keep_failed_pages(contexts, request.node.name)
     for context in contexts:
         context.close()
 
