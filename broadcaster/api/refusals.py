@@ -5,7 +5,7 @@ types, each a `FeatureRefusal` with the detail its callers need (a rule's path, 
 calendar's skipped series), or a CSV importer's list of bad rows. Routes let them
 propagate; `as_domain_error` turns each into the `DomainError` the problem handler shows,
 once: this table decides the kind of answer and the problem's code. A `FeatureRefusal`
-with no entry of its own is a 422 at its field. The session dependency has already rolled
+with no entry of its own is a 422 at its path. The session dependency has already rolled
 the request's transaction back.
 """
 
