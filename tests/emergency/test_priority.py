@@ -104,7 +104,12 @@ def test_an_order_holds_normal_sends_only_while_it_is_being_queued(
     resident = make_resident(district="北")
     normal = new_broadcast(engine, title="イベントのお知らせ")
     assert normal.id is not None
-    with running_worker(engine, line_app_settings) as worker:
+    # One request in flight: with two, both go out together and the sandbox may read the
+    # notice's first (arrival order is the network's, not the worker's).
+    one_at_a_time = line_app_settings.model_copy(
+        update={"line": line_app_settings.line.model_copy(update={"max_in_flight": 1})}
+    )
+    with running_worker(engine, one_at_a_time) as worker:
         client.app.state.worker = worker
         response = client.post(
             "/api/v1/emergencies",
