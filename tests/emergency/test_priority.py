@@ -97,7 +97,7 @@ def test_an_order_holds_normal_sends_only_while_it_is_being_queued(
     client: TestClient,
     tokens: dict[str, str],
     engine: Engine,
-    line_app_settings: Settings,
+    tmp_path: Path,
     make_resident: Callable[..., Resident],
     sandbox: SandboxThread,
 ) -> None:
@@ -106,9 +106,7 @@ def test_an_order_holds_normal_sends_only_while_it_is_being_queued(
     assert normal.id is not None
     # One request in flight: with two, both go out together and the sandbox may read the
     # notice's first (arrival order is the network's, not the worker's).
-    one_at_a_time = line_app_settings.model_copy(
-        update={"line": line_app_settings.line.model_copy(update={"max_in_flight": 1})}
-    )
+    one_at_a_time = line_settings(tmp_path, sandbox.url, **{"line.max_in_flight": 1})
     with running_worker(engine, one_at_a_time) as worker:
         client.app.state.worker = worker
         response = client.post(
